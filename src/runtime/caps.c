@@ -175,7 +175,9 @@ static int drop_bounding(uint64_t keep, struct err *err)
 	int last = rt_cap_last();
 
 	for (int c = 0; c <= last; c++) {
-		if ((keep >> c) & 1)
+		/* Skipping what is already gone lets a runtime without CAP_SETPCAP (nested,
+		 * rootless) apply a bounding set its parent already narrowed. */
+		if (((keep >> c) & 1) || prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 0)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
 			const char *n = rt_cap_name(c);
@@ -187,6 +189,8 @@ static int drop_bounding(uint64_t keep, struct err *err)
 	return 0;
 }
 
+/* The kernel refuses ambient capabilities missing from permitted or inheritable; those
+ * are skipped rather than failing, like runc's warning-only behaviour. */
 static int set_ambient(uint64_t amb, uint64_t allowed, struct err *err)
 {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
