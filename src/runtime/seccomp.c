@@ -461,6 +461,13 @@ static char *cache_path(const char *dir, const char *key)
 	return xasprintf("%s/%016llx.bpf", dir, (unsigned long long)h);
 }
 
+/* A filter read from disk is loaded as is, so only files nobody else could have
+ * written count: ours, not group- or world-writable. */
+static bool trusted(const struct stat *st)
+{
+	return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* 1 and the program on a hit; 0 on a miss or an unusable entry. */
 static int cache_read(const char *file, const char *key, struct sock_filter **ret,
 		      size_t *ret_len)
@@ -471,7 +478,7 @@ static int cache_read(const char *file, const char *key, struct sock_filter **re
 	struct stat st;
 	uint32_t stored;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size < hdr + klen ||
+	if (fd < 0 || fstat(fd, &st) < 0 || !trusted(&st) || (size_t)st.st_size < hdr + klen ||
 	    (st.st_size - hdr - klen) % sizeof(struct sock_filter) != 0)
 		return 0;
 	buf = xmalloc(st.st_size);
@@ -508,8 +515,6 @@ static void cache_write(const char *dir, const char *file, const char *key,
 	bool ok;
 	int fd;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return;
 	if (cache_full(dir))
 		return;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -556,11 +561,13 @@ int rt_seccomp_prepare(struct rt_seccomp *sc, const char *cache_dir, struct err 
 {
 	_cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
 	_cleanup_free_ char *key = NULL, *file = NULL;
+	struct stat st;
 	int r;
 
 	if (sc->bpf)
 		return 0;
-	if (cache_dir && (key = cache_key(sc))) {
+	if (cache_dir && (mkdir(cache_dir, 0700) == 0 || errno == EEXIST) &&
+	    stat(cache_dir, &st) == 0 && trusted(&st) && (key = cache_key(sc))) {
 		file = cache_path(cache_dir, key);
 		if (cache_read(file, key, &sc->bpf, &sc->bpf_len) > 0)
 			return 0;

@@ -15,6 +15,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -421,6 +422,18 @@ static void test_prepare_cache(void **state)
 	assert_int_equal(rt_seccomp_prepare(a, cache, &err), 0);
 	assert_int_equal(run_child(child_default, a), 0);
 	assert_int_equal(run_child(child_default_sysadmin, c), 0);
+
+	/* a world-writable cache directory is not used */
+	assert_int_equal(chmod(cache, 0777), 0);
+	rt_seccomp_free(a);
+	a = default_profile(rt_caps_default_mask() | 1ULL << CAP_SYS_PTRACE);
+	assert_int_equal(rt_seccomp_prepare(a, cache, &err), 0);
+	n = 0;
+	assert_non_null(d = opendir(cache));
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, 2);
 
 	rt_seccomp_free(a);
 	rt_seccomp_free(b);
