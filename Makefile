@@ -1,0 +1,77 @@
+# coop — one binary (build/coop); build/coop-runtime is a symlink to it.
+#   make          build
+#   make run      install dependencies, build, run the demo
+#   make test     install dependencies, build, run unit + integration tests
+#   make test SANITIZE=1   unit tests under ASan+UBSan
+#   make fuzz     build the libFuzzer targets (clang)
+CC      ?= gcc
+PKGS    := jansson libseccomp libcap
+BUILD   ?= build
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS)
+
+LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/cli/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOLS_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOLS_BIN := $(TOOLS_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+all: $(BUILD)/coop $(BUILD)/coop-runtime
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/coop: $(LIB_OBJ) $(BUILD)/obj/src/main.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/coop-runtime: $(BUILD)/coop
+	ln -sf coop $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+unit: $(UNIT_BIN)
+tools: $(TOOLS_BIN)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all unit tools
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+
+fuzz:
+	@mkdir -p build/fuzz
+	for f in $(FUZZ_SRC); do \
+	  clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/$$(basename $$f .c) $$f \
+	    $(filter-out src/cli/%,$(LIB_SRC)) $(LDLIBS) || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+.PHONY: all deps run test unit tools fuzz format clean
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages coop needs to build, run and test; installs only what
+# is missing, so a second run is a no-op. Used by `make run` and `make test`.
+set -eu
+BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev"
+RUN="busybox-static iproute2"
+TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap"
+want="$BUILD $RUN"
+case "${1:-}" in test) want="$want $TEST" ;; esac
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "coop: missing packages:$missing; run as root or: apt-get install$missing" >&2
+	exit 1
+fi
+echo "coop: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# podman's recommends pull in services we do not want started; keep installs minimal
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

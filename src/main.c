@@ -1,0 +1,42 @@
+/* coop: one binary, several roles, chosen by the name it is called by (like busybox):
+ * `coop-runtime` is the OCI runtime CLI; `coop` is the orchestrator's CLI. */
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/rtcli.h"
+
+#ifndef COOP_VERSION
+#define COOP_VERSION "0.1.0"
+#endif
+
+static void coop_help(void)
+{
+	printf("Usage: coop COMMAND [ARGS]\n\n"
+	       "coop turns Linux hosts into a container cluster. This build carries the\n"
+	       "container runtime; the daemon, images and networking come next.\n\n"
+	       "Commands:\n"
+	       "  runtime ARGS   the OCI runtime (same as running coop-runtime ARGS)\n"
+	       "  version        print the version\n\n"
+	       "See README.md and docs/ for more.\n");
+}
+
+int main(int argc, char **argv)
+{
+	char *name = basename(argv[0]);
+
+	if (strcmp(name, "coop-runtime") == 0)
+		return rtcli_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "runtime") == 0)
+		return rtcli_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
+		printf("coop version %s\n", COOP_VERSION);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "help") != 0) {
+		fprintf(stderr, "coop: unknown command '%s' (see coop --help)\n", argv[1]);
+		return 2;
+	}
+	coop_help();
+	return argc > 1 ? 0 : 2;
+}
