@@ -14,27 +14,54 @@
 
 #define N(c) [c] = #c
 static const char *const cap_names[] = {
-	N(CAP_CHOWN),		 N(CAP_DAC_OVERRIDE),	 N(CAP_DAC_READ_SEARCH),
-	N(CAP_FOWNER),		 N(CAP_FSETID),		 N(CAP_KILL),
-	N(CAP_SETGID),		 N(CAP_SETUID),		 N(CAP_SETPCAP),
-	N(CAP_LINUX_IMMUTABLE),	 N(CAP_NET_BIND_SERVICE), N(CAP_NET_BROADCAST),
-	N(CAP_NET_ADMIN),	 N(CAP_NET_RAW),	 N(CAP_IPC_LOCK),
-	N(CAP_IPC_OWNER),	 N(CAP_SYS_MODULE),	 N(CAP_SYS_RAWIO),
-	N(CAP_SYS_CHROOT),	 N(CAP_SYS_PTRACE),	 N(CAP_SYS_PACCT),
-	N(CAP_SYS_ADMIN),	 N(CAP_SYS_BOOT),	 N(CAP_SYS_NICE),
-	N(CAP_SYS_RESOURCE),	 N(CAP_SYS_TIME),	 N(CAP_SYS_TTY_CONFIG),
-	N(CAP_MKNOD),		 N(CAP_LEASE),		 N(CAP_AUDIT_WRITE),
-	N(CAP_AUDIT_CONTROL),	 N(CAP_SETFCAP),	 N(CAP_MAC_OVERRIDE),
-	N(CAP_MAC_ADMIN),	 N(CAP_SYSLOG),		 N(CAP_WAKE_ALARM),
-	N(CAP_BLOCK_SUSPEND),	 N(CAP_AUDIT_READ),	 N(CAP_PERFMON),
-	N(CAP_BPF),		 N(CAP_CHECKPOINT_RESTORE),
+    N(CAP_CHOWN),
+    N(CAP_DAC_OVERRIDE),
+    N(CAP_DAC_READ_SEARCH),
+    N(CAP_FOWNER),
+    N(CAP_FSETID),
+    N(CAP_KILL),
+    N(CAP_SETGID),
+    N(CAP_SETUID),
+    N(CAP_SETPCAP),
+    N(CAP_LINUX_IMMUTABLE),
+    N(CAP_NET_BIND_SERVICE),
+    N(CAP_NET_BROADCAST),
+    N(CAP_NET_ADMIN),
+    N(CAP_NET_RAW),
+    N(CAP_IPC_LOCK),
+    N(CAP_IPC_OWNER),
+    N(CAP_SYS_MODULE),
+    N(CAP_SYS_RAWIO),
+    N(CAP_SYS_CHROOT),
+    N(CAP_SYS_PTRACE),
+    N(CAP_SYS_PACCT),
+    N(CAP_SYS_ADMIN),
+    N(CAP_SYS_BOOT),
+    N(CAP_SYS_NICE),
+    N(CAP_SYS_RESOURCE),
+    N(CAP_SYS_TIME),
+    N(CAP_SYS_TTY_CONFIG),
+    N(CAP_MKNOD),
+    N(CAP_LEASE),
+    N(CAP_AUDIT_WRITE),
+    N(CAP_AUDIT_CONTROL),
+    N(CAP_SETFCAP),
+    N(CAP_MAC_OVERRIDE),
+    N(CAP_MAC_ADMIN),
+    N(CAP_SYSLOG),
+    N(CAP_WAKE_ALARM),
+    N(CAP_BLOCK_SUSPEND),
+    N(CAP_AUDIT_READ),
+    N(CAP_PERFMON),
+    N(CAP_BPF),
+    N(CAP_CHECKPOINT_RESTORE),
 };
 #undef N
 
 static const char *const set_keys[RT_CAP_NSETS] = {
-	[RT_CAP_BOUNDING] = "bounding",	      [RT_CAP_EFFECTIVE] = "effective",
-	[RT_CAP_INHERITABLE] = "inheritable", [RT_CAP_PERMITTED] = "permitted",
-	[RT_CAP_AMBIENT] = "ambient",
+    [RT_CAP_BOUNDING] = "bounding",	  [RT_CAP_EFFECTIVE] = "effective",
+    [RT_CAP_INHERITABLE] = "inheritable", [RT_CAP_PERMITTED] = "permitted",
+    [RT_CAP_AMBIENT] = "ambient",
 };
 
 int rt_cap_from_name(const char *name)
@@ -97,7 +124,7 @@ static int parse_set(json_t *obj, const char *path, enum rt_cap_set set, uint64_
 
 int rt_caps_parse(json_t *obj, const char *path, struct rt_caps *ret, struct err *err)
 {
-	struct rt_caps caps = { 0 };
+	struct rt_caps caps = {0};
 	int r;
 
 	if (!path)
@@ -133,9 +160,10 @@ json_t *rt_caps_to_json(const struct rt_caps *caps)
 uint64_t rt_caps_default_mask(void)
 {
 	static const int defaults[] = {
-		CAP_CHOWN,	  CAP_DAC_OVERRIDE, CAP_FSETID,	  CAP_FOWNER, CAP_MKNOD,
-		CAP_NET_RAW,	  CAP_SETGID,	    CAP_SETUID,	  CAP_SETFCAP, CAP_SETPCAP,
-		CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,	  CAP_AUDIT_WRITE,
+	    CAP_CHOWN,	 CAP_DAC_OVERRIDE, CAP_FSETID,		 CAP_FOWNER,
+	    CAP_MKNOD,	 CAP_NET_RAW,	   CAP_SETGID,		 CAP_SETUID,
+	    CAP_SETFCAP, CAP_SETPCAP,	   CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+	    CAP_KILL,	 CAP_AUDIT_WRITE,
 	};
 	uint64_t m = 0;
 
@@ -146,7 +174,7 @@ uint64_t rt_caps_default_mask(void)
 
 static int capget_masks(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
 
 	if (syscall(SYS_capget, &h, d) < 0)
@@ -159,10 +187,10 @@ static int capget_masks(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 
 static int capset_masks(uint64_t eff, uint64_t prm, uint64_t inh)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2] = {
-		{ (uint32_t)eff, (uint32_t)prm, (uint32_t)inh },
-		{ (uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32) },
+	    {(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+	    {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)},
 	};
 
 	if (syscall(SYS_capset, &h, d) < 0)
@@ -182,7 +210,8 @@ static int drop_bounding(uint64_t keep, struct err *err)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
 			const char *n = rt_cap_name(c);
 			if (n)
-				return err_sys(err, errno, "drop capability %s from bounding set", n);
+				return err_sys(err, errno, "drop capability %s from bounding set",
+					       n);
 			return err_sys(err, errno, "drop capability %d from bounding set", c);
 		}
 	}
@@ -210,7 +239,7 @@ static int set_ambient(uint64_t amb, uint64_t allowed, struct err *err)
 
 int rt_caps_apply(const struct rt_caps *caps, struct err *err)
 {
-	static const struct rt_caps none = { { 0 }, false };
+	static const struct rt_caps none = {{0}, false};
 	uint64_t eff = 0, prm = 0, inh = 0;
 	int r;
 

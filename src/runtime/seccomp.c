@@ -43,7 +43,7 @@ struct rt_seccomp {
 	struct sc_rule *rules;
 	size_t nrules;
 	struct sock_filter *bpf; /* set by rt_seccomp_prepare */
-	size_t bpf_len;          /* in instructions */
+	size_t bpf_len;		 /* in instructions */
 };
 
 static const struct {
@@ -51,35 +51,38 @@ static const struct {
 	uint32_t action;
 	bool has_ret; /* the low 16 bits come from errnoRet */
 } actions[] = {
-	{ "SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD, false },
-	{ "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, false },
-	{ "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, false },
-	{ "SCMP_ACT_TRAP", SCMP_ACT_TRAP, false },
-	{ "SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), true },
-	{ "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), true },
-	{ "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, false },
-	{ "SCMP_ACT_LOG", SCMP_ACT_LOG, false },
-	{ "SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, false },
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD, false},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, false},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, false},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, false},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), true},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), true},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, false},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG, false},
+    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, false},
 };
 
 static const struct {
 	const char *name;
 	enum scmp_compare op;
 } operators[] = {
-	{ "SCMP_CMP_NE", SCMP_CMP_NE },	    { "SCMP_CMP_LT", SCMP_CMP_LT },
-	{ "SCMP_CMP_LE", SCMP_CMP_LE },	    { "SCMP_CMP_EQ", SCMP_CMP_EQ },
-	{ "SCMP_CMP_GE", SCMP_CMP_GE },	    { "SCMP_CMP_GT", SCMP_CMP_GT },
-	{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
 static const struct {
 	const char *name;
 	unsigned int flag;
 } filter_flags[] = {
-	{ "SECCOMP_FILTER_FLAG_TSYNC", SC_FLAG_TSYNC },
-	{ "SECCOMP_FILTER_FLAG_LOG", SC_FLAG_LOG },
-	{ "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SC_FLAG_SPEC_ALLOW },
-	{ "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SC_FLAG_WAIT_KILLABLE },
+    {"SECCOMP_FILTER_FLAG_TSYNC", SC_FLAG_TSYNC},
+    {"SECCOMP_FILTER_FLAG_LOG", SC_FLAG_LOG},
+    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SC_FLAG_SPEC_ALLOW},
+    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SC_FLAG_WAIT_KILLABLE},
 };
 
 void rt_seccomp_free(struct rt_seccomp *sc)
@@ -103,8 +106,8 @@ static void rt_seccomp_freep(struct rt_seccomp **sc)
 
 /* obj[action_key] with obj[ret_key] as errno (ERRNO) or message (TRACE), EPERM when
  * absent, as runc does. */
-static int parse_action(json_t *obj, const char *path, const char *action_key,
-			const char *ret_key, uint32_t *ret, struct err *err)
+static int parse_action(json_t *obj, const char *path, const char *action_key, const char *ret_key,
+			uint32_t *ret, struct err *err)
 {
 	_cleanup_free_ char *name = NULL;
 	uint64_t code = EPERM;
@@ -120,8 +123,7 @@ static int parse_action(json_t *obj, const char *path, const char *action_key,
 		if (!streq(actions[i].name, name))
 			continue;
 		if (actions[i].action == SCMP_ACT_NOTIFY)
-			return err_msg(err, EOPNOTSUPP, "%s: SCMP_ACT_NOTIFY not supported",
-				       path);
+			return err_msg(err, EOPNOTSUPP, "%s: SCMP_ACT_NOTIFY not supported", path);
 		*ret = actions[i].action | (actions[i].has_ret ? (uint32_t)code : 0);
 		return 0;
 	}
@@ -238,7 +240,8 @@ static int parse_args(json_t *obj, const char *path, struct sc_rule *rule, struc
 		return r;
 	p = js_path(path, "args");
 	rule->args = xcalloc(json_array_size(args), sizeof(*rule->args));
-	json_array_foreach(args, i, a) {
+	json_array_foreach(args, i, a)
+	{
 		_cleanup_free_ char *pi = js_index(p, i);
 		r = parse_arg(a, pi, &rule->args[i], err);
 		if (r < 0)
@@ -287,7 +290,8 @@ static int parse_rules(json_t *obj, const char *path, struct rt_seccomp *sc, str
 		return r;
 	p = js_path(path, "syscalls");
 	sc->rules = xcalloc(json_array_size(calls), sizeof(*sc->rules));
-	json_array_foreach(calls, i, c) {
+	json_array_foreach(calls, i, c)
+	{
 		_cleanup_free_ char *pi = js_index(p, i);
 		struct sc_rule *rule = &sc->rules[sc->nrules];
 
@@ -319,8 +323,8 @@ int rt_seccomp_parse(json_t *obj, const char *path, struct rt_seccomp **ret, str
 	sc = xcalloc(1, sizeof(*sc));
 	if ((r = parse_action(obj, path, "defaultAction", "defaultErrnoRet", &sc->default_action,
 			      err)) < 0 ||
-	    (r = parse_archs(obj, path, sc, err)) < 0 || (r = parse_flags(obj, path, sc, err)) < 0 ||
-	    (r = parse_rules(obj, path, sc, err)) < 0)
+	    (r = parse_archs(obj, path, sc, err)) < 0 ||
+	    (r = parse_flags(obj, path, sc, err)) < 0 || (r = parse_rules(obj, path, sc, err)) < 0)
 		return r;
 	*ret = take_ptr(sc);
 	return 0;
@@ -332,8 +336,8 @@ static void seccomp_releasep(scmp_filter_ctx *ctx)
 		seccomp_release(*ctx);
 }
 
-static int set_attr(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t v,
-		    const char *what, struct err *err)
+static int set_attr(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t v, const char *what,
+		    struct err *err)
 {
 	int r = seccomp_attr_set(ctx, attr, v);
 	if (r < 0)
@@ -391,7 +395,8 @@ static int build(const struct rt_seccomp *sc, uint32_t optimize, scmp_filter_ctx
 	if ((sc->flags & SC_FLAG_TSYNC) &&
 	    (r = set_attr(ctx, SCMP_FLTATR_CTL_TSYNC, 1, "TSYNC", err)) < 0)
 		return r;
-	if ((sc->flags & SC_FLAG_LOG) && (r = set_attr(ctx, SCMP_FLTATR_CTL_LOG, 1, "LOG", err)) < 0)
+	if ((sc->flags & SC_FLAG_LOG) &&
+	    (r = set_attr(ctx, SCMP_FLTATR_CTL_LOG, 1, "LOG", err)) < 0)
 		return r;
 	if ((sc->flags & SC_FLAG_SPEC_ALLOW) &&
 	    (r = set_attr(ctx, SCMP_FLTATR_CTL_SSB, 1, "SPEC_ALLOW", err)) < 0)
@@ -422,7 +427,7 @@ static int build(const struct rt_seccomp *sc, uint32_t optimize, scmp_filter_ctx
 static char *cache_key(const struct rt_seccomp *sc)
 {
 	const struct scmp_version *v = seccomp_version();
-	struct utsname u = { 0 };
+	struct utsname u = {0};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -469,8 +474,7 @@ static bool trusted(const struct stat *st)
 }
 
 /* 1 and the program on a hit; 0 on a miss or an unusable entry. */
-static int cache_read(const char *file, const char *key, struct sock_filter **ret,
-		      size_t *ret_len)
+static int cache_read(const char *file, const char *key, struct sock_filter **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
@@ -585,7 +589,7 @@ int rt_seccomp_prepare(struct rt_seccomp *sc, const char *cache_dir, struct err 
 
 static int load_bpf(const struct rt_seccomp *sc, struct err *err)
 {
-	struct sock_fprog prog = { .len = sc->bpf_len, .filter = sc->bpf };
+	struct sock_fprog prog = {.len = sc->bpf_len, .filter = sc->bpf};
 	unsigned int flags = 0;
 	long r;
 
@@ -620,7 +624,8 @@ int rt_seccomp_apply(const struct rt_seccomp *sc, struct err *err)
 		return r;
 	r = seccomp_load(ctx);
 	if (r == -EACCES)
-		return err_sys(err, -r, "load seccomp filter (needs no_new_privs or CAP_SYS_ADMIN)");
+		return err_sys(err, -r,
+			       "load seccomp filter (needs no_new_privs or CAP_SYS_ADMIN)");
 	if (r < 0)
 		return err_sys(err, -r, "load seccomp filter");
 	return 0;

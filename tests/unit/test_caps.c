@@ -57,7 +57,7 @@ static int parse(const char *text, struct rt_caps *caps, struct err *err)
 
 static void test_parse(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	struct rt_caps caps;
 
 	if (parse("{\"bounding\":[\"CAP_CHOWN\",\"kill\"],\"effective\":[\"CAP_KILL\"],"
@@ -82,17 +82,17 @@ static void test_parse_errors(void **state)
 	static const struct {
 		const char *json, *msg;
 	} cases[] = {
-		{ "{\"bounding\":[\"CAP_CHOWN\",\"CAP_KILL\",\"CAP_FOO\"]}",
-		  "process.capabilities.bounding[2]: unknown capability 'CAP_FOO'" },
-		{ "{\"ambient\":[\"\"]}", "process.capabilities.ambient[0]: unknown capability ''" },
-		{ "{\"effective\":\"CAP_KILL\"}", "process.capabilities.effective: expected an array" },
-		{ "{\"permitted\":[1]}", "process.capabilities.permitted[0]: expected a string" },
-		{ "[]", "process.capabilities: expected an object" },
+	    {"{\"bounding\":[\"CAP_CHOWN\",\"CAP_KILL\",\"CAP_FOO\"]}",
+	     "process.capabilities.bounding[2]: unknown capability 'CAP_FOO'"},
+	    {"{\"ambient\":[\"\"]}", "process.capabilities.ambient[0]: unknown capability ''"},
+	    {"{\"effective\":\"CAP_KILL\"}", "process.capabilities.effective: expected an array"},
+	    {"{\"permitted\":[1]}", "process.capabilities.permitted[0]: expected a string"},
+	    {"[]", "process.capabilities: expected an object"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct err err = { 0 };
-		struct rt_caps caps = { { 1, 2, 3, 4, 5 }, true };
+		struct err err = {0};
+		struct rt_caps caps = {{1, 2, 3, 4, 5}, true};
 		int r = parse(cases[i].json, &caps, &err);
 		if (r >= 0 || !streq(err.msg, cases[i].msg))
 			fail_msg("case %zu: r=%d msg '%s', want '%s'", i, r, err.msg, cases[i].msg);
@@ -102,8 +102,8 @@ static void test_parse_errors(void **state)
 
 static void test_json_roundtrip(void **state)
 {
-	struct err err = { 0 };
-	struct rt_caps a = { { 0 }, true }, b;
+	struct err err = {0};
+	struct rt_caps a = {{0}, true}, b;
 	json_t *j;
 
 	for (int s = 0; s < RT_CAP_NSETS; s++)
@@ -146,13 +146,13 @@ static uint64_t status_mask(const char *field)
 	return v;
 }
 
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__, \
-				#cond, errno);                                               \
-			return 1;                                                            \
-		}                                                                            \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__,       \
+				#cond, errno);                                                     \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static int run_child(int (*fn)(void *), void *arg)
@@ -169,7 +169,7 @@ static int run_child(int (*fn)(void *), void *arg)
 
 static int apply(const struct rt_caps *caps)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 
 	if (rt_caps_apply(caps, &err) < 0) {
 		fprintf(stderr, "child: %s\n", err.msg);
@@ -181,7 +181,7 @@ static int apply(const struct rt_caps *caps)
 static int child_root(void *arg)
 {
 	uint64_t m = BIT(CAP_CHOWN) | BIT(CAP_KILL);
-	struct rt_caps caps = { { m, m, 0, m, 0 }, true };
+	struct rt_caps caps = {{m, m, 0, m, 0}, true};
 
 	CHECK(apply(&caps) == 0);
 	CHECK(status_mask("CapEff") == m);
@@ -205,7 +205,7 @@ static void test_apply_root(void **state)
 
 static int child_absent(void *arg)
 {
-	struct rt_caps caps = { { 0 }, false };
+	struct rt_caps caps = {{0}, false};
 
 	CHECK(apply(&caps) == 0);
 	CHECK(status_mask("CapEff") == 0);
@@ -225,7 +225,7 @@ static void test_apply_absent(void **state)
 static int child_nonroot(void *arg)
 {
 	uint64_t nbs = BIT(CAP_NET_BIND_SERVICE), bnd = rt_caps_default_mask();
-	struct rt_caps caps = { { bnd, nbs, nbs, nbs, nbs }, true };
+	struct rt_caps caps = {{bnd, nbs, nbs, nbs, nbs}, true};
 
 	CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0);
 	CHECK(setgroups(0, NULL) == 0);
@@ -253,8 +253,8 @@ static void test_apply_nonroot_ambient(void **state)
 
 static int child_bad_effective(void *arg)
 {
-	struct err err = { 0 };
-	struct rt_caps caps = { { 0, BIT(CAP_KILL), 0, 0, 0 }, true };
+	struct err err = {0};
+	struct rt_caps caps = {{0, BIT(CAP_KILL), 0, 0, 0}, true};
 
 	CHECK(rt_caps_apply(&caps, &err) == -EPERM);
 	CHECK(strstr(err.msg, "set capabilities: ") == err.msg);
@@ -271,15 +271,11 @@ static void test_apply_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_json_roundtrip),
-		cmocka_unit_test(test_default_mask),
-		cmocka_unit_test(test_apply_root),
-		cmocka_unit_test(test_apply_absent),
-		cmocka_unit_test(test_apply_nonroot_ambient),
-		cmocka_unit_test(test_apply_error),
+	    cmocka_unit_test(test_names),	 cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_json_roundtrip),
+	    cmocka_unit_test(test_default_mask), cmocka_unit_test(test_apply_root),
+	    cmocka_unit_test(test_apply_absent), cmocka_unit_test(test_apply_nonroot_ambient),
+	    cmocka_unit_test(test_apply_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@
 
 static struct rt_seccomp *parse_ok(const char *text)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	json_t *j = NULL;
 	struct rt_seccomp *sc = NULL;
 
@@ -42,17 +42,17 @@ static struct rt_seccomp *parse_ok(const char *text)
 static void test_parse_valid(void **state)
 {
 	struct rt_seccomp *sc = parse_ok(
-		"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
-		"\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_AARCH64\"],"
-		"\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\"],"
-		"\"listenerPath\":\"/ignored\",\"somethingNew\":{},"
-		"\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-		"{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":"
-		"[{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_EQ\"}]},"
-		"{\"names\":[\"mmap\"],\"action\":\"SCMP_ACT_TRACE\",\"errnoRet\":7,\"args\":"
-		"[{\"index\":2,\"value\":4,\"valueTwo\":4,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
-		"{\"name\":\"getpid\",\"action\":\"SCMP_ACT_KILL_PROCESS\"},"
-		"{\"names\":[\"no_such_syscall\"],\"action\":\"SCMP_ACT_LOG\"}]}");
+	    "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":1,"
+	    "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_AARCH64\"],"
+	    "\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\"],"
+	    "\"listenerPath\":\"/ignored\",\"somethingNew\":{},"
+	    "\"syscalls\":[{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+	    "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":"
+	    "[{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_EQ\"}]},"
+	    "{\"names\":[\"mmap\"],\"action\":\"SCMP_ACT_TRACE\",\"errnoRet\":7,\"args\":"
+	    "[{\"index\":2,\"value\":4,\"valueTwo\":4,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
+	    "{\"name\":\"getpid\",\"action\":\"SCMP_ACT_KILL_PROCESS\"},"
+	    "{\"names\":[\"no_such_syscall\"],\"action\":\"SCMP_ACT_LOG\"}]}");
 	rt_seccomp_free(sc);
 }
 
@@ -61,49 +61,49 @@ static void test_parse_errors(void **state)
 	static const struct {
 		const char *json, *msg;
 	} cases[] = {
-		{ "[]", "linux.seccomp: expected an object" },
-		{ "{}", "linux.seccomp.defaultAction: missing required field" },
-		{ "{\"defaultAction\":\"SCMP_ACT_NOPE\"}",
-		  "linux.seccomp.defaultAction: unknown action 'SCMP_ACT_NOPE'" },
-		{ "{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}",
-		  "linux.seccomp: SCMP_ACT_NOTIFY not supported" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":-1}",
-		  "linux.seccomp.defaultErrnoRet: -1 out of range 0..65535" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}",
-		  "linux.seccomp.architectures[0]: unknown architecture 'SCMP_ARCH_VAX'" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\","
-		  "\"SECCOMP_FILTER_FLAG_BOGUS\"]}",
-		  "linux.seccomp.flags[1]: unknown flag 'SECCOMP_FILTER_FLAG_BOGUS'" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
-		  "linux.seccomp.syscalls: expected an array" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_KILL\"}]}",
-		  "linux.seccomp.syscalls[0].names: missing required field" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"]}]}",
-		  "linux.seccomp.syscalls[0].action: missing required field" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
-		  "\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":\"x\"}]}",
-		  "linux.seccomp.syscalls[0].errnoRet: expected an integer" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
-		  "\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-		  "linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY not supported" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],"
-		  "\"action\":\"SCMP_ACT_KILL\"},{\"names\":[\"b\"],\"action\":\"SCMP_ACT_KILL\"},"
-		  "{\"names\":[\"c\"],\"action\":\"SCMP_ACT_KILL\"},{\"names\":[\"d\"],\"action\":"
-		  "\"SCMP_ACT_KILL\",\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_FOO\"}]}]}",
-		  "linux.seccomp.syscalls[3].args[0].op: unknown operator 'SCMP_CMP_FOO'" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":"
-		  "\"SCMP_ACT_KILL\",\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-		  "linux.seccomp.syscalls[0].args[0].index: 6 out of range 0..5" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":"
-		  "\"SCMP_ACT_KILL\",\"args\":[{\"index\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-		  "linux.seccomp.syscalls[0].args[0].value: missing required field" },
-		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\",3],"
-		  "\"action\":\"SCMP_ACT_KILL\"}]}",
-		  "linux.seccomp.syscalls[0].names[1]: expected a string" },
+	    {"[]", "linux.seccomp: expected an object"},
+	    {"{}", "linux.seccomp.defaultAction: missing required field"},
+	    {"{\"defaultAction\":\"SCMP_ACT_NOPE\"}",
+	     "linux.seccomp.defaultAction: unknown action 'SCMP_ACT_NOPE'"},
+	    {"{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}",
+	     "linux.seccomp: SCMP_ACT_NOTIFY not supported"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":-1}",
+	     "linux.seccomp.defaultErrnoRet: -1 out of range 0..65535"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}",
+	     "linux.seccomp.architectures[0]: unknown architecture 'SCMP_ARCH_VAX'"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\","
+	     "\"SECCOMP_FILTER_FLAG_BOGUS\"]}",
+	     "linux.seccomp.flags[1]: unknown flag 'SECCOMP_FILTER_FLAG_BOGUS'"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
+	     "linux.seccomp.syscalls: expected an array"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_KILL\"}]}",
+	     "linux.seccomp.syscalls[0].names: missing required field"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"]}]}",
+	     "linux.seccomp.syscalls[0].action: missing required field"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
+	     "\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":\"x\"}]}",
+	     "linux.seccomp.syscalls[0].errnoRet: expected an integer"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
+	     "\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+	     "linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY not supported"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],"
+	     "\"action\":\"SCMP_ACT_KILL\"},{\"names\":[\"b\"],\"action\":\"SCMP_ACT_KILL\"},"
+	     "{\"names\":[\"c\"],\"action\":\"SCMP_ACT_KILL\"},{\"names\":[\"d\"],\"action\":"
+	     "\"SCMP_ACT_KILL\",\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_FOO\"}]}]}",
+	     "linux.seccomp.syscalls[3].args[0].op: unknown operator 'SCMP_CMP_FOO'"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":"
+	     "\"SCMP_ACT_KILL\",\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+	     "linux.seccomp.syscalls[0].args[0].index: 6 out of range 0..5"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\"],\"action\":"
+	     "\"SCMP_ACT_KILL\",\"args\":[{\"index\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+	     "linux.seccomp.syscalls[0].args[0].value: missing required field"},
+	    {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"a\",3],"
+	     "\"action\":\"SCMP_ACT_KILL\"}]}",
+	     "linux.seccomp.syscalls[0].names[1]: expected a string"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct err err = { 0 };
+		struct err err = {0};
 		json_t *j = NULL;
 		struct rt_seccomp *sc = NULL;
 
@@ -133,18 +133,18 @@ static int run_child(child_fn fn, void *arg)
 	return WEXITSTATUS(status);
 }
 
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__, \
-				#cond, errno);                                               \
-			return __LINE__ & 0xff ? __LINE__ & 0xff : 1;                         \
-		}                                                                            \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__,       \
+				#cond, errno);                                                     \
+			return __LINE__ & 0xff ? __LINE__ & 0xff : 1;                              \
+		}                                                                                  \
 	} while (0)
 
 static int load(struct rt_seccomp *sc)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
@@ -166,10 +166,10 @@ static int child_getpid_errno(void *arg)
 
 static void test_apply_errno(void **state)
 {
-	struct rt_seccomp *sc = parse_ok(
-		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getpid\","
-		"\"not_a_syscall\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":42},"
-		"{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+	struct rt_seccomp *sc =
+	    parse_ok("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getpid\","
+		     "\"not_a_syscall\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":42},"
+		     "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
 	assert_int_equal(run_child(child_getpid_errno, sc), 0);
 	rt_seccomp_free(sc);
 }
@@ -188,9 +188,9 @@ static int child_personality(void *arg)
 static void test_apply_args(void **state)
 {
 	struct rt_seccomp *sc = parse_ok(
-		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"personality\"],"
-		"\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13,\"args\":[{\"index\":0,\"value\":0,"
-		"\"op\":\"SCMP_CMP_NE\"}]}]}");
+	    "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"personality\"],"
+	    "\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13,\"args\":[{\"index\":0,\"value\":0,"
+	    "\"op\":\"SCMP_CMP_NE\"}]}]}");
 	assert_int_equal(run_child(child_personality, sc), 0);
 	rt_seccomp_free(sc);
 }
@@ -204,16 +204,16 @@ static int child_kill_process(void *arg)
 
 static void test_apply_kill(void **state)
 {
-	struct rt_seccomp *sc = parse_ok(
-		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getpid\"],"
-		"\"action\":\"SCMP_ACT_KILL_PROCESS\"}]}");
+	struct rt_seccomp *sc =
+	    parse_ok("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getpid\"],"
+		     "\"action\":\"SCMP_ACT_KILL_PROCESS\"}]}");
 	assert_int_equal(run_child(child_kill_process, sc), 1000 + SIGSYS);
 	rt_seccomp_free(sc);
 }
 
 static struct rt_seccomp *default_profile(uint64_t caps)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	struct rt_seccomp *sc = NULL;
 	json_t *j = rt_seccomp_default_profile(caps);
 
@@ -258,7 +258,7 @@ static int child_default(void *arg)
 	CHECK(pipe(p) == 0 && write(p[1], &c, 1) == 1 && read(p[0], &c, 1) == 1);
 	CHECK((fd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 && close(fd) == 0);
 	CHECK(chroot("/") == 0); /* CAP_SYS_CHROOT is a Docker default */
-	pid = fork(); /* clone without namespace flags */
+	pid = fork();		 /* clone without namespace flags */
 	CHECK(pid >= 0);
 	if (pid == 0)
 		_exit(7);
@@ -307,10 +307,12 @@ static void test_default_profile_json(void **state)
 			    "SCMP_ACT_ERRNO");
 	assert_int_equal(json_integer_value(json_object_get(j, "defaultErrnoRet")), EPERM);
 	calls = json_object_get(j, "syscalls");
-	json_array_foreach(calls, i, c) {
+	json_array_foreach(calls, i, c)
+	{
 		json_t *names = json_object_get(c, "names"), *n;
 		size_t k;
-		json_array_foreach(names, k, n) {
+		json_array_foreach(names, k, n)
+		{
 			const char *s = json_string_value(n);
 			assert_false(streq(s, "mount") || streq(s, "keyctl") || streq(s, "chroot"));
 			if (streq(s, "clone") || streq(s, "clone3"))
@@ -376,7 +378,7 @@ static void rm_rf_dir(const char *dir)
 static void test_prepare_cache(void **state)
 {
 	char dir[] = "/tmp/coop-test-seccomp-XXXXXX";
-	struct err err = { 0 };
+	struct err err = {0};
 	struct rt_seccomp *a, *b, *c;
 	_cleanup_free_ char *cache = NULL;
 	double t0, miss, hit;
@@ -396,8 +398,8 @@ static void test_prepare_cache(void **state)
 	if (rt_seccomp_prepare(b, cache, &err) < 0)
 		fail_msg("prepare: %s", err.msg);
 	hit = now_us() - t0;
-	printf("rt_seccomp_prepare(default profile): %.0f us compiling, %.0f us from cache\n",
-	       miss, hit);
+	printf("rt_seccomp_prepare(default profile): %.0f us compiling, %.0f us from cache\n", miss,
+	       hit);
 	/* a prepared filter behaves like the one libseccomp loads */
 	assert_int_equal(run_child(child_default, b), 0);
 
@@ -455,7 +457,7 @@ static int child_timed_prepared(void *arg)
 static void test_prepared_timing(void **state)
 {
 	enum { RUNS = 21 };
-	struct err err = { 0 };
+	struct err err = {0};
 	double t[RUNS];
 	int p[2];
 
@@ -477,17 +479,17 @@ static void test_prepared_timing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_valid),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_apply_errno),
-		cmocka_unit_test(test_apply_args),
-		cmocka_unit_test(test_apply_kill),
-		cmocka_unit_test(test_default_profile_json),
-		cmocka_unit_test(test_default_profile),
-		cmocka_unit_test(test_default_profile_sysadmin),
-		cmocka_unit_test(test_default_profile_timing),
-		cmocka_unit_test(test_prepare_cache),
-		cmocka_unit_test(test_prepared_timing),
+	    cmocka_unit_test(test_parse_valid),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_apply_errno),
+	    cmocka_unit_test(test_apply_args),
+	    cmocka_unit_test(test_apply_kill),
+	    cmocka_unit_test(test_default_profile_json),
+	    cmocka_unit_test(test_default_profile),
+	    cmocka_unit_test(test_default_profile_sysadmin),
+	    cmocka_unit_test(test_default_profile_timing),
+	    cmocka_unit_test(test_prepare_cache),
+	    cmocka_unit_test(test_prepared_timing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
