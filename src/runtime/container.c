@@ -22,6 +22,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/hooks.h"
 #include "runtime/linux.h"
+#include "runtime/seccomp.h"
 #include "runtime/state.h"
 #include "runtime/terminal.h"
 
@@ -190,7 +191,9 @@ static int clone_flags(const struct rt_config *c, bool *two_stage)
 				*two_stage = true;
 			continue;
 		}
-		flags |= ns->type;
+		/* the init unshares its cgroup namespace once it is in its cgroup */
+		if (ns->type != CLONE_NEWCGROUP)
+			flags |= ns->type;
 		if (ns->type == CLONE_NEWUSER)
 			user_new = true;
 	}
@@ -262,7 +265,9 @@ static int spawn_init(const struct rt_create_opts *o, struct creation *cr, struc
 		.fifo_fd = cr->fifo_fd, .console_fd = cr->console_fd,
 		.preserve_fds = o->preserve_fds, .no_pivot = o->no_pivot,
 		.userns = rt_config_namespace(c, CLONE_NEWUSER) != NULL,
-		.cgroupns = (flags & CLONE_NEWCGROUP) != 0, .two_stage = two_stage,
+		.cgroupns = rt_config_namespace(c, CLONE_NEWCGROUP) &&
+			    !rt_config_namespace(c, CLONE_NEWCGROUP)->path,
+		.two_stage = two_stage,
 	};
 	pid_t parent = getpid(), pid;
 	struct rt_sync_msg *msg;
@@ -353,6 +358,14 @@ static int drive_init(struct creation *cr, struct err *err)
 	}
 }
 
+/* Compiles the filter before clone, from a cache under the state root: libseccomp
+ * takes ~11 ms to build Docker's profile, loading a compiled one ~0.5 ms. */
+static int prepare_seccomp(const char *root, struct rt_seccomp *sc, struct err *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/seccomp", root);
+	return rt_seccomp_prepare(sc, dir, err);
+}
+
 static int do_create(const struct rt_create_opts *o, int console_fd, struct creation *cr,
 		     struct err *err)
 {
@@ -384,6 +397,8 @@ static int do_create(const struct rt_create_opts *o, int console_fd, struct crea
 		return cr->console_fd;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cr->sync) < 0)
 		return err_sys(err, errno, "create socket pair");
+	if (cr->cfg->seccomp && (r = prepare_seccomp(o->root, cr->cfg->seccomp, err)) < 0)
+		return r;
 	if ((r = rt_cgroup_create(cr->cfg->cgroups_path, o->id, cr->cfg->resources, 0, &cr->cg, err)) < 0)
 		return r;
 	cr->st.cgroup = xstrdup(rt_cgroup_path(cr->cg));
@@ -906,6 +921,8 @@ static int exec_prepare(const struct rt_exec_opts *o, struct exec_run *x, struct
 		return err_msg(err, EINVAL, "container '%s' is %s: cannot exec in it", o->id,
 			       rt_status_name(x->st->status));
 	if ((r = load_config(x->st, &x->cfg, err)) < 0 || (r = exec_process(o, x->cfg, &x->proc, err)) < 0)
+		return r;
+	if (x->cfg->seccomp && (r = prepare_seccomp(o->root, x->cfg->seccomp, err)) < 0)
 		return r;
 	if (x->st->cgroup && (r = rt_cgroup_open(x->st->cgroup, &x->cg, err)) < 0)
 		return r;

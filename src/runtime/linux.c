@@ -640,6 +640,12 @@ void rt_init_main(struct rt_init *in)
 		_exit(1);
 	in->state_json = xstrdup(msg->text);
 	free(msg);
+	/* only now are we in the container's cgroup: a cgroup namespace made earlier
+	 * would have the runtime's cgroup as its root */
+	if (in->cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+		err_sys(&err, errno, "create cgroup namespace");
+		init_fail(in->sync_fd, &err);
+	}
 	if (!in->proc) {
 		err_msg(&err, EINVAL, "process: missing (nothing to run)");
 		init_fail(in->sync_fd, &err);
