@@ -65,7 +65,8 @@ common_setup() {
 }
 
 # new_container [NAME]: a fresh bundle in $BUNDLE with id $CID, config from
-# `$RUNTIME spec` with terminal off, a known cgroupsPath and `true` as the process.
+# `$RUNTIME spec` with terminal off, a writable root, a known cgroupsPath and `true`
+# as the process.
 # Every container made here is force-deleted and checked by teardown.
 new_container() {
 	local name=${1:-c}
@@ -76,7 +77,7 @@ new_container() {
 	(cd "$BUNDLE" && "$RUNTIME" spec) || fail "$RUNTIME spec failed"
 	CONTAINERS+=("$CID")
 	ROOTFS_IDS+=("$(stat -c %d:%i "$BUNDLE/rootfs")")
-	cfg ".process.terminal = false | .process.args = [\"true\"]
+	cfg ".process.terminal = false | .process.args = [\"true\"] | .root.readonly = false
 	     | .linux.cgroupsPath = \"/$CGROUP_PARENT/$CID\""
 }
 
@@ -171,7 +172,7 @@ rm_cgroup() {
 # common_teardown: delete every container by id, then check that nothing is left;
 # clean up by hand what the runtime left (so the host stays clean) and fail if it did.
 common_teardown() {
-	local id p m d problems=()
+	local id p m d left problems=()
 	for p in "${BG_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -179,8 +180,15 @@ common_teardown() {
 	for id in "${CONTAINERS[@]}"; do
 		rt delete --force "$id" >/dev/null 2>&1
 	done
-	[ -n "$(ls -A "$STATE_ROOT" 2>/dev/null)" ] &&
-		problems+=("state root not empty: $(ls -A "$STATE_ROOT" | tr '\n' ' ')")
+	left=$(ls -A "$STATE_ROOT" 2>/dev/null)
+	if [ -n "$left" ]; then
+		problems+=("state root not empty: $(echo $left)")
+		# the root is this test's own: whatever is in it, this test made
+		for id in $left; do
+			rt delete --force "$id" >/dev/null 2>&1
+			CONTAINERS+=("$id")
+		done
+	fi
 	p=$(leaked_pids)
 	if [ -n "$p" ]; then
 		problems+=("processes left: $(echo $p)")
