@@ -362,7 +362,7 @@ static int drive_init(struct creation *cr, struct err *err)
  * takes ~11 ms to build Docker's profile, loading a compiled one ~0.5 ms. */
 static int prepare_seccomp(const char *root, struct rt_seccomp *sc, struct err *err)
 {
-	_cleanup_free_ char *dir = xasprintf("%s/seccomp", root);
+	_cleanup_free_ char *dir = xasprintf("%s/.seccomp-cache", root);
 	return rt_seccomp_prepare(sc, dir, err);
 }
 
