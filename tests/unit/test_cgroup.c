@@ -509,12 +509,26 @@ static bool gone_everywhere(const char *name)
 	return true;
 }
 
+static void assert_file(const char *want, const char *fmt, ...)
+{
+	_cleanup_free_ char *file = NULL, *got = NULL;
+	struct err err = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&file, fmt, ap) > 0);
+	va_end(ap);
+	if (fs_read(file, &got, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(got, want);
+}
+
 static void test_hybrid_cycle(void **state)
 {
 	struct fx *f = *state;
 	struct err err = { 0 };
 	struct rt_resources *res;
-	_cleanup_free_ char *path = NULL, *lim = NULL, *file = NULL;
+	_cleanup_free_ char *path = NULL, *file = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	struct rt_cgroup *again = NULL;
 	size_t n = 0;
@@ -535,22 +549,9 @@ static void test_hybrid_cycle(void **state)
 	_cleanup_free_ char *want_state = xasprintf("%s#2", path);
 	assert_string_equal(rt_cgroup_path(f->cg), want_state);
 
-	file = xasprintf("/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path);
-	assert_int_equal(fs_read(file, &lim, &err), 0);
-	assert_string_equal(lim, "67108864\n");
-	free(file);
-	free(lim);
-	file = xasprintf("/sys/fs/cgroup/cpu%s/cpu.cfs_quota_us", path);
-	assert_int_equal(fs_read(file, &lim, &err), 0);
-	assert_string_equal(lim, "20000\n");
-	free(file);
-	free(lim);
-	file = xasprintf("/sys/fs/cgroup/pids%s/pids.max", path);
-	assert_int_equal(fs_read(file, &lim, &err), 0);
-	assert_string_equal(lim, "16\n");
-	free(file);
-	free(lim);
-	lim = NULL;
+	assert_file("67108864\n", "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path);
+	assert_file("20000\n", "/sys/fs/cgroup/cpu%s/cpu.cfs_quota_us", path);
+	assert_file("16\n", "/sys/fs/cgroup/pids%s/pids.max", path);
 	file = xasprintf("/sys/fs/cgroup/unified%s", path);
 	assert_int_equal(access(file, F_OK), 0); /* the v2 side of hybrid */
 
@@ -573,9 +574,7 @@ static void test_hybrid_cycle(void **state)
 	res = parse_ok("{\"memory\":{\"limit\":33554432}}");
 	assert_int_equal(rt_cgroup_update(again, res, &err), 0);
 	rt_resources_free(res);
-	file = xasprintf("/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path);
-	assert_int_equal(fs_read(file, &lim, &err), 0);
-	assert_string_equal(lim, "33554432\n");
+	assert_file("33554432\n", "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path);
 
 	/* the v1 device rules hold: /dev/null yes, /dev/kmsg no */
 	assert_int_equal(probe_devices(f), 0);
