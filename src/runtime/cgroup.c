@@ -45,20 +45,27 @@ enum ctrl {
 static const struct {
 	const char *v1, *v2;
 } ctrl_names[CT__MAX] = {
-	[CT_CPU] = { "cpu", "cpu" },          [CT_CPUACCT] = { "cpuacct", NULL },
-	[CT_CPUSET] = { "cpuset", "cpuset" }, [CT_MEMORY] = { "memory", "memory" },
-	[CT_DEVICES] = { "devices", NULL },   [CT_FREEZER] = { "freezer", NULL },
-	[CT_BLKIO] = { "blkio", "io" },       [CT_PIDS] = { "pids", "pids" },
-	[CT_HUGETLB] = { "hugetlb", "hugetlb" }, [CT_NET_CLS] = { "net_cls", NULL },
-	[CT_NET_PRIO] = { "net_prio", NULL }, [CT_PERF_EVENT] = { "perf_event", "perf_event" },
-	[CT_RDMA] = { "rdma", "rdma" },       [CT_MISC] = { "misc", "misc" },
+    [CT_CPU] = {"cpu", "cpu"},
+    [CT_CPUACCT] = {"cpuacct", NULL},
+    [CT_CPUSET] = {"cpuset", "cpuset"},
+    [CT_MEMORY] = {"memory", "memory"},
+    [CT_DEVICES] = {"devices", NULL},
+    [CT_FREEZER] = {"freezer", NULL},
+    [CT_BLKIO] = {"blkio", "io"},
+    [CT_PIDS] = {"pids", "pids"},
+    [CT_HUGETLB] = {"hugetlb", "hugetlb"},
+    [CT_NET_CLS] = {"net_cls", NULL},
+    [CT_NET_PRIO] = {"net_prio", NULL},
+    [CT_PERF_EVENT] = {"perf_event", "perf_event"},
+    [CT_RDMA] = {"rdma", "rdma"},
+    [CT_MISC] = {"misc", "misc"},
 };
 
 /* One hierarchy: a v1 mount under the root, or the v2 tree (the root itself on v2,
  * <root>/unified on hybrid). */
 struct hier {
-	char *name;     /* directory under the root; "" for the v2 root */
-	char *opts;     /* v1 mount options: "cpu,cpuacct", "name=systemd" */
+	char *name;	/* directory under the root; "" for the v2 root */
+	char *opts;	/* v1 mount options: "cpu,cpuacct", "name=systemd" */
 	unsigned ctrls; /* CT() bits; for v2 the available controllers */
 	bool v2;
 	char *mnt;     /* absolute mount point */
@@ -229,7 +236,8 @@ static int discover(struct err *err)
 	} else if (sfs.f_type == TMPFS_MAGIC) {
 		r = discover_v1(err);
 	} else {
-		r = err_msg(err, EINVAL, "'%s' is neither a cgroup2 mount nor a tmpfs of cgroup mounts",
+		r = err_msg(err, EINVAL,
+			    "'%s' is neither a cgroup2 mount nor a tmpfs of cgroup mounts",
 			    cg_root);
 	}
 	if (r < 0) {
@@ -312,7 +320,8 @@ int rt_cgroup_resolve_path(const char *in, const char *id, char **ret, struct er
 
 	if (!in || !*in) {
 		if (!id || !*id || strchr(id, '/') || streq(id, ".") || streq(id, ".."))
-			return err_msg(err, EINVAL, "cgroup: invalid container id '%s'", id ? id : "");
+			return err_msg(err, EINVAL, "cgroup: invalid container id '%s'",
+				       id ? id : "");
 		in = s = xasprintf("/coop/%s", id);
 	} else if (in[0] != '/' && strchr(in, ':') && strchr(strchr(in, ':') + 1, ':')) {
 		if ((r = systemd_path(in, &s, err)) < 0)
@@ -441,7 +450,7 @@ static struct hier *hier_v2(const struct rt_cgroup *cg)
  * every process joins. */
 static struct hier *hier_procs(const struct rt_cgroup *cg)
 {
-	static const enum ctrl pref[] = { CT_PIDS, CT_MEMORY, CT_FREEZER, CT_CPU };
+	static const enum ctrl pref[] = {CT_PIDS, CT_MEMORY, CT_FREEZER, CT_CPU};
 	struct hier *h = hier_v2(cg);
 
 	for (size_t i = 0; !h && i < ARRAY_SIZE(pref); i++)
@@ -483,7 +492,7 @@ static int keyed_value(const char *text, const char *key, uint64_t *ret)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -599,8 +608,8 @@ static int set_i64(const struct rt_resources *res, const char *field, const char
 	return set_field(res, field, dir, file, buf, err);
 }
 
-static struct hier *need(const struct rt_cgroup *cg, const struct rt_resources *res,
-			 enum ctrl c, const char *field, struct err *err)
+static struct hier *need(const struct rt_cgroup *cg, const struct rt_resources *res, enum ctrl c,
+			 const char *field, struct err *err)
 {
 	struct hier *h = hier_for(cg, c);
 	if (!h)
@@ -620,7 +629,8 @@ static int memory_v1(const struct rt_cgroup *cg, const struct rt_resources *res,
 	if (swap && !cg_has(h->dir, "memory.memsw.limit_in_bytes"))
 		return err_msg(err, ENOTSUP,
 			       "%s.memory.swap: swap accounting is not enabled "
-			       "(no memory.memsw.limit_in_bytes)", res->path);
+			       "(no memory.memsw.limit_in_bytes)",
+			       res->path);
 	/* memory <= memory+swap at every step: raise memsw first when the limit would
 	 * pass the current one */
 	if (lim)
@@ -663,7 +673,8 @@ static int memory_v2(const struct rt_cgroup *cg, const struct rt_resources *res,
 		if (swap_set && !cg_has(h->dir, "memory.swap.max"))
 			return err_msg(err, ENOTSUP,
 				       "%s.memory.swap: swap accounting is not enabled "
-				       "(no memory.swap.max)", res->path);
+				       "(no memory.swap.max)",
+				       res->path);
 	}
 	if (rt_res_has(res, RES_MEM_LIMIT))
 		r = set_i64(res, "memory.limit", h->dir, "memory.max", res->mem_limit, true, err);
@@ -720,8 +731,8 @@ static int cpu_v2(const struct rt_cgroup *cg, const struct rt_resources *res, st
 			    (int64_t)rt_cpu_shares_to_weight(res->cpu_shares), false, err);
 	if (r == 0 && (rt_res_has(res, RES_CPU_QUOTA) || rt_res_has(res, RES_CPU_PERIOD))) {
 		int n = rt_res_has(res, RES_CPU_QUOTA) && res->cpu_quota > 0
-				? snprintf(buf, sizeof(buf), "%" PRId64, res->cpu_quota)
-				: snprintf(buf, sizeof(buf), "max");
+			    ? snprintf(buf, sizeof(buf), "%" PRId64, res->cpu_quota)
+			    : snprintf(buf, sizeof(buf), "max");
 		if (rt_res_has(res, RES_CPU_PERIOD) && res->cpu_period)
 			snprintf(buf + n, sizeof(buf) - n, " %" PRIu64, res->cpu_period);
 		r = set_field(res, "cpu.quota", h->dir, "cpu.max", buf, err);
@@ -736,12 +747,12 @@ static int cpu_v2(const struct rt_cgroup *cg, const struct rt_resources *res, st
  * levels from dir up are ones this container just made, so they are not read. */
 static int cpuset_fill(const char *dir, const char *mnt, int known_empty, struct err *err)
 {
-	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
 	_cleanup_free_ char *cpus = NULL, *mems = NULL;
-	char **cur[2] = { &cpus, &mems };
+	char **cur[2] = {&cpus, &mems};
 	_cleanup_free_ char *parent = xstrdup(dir);
 	char *slash = strrchr(parent, '/');
-	bool empty[2] = { true, true };
+	bool empty[2] = {true, true};
 	int r;
 
 	if (strlen(dir) <= strlen(mnt) || !slash)
@@ -775,7 +786,8 @@ static int cpuset_apply(const struct rt_cgroup *cg, const struct rt_resources *r
 	int r = 0;
 
 	if (!h && (cpus || mems))
-		return err_msg(err, ENOTSUP, "%s.cpu.cpus: no 'cpuset' cgroup controller on this host",
+		return err_msg(err, ENOTSUP,
+			       "%s.cpu.cpus: no 'cpuset' cgroup controller on this host",
 			       res->path);
 	if (!h)
 		return 0;
@@ -806,12 +818,13 @@ static int hugetlb_apply(const struct rt_cgroup *cg, const struct rt_resources *
 	if (!h)
 		return -ENOTSUP;
 	for (size_t i = 0; i < res->n_huge && r == 0; i++) {
-		_cleanup_free_ char *file = xasprintf("hugetlb.%s.%s", res->huge[i].size,
-						      h->v2 ? "max" : "limit_in_bytes");
+		_cleanup_free_ char *file =
+		    xasprintf("hugetlb.%s.%s", res->huge[i].size, h->v2 ? "max" : "limit_in_bytes");
 		_cleanup_free_ char *field = xasprintf("hugepageLimits[%zu]", i);
 		if (!cg_has(h->dir, file))
-			return err_msg(err, ENOTSUP, "%s.%s.pageSize: no %s huge pages on this host",
-				       res->path, field, res->huge[i].size);
+			return err_msg(err, ENOTSUP,
+				       "%s.%s.pageSize: no %s huge pages on this host", res->path,
+				       field, res->huge[i].size);
 		r = set_i64(res, field, h->dir, file, (int64_t)res->huge[i].limit, false, err);
 	}
 	return r;
@@ -827,10 +840,9 @@ static int devlist_write(const struct rt_resources *res, const char *field, cons
 }
 
 static const char *const thr_v1[RT_THR__MAX] = {
-	"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
-	"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"
-};
-static const char *const thr_v2[RT_THR__MAX] = { "rbps=", "wbps=", "riops=", "wiops=" };
+    "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+    "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device"};
+static const char *const thr_v2[RT_THR__MAX] = {"rbps=", "wbps=", "riops=", "wiops="};
 
 static int blkio_v1(const struct rt_cgroup *cg, const struct rt_resources *res, struct err *err)
 {
@@ -841,26 +853,33 @@ static int blkio_v1(const struct rt_cgroup *cg, const struct rt_resources *res, 
 		return -ENOTSUP;
 	if (rt_res_has(res, RES_BLKIO_WEIGHT) && res->blkio_weight) {
 		if (!cg_has(h->dir, "blkio.weight"))
-			return err_msg(err, ENOTSUP, "%s.blockIO.weight: not supported by this kernel "
-				       "(no blkio.weight)", res->path);
+			return err_msg(err, ENOTSUP,
+				       "%s.blockIO.weight: not supported by this kernel "
+				       "(no blkio.weight)",
+				       res->path);
 		r = set_i64(res, "blockIO.weight", h->dir, "blkio.weight",
 			    (int64_t)res->blkio_weight, false, err);
 	}
 	if (r == 0 && rt_res_has(res, RES_BLKIO_LEAF_WEIGHT) && res->blkio_leaf_weight) {
 		if (!cg_has(h->dir, "blkio.leaf_weight"))
-			return err_msg(err, ENOTSUP, "%s.blockIO.leafWeight: not supported by this "
-				       "kernel (no blkio.leaf_weight)", res->path);
+			return err_msg(err, ENOTSUP,
+				       "%s.blockIO.leafWeight: not supported by this "
+				       "kernel (no blkio.leaf_weight)",
+				       res->path);
 		r = set_i64(res, "blockIO.leafWeight", h->dir, "blkio.leaf_weight",
 			    (int64_t)res->blkio_leaf_weight, false, err);
 	}
 	for (size_t i = 0; r == 0 && i < res->n_weight_dev; i++) {
 		const struct rt_blkio_dev *d = &res->weight_dev[i];
 		if (!cg_has(h->dir, "blkio.weight_device"))
-			return err_msg(err, ENOTSUP, "%s.blockIO.weightDevice: not supported by this "
-				       "kernel (no blkio.weight_device)", res->path);
+			return err_msg(err, ENOTSUP,
+				       "%s.blockIO.weightDevice: not supported by this "
+				       "kernel (no blkio.weight_device)",
+				       res->path);
 		if (d->has_weight)
-			r = devlist_write(res, "blockIO.weightDevice", h->dir, "blkio.weight_device",
-					  "", d->major, d->minor, d->weight, err);
+			r = devlist_write(res, "blockIO.weightDevice", h->dir,
+					  "blkio.weight_device", "", d->major, d->minor, d->weight,
+					  err);
 		if (r == 0 && d->has_leaf_weight)
 			r = devlist_write(res, "blockIO.weightDevice", h->dir,
 					  "blkio.leaf_weight_device", "", d->major, d->minor,
@@ -891,11 +910,10 @@ static int io_v2(const struct rt_cgroup *cg, const struct rt_resources *res, str
 	for (size_t i = 0; r == 0 && i < res->n_weight_dev; i++) {
 		const struct rt_blkio_dev *d = &res->weight_dev[i];
 		if (d->has_weight)
-			r = devlist_write(res, "blockIO.weightDevice", h->dir,
-					  bfq ? "io.bfq.weight" : "io.weight", "", d->major,
-					  d->minor,
-					  bfq ? d->weight : rt_blkio_weight_to_io_weight(d->weight),
-					  err);
+			r = devlist_write(
+			    res, "blockIO.weightDevice", h->dir,
+			    bfq ? "io.bfq.weight" : "io.weight", "", d->major, d->minor,
+			    bfq ? d->weight : rt_blkio_weight_to_io_weight(d->weight), err);
 	}
 	for (int t = 0; t < RT_THR__MAX; t++)
 		for (size_t i = 0; r == 0 && i < res->n_throttle[t]; i++)
@@ -970,7 +988,7 @@ static int devices_v2(const struct hier *h, const struct rt_dev_state *st, bool 
 static int devices_apply(const struct rt_cgroup *cg, const struct rt_resources *res, bool fresh,
 			 struct err *err)
 {
-	_cleanup_(dev_state_clearp) struct rt_dev_state st = { 0 };
+	_cleanup_(dev_state_clearp) struct rt_dev_state st = {0};
 	struct hier *h = hier_for(cg, CT_DEVICES);
 	const char *path = res ? res->path : "linux.resources";
 	int r;
@@ -985,12 +1003,13 @@ static int devices_apply(const struct rt_cgroup *cg, const struct rt_resources *
 	return r < 0 ? err_wrap(err, "%s.devices", path) : 0;
 }
 
-static const enum rt_res_field mem_fields[] = { RES_MEM_LIMIT, RES_MEM_RESERVATION, RES_MEM_SWAP,
-						RES_MEM_SWAPPINESS, RES_MEM_NO_OOM };
-static const enum rt_res_field cpu_fields[] = { RES_CPU_SHARES, RES_CPU_QUOTA, RES_CPU_PERIOD,
-						RES_CPU_RT_RUNTIME, RES_CPU_RT_PERIOD, RES_CPU_IDLE };
-static const enum rt_res_field io_fields[] = { RES_BLKIO_WEIGHT, RES_BLKIO_LEAF_WEIGHT,
-					       RES_BLKIO_WEIGHT_DEVICE, RES_BLKIO_THROTTLE };
+static const enum rt_res_field mem_fields[] = {RES_MEM_LIMIT, RES_MEM_RESERVATION, RES_MEM_SWAP,
+					       RES_MEM_SWAPPINESS, RES_MEM_NO_OOM};
+static const enum rt_res_field cpu_fields[] = {RES_CPU_SHARES,	  RES_CPU_QUOTA,
+					       RES_CPU_PERIOD,	  RES_CPU_RT_RUNTIME,
+					       RES_CPU_RT_PERIOD, RES_CPU_IDLE};
+static const enum rt_res_field io_fields[] = {RES_BLKIO_WEIGHT, RES_BLKIO_LEAF_WEIGHT,
+					      RES_BLKIO_WEIGHT_DEVICE, RES_BLKIO_THROTTLE};
 
 static bool any(const struct rt_resources *res, const enum rt_res_field *f, size_t n)
 {
@@ -1009,8 +1028,7 @@ static int apply(const struct rt_cgroup *cg, const struct rt_resources *res, boo
 	bool v2 = cg->mode == RT_CGROUP_V2;
 	int r;
 
-	if (res && ANY(res, mem_fields) &&
-	    (r = (v2 ? memory_v2 : memory_v1)(cg, res, err)) < 0)
+	if (res && ANY(res, mem_fields) && (r = (v2 ? memory_v2 : memory_v1)(cg, res, err)) < 0)
 		return r;
 	if (res && ANY(res, cpu_fields) && (r = (v2 ? cpu_v2 : cpu_v1)(cg, res, err)) < 0)
 		return r;
@@ -1023,17 +1041,11 @@ static int apply(const struct rt_cgroup *cg, const struct rt_resources *res, boo
 		return r;
 	if (rt_res_has(res, RES_HUGEPAGES) && res->n_huge && (r = hugetlb_apply(cg, res, err)) < 0)
 		return r;
-	if (rt_res_has(res, RES_UNIFIED) && res->n_unified &&
-	    (r = unified_apply(cg, res, err)) < 0)
+	if (rt_res_has(res, RES_UNIFIED) && res->n_unified && (r = unified_apply(cg, res, err)) < 0)
 		return r;
 	if ((fresh || rt_res_has(res, RES_DEVICES)) && (r = devices_apply(cg, res, fresh, err)) < 0)
 		return r;
 	return 0;
-}
-
-int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_resources *res, struct err *err)
-{
-	return res ? apply(cg, res, false, err) : 0;
 }
 
 /* --- lifecycle ----------------------------------------------------------------- */
@@ -1055,7 +1067,7 @@ static unsigned v2_wanted(const struct rt_cgroup *cg, const struct hier *h,
 
 static void enable_each(const char *dir, unsigned want)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 
 	for (int c = 0; c < CT__MAX; c++) {
 		if (!(want & CT(c)))
@@ -1071,7 +1083,7 @@ static int enable_v2(const struct rt_cgroup *cg, const struct rt_resources *res,
 	struct hier *h = hier_v2(cg);
 	unsigned want = h ? v2_wanted(cg, h, res) : 0;
 	char buf[256] = "";
-	struct err e = { 0 };
+	struct err e = {0};
 
 	if (!want)
 		return 0;
@@ -1092,6 +1104,18 @@ static int enable_v2(const struct rt_cgroup *cg, const struct rt_resources *res,
 	}
 	(void)err;
 	return 0;
+}
+
+int rt_cgroup_update(struct rt_cgroup *cg, const struct rt_resources *res, struct err *err)
+{
+	int r;
+
+	if (!res)
+		return 0;
+	/* on hybrid, a controller only the unified tree has may be needed for the first time */
+	if (cg->mode == RT_CGROUP_HYBRID && (r = enable_v2(cg, res, err)) < 0)
+		return r;
+	return apply(cg, res, false, err);
 }
 
 static int attach(struct rt_cgroup *cg, pid_t pid, bool track, struct err *err)
@@ -1118,7 +1142,7 @@ int rt_cgroup_enter(const struct rt_cgroup *cg, pid_t pid, struct err *err)
 static void unwind(struct rt_cgroup *cg, pid_t pid)
 {
 	char buf[24];
-	struct err e = { 0 };
+	struct err e = {0};
 
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
 	for (size_t i = cg->nh; i-- > 0;) {
@@ -1137,7 +1161,8 @@ int rt_cgroup_create(const char *cgroups_path, const char *id, const struct rt_r
 	_cleanup_free_ char *path = NULL;
 	int r;
 
-	if ((r = discover(err)) < 0 || (r = rt_cgroup_resolve_path(cgroups_path, id, &path, err)) < 0)
+	if ((r = discover(err)) < 0 ||
+	    (r = rt_cgroup_resolve_path(cgroups_path, id, &path, err)) < 0)
 		return r;
 	cg = cg_new(path);
 	for (size_t i = 0; i < cg->nh; i++) {
@@ -1166,7 +1191,8 @@ static int freezer(const struct rt_cgroup *cg, struct hier **ret, struct err *er
 	if (!h)
 		h = hier_v2(cg);
 	if (!h)
-		return err_msg(err, ENOTSUP, "freeze cgroup '%s': no freezer on this host", cg->path);
+		return err_msg(err, ENOTSUP, "freeze cgroup '%s': no freezer on this host",
+			       cg->path);
 	*ret = h;
 	return 0;
 }
@@ -1286,7 +1312,7 @@ static int signal_each(const struct rt_cgroup *cg, int sig, size_t *ret_n, struc
 static bool kill_v2(const struct rt_cgroup *cg)
 {
 	struct hier *h = hier_v2(cg);
-	struct err e = { 0 };
+	struct err e = {0};
 
 	return h && cg_write(h->dir, "cgroup.kill", "1", &e) == 0;
 }
@@ -1301,7 +1327,7 @@ int rt_cgroup_kill_all(const struct rt_cgroup *cg, int sig, struct err *err)
 /* Without cgroup.kill, freeze first so nothing forks between listing and killing. */
 static void kill_everything(struct rt_cgroup *cg)
 {
-	struct err e = { 0 };
+	struct err e = {0};
 	struct hier *h = NULL;
 	bool frozen;
 
@@ -1315,7 +1341,7 @@ static void kill_everything(struct rt_cgroup *cg)
 
 int rt_cgroup_destroy(struct rt_cgroup *cg, struct err *err)
 {
-	long deadline = now_ms() + 1000;
+	long deadline = now_ms() + 1000, wait = 1;
 	int ret = 0;
 
 	kill_everything(cg);
@@ -1325,10 +1351,13 @@ int rt_cgroup_destroy(struct rt_cgroup *cg, struct err *err)
 
 		if (h->created <= 0)
 			continue;
+		/* killed tasks take a moment to leave: back off from 1ms */
 		while ((r = rmdir_tree(h->dir)) == -EBUSY && now_ms() < deadline) {
-			struct err e = { 0 };
-			signal_each(cg, SIGKILL, NULL, &e);
-			sleep_ms(10);
+			struct err e = {0};
+			sleep_ms(wait);
+			wait = wait < 64 ? wait * 2 : 64;
+			if (wait >= 16)
+				signal_each(cg, SIGKILL, NULL, &e);
 		}
 		if (r < 0 && ret == 0)
 			ret = err_sys(err, -r, "remove cgroup '%s'", h->dir);
@@ -1358,8 +1387,9 @@ int rt_cgroup_oom_kills(const struct rt_cgroup *cg, uint64_t *ret, struct err *e
 
 /* --- the container's view -------------------------------------------------------- */
 
-#define MOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | \
-		     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+#define MOUNT_FLAGS                                                                                \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
+	 MS_STRICTATIME)
 
 /* With cgroupns a fresh mount shows the container's cgroup as its root; without, the
  * container's own directory is bind-mounted (and re-mounted for the flags). */
@@ -1369,8 +1399,8 @@ static int mount_hier(const struct hier *h, const char *target, unsigned long fl
 	if (mkdir(target, 0755) < 0 && errno != EEXIST)
 		return err_sys(err, errno, "mkdir '%s'", target);
 	if (in_cgroupns) {
-		if (mount(h->v2 ? "cgroup2" : "cgroup", target, h->v2 ? "cgroup2" : "cgroup",
-			  flags, h->v2 ? NULL : h->opts) < 0)
+		if (mount(h->v2 ? "cgroup2" : "cgroup", target, h->v2 ? "cgroup2" : "cgroup", flags,
+			  h->v2 ? NULL : h->opts) < 0)
 			return err_sys(err, errno, "mount %s on '%s'", h->v2 ? "cgroup2" : h->opts,
 				       target);
 		return 0;

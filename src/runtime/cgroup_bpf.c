@@ -82,7 +82,7 @@ static void apply_rule(struct rt_dev_state *st, const struct rt_dev_rule *r)
 void rt_dev_emulate(const struct rt_dev_rule *rules, size_t n, bool with_defaults,
 		    struct rt_dev_state *ret)
 {
-	struct rt_dev_state st = { .allow_default = false };
+	struct rt_dev_state st = {.allow_default = false};
 
 	for (size_t i = 0; i < n; i++)
 		apply_rule(&st, &rules[i]);
@@ -138,7 +138,8 @@ void rt_dev_format(const struct rt_dev_rule *r, char *buf, size_t len)
 	snprintf(buf, len, "%c %s:%s %s", r->type, maj, min, acc);
 }
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
 /* One block per exception: every test jumps to the block's end when it fails; the
  * block's last two instructions return the exception's verdict. */
@@ -148,7 +149,8 @@ static size_t emit_exception(struct bpf_insn *p, const struct rt_dev_rule *e, bo
 	size_t n = 0;
 
 	if (e->type != 'a')
-		blk[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 0, e->type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK);
+		blk[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 0,
+				e->type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK);
 	if (!allow_default && e->access != RT_DEV_RWM) {
 		/* allow only if no requested bit is outside the exception's access */
 		blk[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, 1, 3, 0, 0);
@@ -232,7 +234,8 @@ int rt_devbpf_load(const struct bpf_insn *insns, size_t n, int *ret_fd, struct e
 		attr.log_level = 1;
 		fd = sys_bpf(BPF_PROG_LOAD, &attr);
 		if (fd < 0 && (errno == EINVAL || errno == ENOSPC))
-			return err_msg(err, EINVAL, "load device filter: %s", verifier_reason(vlog));
+			return err_msg(err, EINVAL, "load device filter: %s",
+				       verifier_reason(vlog));
 	}
 	if (fd < 0)
 		return err_sys(err, errno, "load device filter");

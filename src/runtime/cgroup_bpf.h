@@ -13,7 +13,7 @@
 #include "runtime/cgroup_res.h"
 
 struct rt_dev_state {
-	bool allow_default;     /* default policy */
+	bool allow_default;	/* default policy */
 	struct rt_dev_rule *ex; /* exceptions: allows under deny, denies under allow */
 	size_t n;
 };

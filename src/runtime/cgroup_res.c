@@ -13,16 +13,16 @@
 #define DEV_MAX INT32_MAX
 
 const struct rt_dev_rule rt_default_devices[] = {
-	{ true, 'c', 1, 3, RT_DEV_RWM },   /* null */
-	{ true, 'c', 1, 5, RT_DEV_RWM },   /* zero */
-	{ true, 'c', 1, 7, RT_DEV_RWM },   /* full */
-	{ true, 'c', 1, 8, RT_DEV_RWM },   /* random */
-	{ true, 'c', 1, 9, RT_DEV_RWM },   /* urandom */
-	{ true, 'c', 5, 0, RT_DEV_RWM },   /* tty */
-	{ true, 'c', 5, 1, RT_DEV_RWM },   /* console */
-	{ true, 'c', 5, 2, RT_DEV_RWM },   /* ptmx */
-	{ true, 'c', 136, RES_DEV_WILDCARD, RT_DEV_RWM }, /* pts */
-	{ true, 'c', 10, 200, RT_DEV_RWM }, /* net/tun */
+    {true, 'c', 1, 3, RT_DEV_RWM},		    /* null */
+    {true, 'c', 1, 5, RT_DEV_RWM},		    /* zero */
+    {true, 'c', 1, 7, RT_DEV_RWM},		    /* full */
+    {true, 'c', 1, 8, RT_DEV_RWM},		    /* random */
+    {true, 'c', 1, 9, RT_DEV_RWM},		    /* urandom */
+    {true, 'c', 5, 0, RT_DEV_RWM},		    /* tty */
+    {true, 'c', 5, 1, RT_DEV_RWM},		    /* console */
+    {true, 'c', 5, 2, RT_DEV_RWM},		    /* ptmx */
+    {true, 'c', 136, RES_DEV_WILDCARD, RT_DEV_RWM}, /* pts */
+    {true, 'c', 10, 200, RT_DEV_RWM},		    /* net/tun */
 };
 const size_t rt_n_default_devices = ARRAY_SIZE(rt_default_devices);
 
@@ -83,22 +83,22 @@ struct scalar {
 
 #define OFF(m) offsetof(struct rt_resources, m)
 static const struct scalar scalars[] = {
-	{ "memory", "limit", K_I64_MEM, 0, OFF(mem_limit), RES_MEM_LIMIT },
-	{ "memory", "reservation", K_I64_MEM, 0, OFF(mem_reservation), RES_MEM_RESERVATION },
-	{ "memory", "swap", K_I64_MEM, 0, OFF(mem_swap), RES_MEM_SWAP },
-	{ "memory", "swappiness", K_U64, 100, OFF(mem_swappiness), RES_MEM_SWAPPINESS },
-	{ "memory", "disableOOMKiller", K_BOOL, 0, OFF(mem_disable_oom), RES_MEM_NO_OOM },
-	{ "cpu", "shares", K_U64, UINT64_MAX, OFF(cpu_shares), RES_CPU_SHARES },
-	{ "cpu", "quota", K_I64, 0, OFF(cpu_quota), RES_CPU_QUOTA },
-	{ "cpu", "period", K_U64, UINT64_MAX, OFF(cpu_period), RES_CPU_PERIOD },
-	{ "cpu", "realtimeRuntime", K_I64, 0, OFF(cpu_rt_runtime), RES_CPU_RT_RUNTIME },
-	{ "cpu", "realtimePeriod", K_U64, UINT64_MAX, OFF(cpu_rt_period), RES_CPU_RT_PERIOD },
-	{ "cpu", "cpus", K_STR_CPULIST, 0, OFF(cpu_cpus), RES_CPU_CPUS },
-	{ "cpu", "mems", K_STR_CPULIST, 0, OFF(cpu_mems), RES_CPU_MEMS },
-	{ "cpu", "idle", K_I64, 0, OFF(cpu_idle), RES_CPU_IDLE },
-	{ "pids", "limit", K_I64, 0, OFF(pids_limit), RES_PIDS_LIMIT },
-	{ "blockIO", "weight", K_U64, 1000, OFF(blkio_weight), RES_BLKIO_WEIGHT },
-	{ "blockIO", "leafWeight", K_U64, 1000, OFF(blkio_leaf_weight), RES_BLKIO_LEAF_WEIGHT },
+    {"memory", "limit", K_I64_MEM, 0, OFF(mem_limit), RES_MEM_LIMIT},
+    {"memory", "reservation", K_I64_MEM, 0, OFF(mem_reservation), RES_MEM_RESERVATION},
+    {"memory", "swap", K_I64_MEM, 0, OFF(mem_swap), RES_MEM_SWAP},
+    {"memory", "swappiness", K_U64, 100, OFF(mem_swappiness), RES_MEM_SWAPPINESS},
+    {"memory", "disableOOMKiller", K_BOOL, 0, OFF(mem_disable_oom), RES_MEM_NO_OOM},
+    {"cpu", "shares", K_U64, UINT64_MAX, OFF(cpu_shares), RES_CPU_SHARES},
+    {"cpu", "quota", K_I64, 0, OFF(cpu_quota), RES_CPU_QUOTA},
+    {"cpu", "period", K_U64, UINT64_MAX, OFF(cpu_period), RES_CPU_PERIOD},
+    {"cpu", "realtimeRuntime", K_I64, 0, OFF(cpu_rt_runtime), RES_CPU_RT_RUNTIME},
+    {"cpu", "realtimePeriod", K_U64, UINT64_MAX, OFF(cpu_rt_period), RES_CPU_RT_PERIOD},
+    {"cpu", "cpus", K_STR_CPULIST, 0, OFF(cpu_cpus), RES_CPU_CPUS},
+    {"cpu", "mems", K_STR_CPULIST, 0, OFF(cpu_mems), RES_CPU_MEMS},
+    {"cpu", "idle", K_I64, 0, OFF(cpu_idle), RES_CPU_IDLE},
+    {"pids", "limit", K_I64, 0, OFF(pids_limit), RES_PIDS_LIMIT},
+    {"blockIO", "weight", K_U64, 1000, OFF(blkio_weight), RES_BLKIO_WEIGHT},
+    {"blockIO", "leafWeight", K_U64, 1000, OFF(blkio_leaf_weight), RES_BLKIO_LEAF_WEIGHT},
 };
 
 static bool valid_cpulist(const char *s)
@@ -143,8 +143,7 @@ static int parse_scalar(json_t *sec, const char *spath, const struct scalar *sc,
 	return r < 0 ? r : 0;
 }
 
-static int parse_scalars(json_t *obj, const char *path, struct rt_resources *res,
-			 struct err *err)
+static int parse_scalars(json_t *obj, const char *path, struct rt_resources *res, struct err *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(scalars); i++) {
 		const struct scalar *sc = &scalars[i];
@@ -159,8 +158,7 @@ static int parse_scalars(json_t *obj, const char *path, struct rt_resources *res
 		if (r < 0)
 			return r;
 	}
-	if (rt_res_has(res, RES_BLKIO_WEIGHT) && res->blkio_weight != 0 &&
-	    res->blkio_weight < 10)
+	if (rt_res_has(res, RES_BLKIO_WEIGHT) && res->blkio_weight != 0 && res->blkio_weight < 10)
 		return err_msg(err, EINVAL, "%s.blockIO.weight: %" PRIu64 " out of range 10..1000",
 			       path, res->blkio_weight);
 	if (rt_res_has(res, RES_CPU_IDLE) && res->cpu_idle != 0 && res->cpu_idle != 1)
@@ -181,8 +179,8 @@ static void hugepage_free(struct rt_hugepage *h, size_t n)
 	free(h);
 }
 
-static int parse_array(json_t *obj, const char *path, const char *key, size_t elem_size,
-		       elem_fn fn, void **ret, size_t *ret_n, struct err *err)
+static int parse_array(json_t *obj, const char *path, const char *key, size_t elem_size, elem_fn fn,
+		       void **ret, size_t *ret_n, struct err *err)
 {
 	_cleanup_free_ char *apath = js_path(path, key);
 	_cleanup_free_ char *items = NULL;
@@ -196,7 +194,8 @@ static int parse_array(json_t *obj, const char *path, const char *key, size_t el
 	if (n > MAX_LIST)
 		return err_msg(err, E2BIG, "%s: more than %d entries", apath, MAX_LIST);
 	items = xcalloc(n, elem_size);
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		_cleanup_free_ char *epath = js_index(apath, i);
 		if (!json_is_object(e))
 			return err_msg(err, EINVAL, "%s: expected an object", epath);
@@ -213,8 +212,8 @@ static int parse_array(json_t *obj, const char *path, const char *key, size_t el
 	return 1;
 }
 
-static int parse_devnum(json_t *e, const char *epath, const char *key, bool required,
-			int64_t *ret, struct err *err)
+static int parse_devnum(json_t *e, const char *epath, const char *key, bool required, int64_t *ret,
+			struct err *err)
 {
 	int r = js_i64(e, epath, key, ret, err);
 	if (r < 0)
@@ -238,10 +237,17 @@ static int parse_access(const char *s, unsigned *ret)
 		return -EINVAL;
 	for (; *s; s++) {
 		switch (*s) {
-		case 'r': acc |= RT_DEV_READ; break;
-		case 'w': acc |= RT_DEV_WRITE; break;
-		case 'm': acc |= RT_DEV_MKNOD; break;
-		default: return -EINVAL;
+		case 'r':
+			acc |= RT_DEV_READ;
+			break;
+		case 'w':
+			acc |= RT_DEV_WRITE;
+			break;
+		case 'm':
+			acc |= RT_DEV_MKNOD;
+			break;
+		default:
+			return -EINVAL;
 		}
 	}
 	*ret = acc;
@@ -323,8 +329,7 @@ static int parse_hugepage(json_t *e, const char *epath, void *out, struct err *e
 	if ((r = js_str(e, epath, "pageSize", true, &h->size, err)) < 0)
 		return r;
 	if (!valid_page_size(h->size))
-		return err_msg(err, EINVAL, "%s.pageSize: invalid '%s' (like 2MB)", epath,
-			       h->size);
+		return err_msg(err, EINVAL, "%s.pageSize: invalid '%s' (like 2MB)", epath, h->size);
 	if ((r = js_u64(e, epath, "limit", UINT64_MAX, &h->limit, err)) < 0)
 		return r;
 	if (r == 0)
@@ -333,9 +338,8 @@ static int parse_hugepage(json_t *e, const char *epath, void *out, struct err *e
 }
 
 static const char *const throttle_keys[RT_THR__MAX] = {
-	"throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
-	"throttleWriteIOPSDevice"
-};
+    "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+    "throttleWriteIOPSDevice"};
 
 static int parse_blkio_lists(json_t *obj, const char *path, struct rt_resources *res,
 			     struct err *err)
@@ -369,8 +373,7 @@ static bool valid_unified_key(const char *k)
 	return *k && *k != '.' && !strchr(k, '/') && strchr(k, '.');
 }
 
-static int parse_unified(json_t *obj, const char *path, struct rt_resources *res,
-			 struct err *err)
+static int parse_unified(json_t *obj, const char *path, struct rt_resources *res, struct err *err)
 {
 	_cleanup_free_ char *upath = js_path(path, "unified");
 	json_t *u = NULL, *v;
@@ -382,7 +385,8 @@ static int parse_unified(json_t *obj, const char *path, struct rt_resources *res
 	if (json_object_size(u) > MAX_LIST)
 		return err_msg(err, E2BIG, "%s: more than %d keys", upath, MAX_LIST);
 	res->unified = xcalloc(json_object_size(u), sizeof(*res->unified));
-	json_object_foreach(u, k, v) {
+	json_object_foreach(u, k, v)
+	{
 		if (!valid_unified_key(k))
 			return err_msg(err, EINVAL, "%s: invalid key '%s'", upath, k);
 		if (!json_is_string(v))
@@ -466,7 +470,8 @@ static void merge_lists(struct rt_resources *dst, const struct rt_resources *src
 {
 	if (rt_res_has(src, RES_BLKIO_WEIGHT_DEVICE)) {
 		free(dst->weight_dev);
-		dst->weight_dev = memdup_n(src->weight_dev, src->n_weight_dev, sizeof(*src->weight_dev));
+		dst->weight_dev =
+		    memdup_n(src->weight_dev, src->n_weight_dev, sizeof(*src->weight_dev));
 		dst->n_weight_dev = src->n_weight_dev;
 	}
 	if (rt_res_has(src, RES_BLKIO_THROTTLE)) {
@@ -525,9 +530,15 @@ void rt_resources_merge(struct rt_resources *dst, const struct rt_resources *src
 			continue;
 		switch (sc->kind) {
 		case K_I64_MEM:
-		case K_I64: *(int64_t *)dp = *(const int64_t *)sp; break;
-		case K_U64: *(uint64_t *)dp = *(const uint64_t *)sp; break;
-		case K_BOOL: *(bool *)dp = *(const bool *)sp; break;
+		case K_I64:
+			*(int64_t *)dp = *(const int64_t *)sp;
+			break;
+		case K_U64:
+			*(uint64_t *)dp = *(const uint64_t *)sp;
+			break;
+		case K_BOOL:
+			*(bool *)dp = *(const bool *)sp;
+			break;
 		case K_STR_CPULIST:
 			free(*(char **)dp);
 			*(char **)dp = xstrdup(*(char *const *)sp);

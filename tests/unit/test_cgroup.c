@@ -32,7 +32,7 @@ static struct rt_resources *parse_ok(const char *json)
 {
 	_cleanup_json_ json_t *j = NULL;
 	struct rt_resources *res = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(js_load_string("test", json, &j, &err), 0);
 	if (rt_resources_parse(j, "linux.resources", &res, &err) < 0)
@@ -44,7 +44,7 @@ static void parse_fails(const char *json, const char *msg)
 {
 	_cleanup_json_ json_t *j = NULL;
 	struct rt_resources *res = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(js_load_string("test", json, &j, &err), 0);
 	assert_true(rt_resources_parse(j, "linux.resources", &res, &err) < 0);
@@ -56,18 +56,18 @@ static void parse_fails(const char *json, const char *msg)
 static void test_parse_valid(void **state)
 {
 	struct rt_resources *r = parse_ok(
-		"{\"memory\":{\"limit\":67108864,\"reservation\":1024,\"swap\":-1,\"kernel\":5,"
-		"\"swappiness\":10,\"disableOOMKiller\":true},"
-		"\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000,\"cpus\":\"0-1\","
-		"\"mems\":\"0\",\"idle\":1,\"realtimeRuntime\":10,\"realtimePeriod\":1000},"
-		"\"pids\":{\"limit\":32},"
-		"\"blockIO\":{\"weight\":500,\"leafWeight\":300,"
-		"\"weightDevice\":[{\"major\":8,\"minor\":0,\"weight\":100}],"
-		"\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}]},"
-		"\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
-		"\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
-		"{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
-		"\"unified\":{\"memory.high\":\"1G\"},\"network\":{\"classID\":1},\"future\":1}");
+	    "{\"memory\":{\"limit\":67108864,\"reservation\":1024,\"swap\":-1,\"kernel\":5,"
+	    "\"swappiness\":10,\"disableOOMKiller\":true},"
+	    "\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000,\"cpus\":\"0-1\","
+	    "\"mems\":\"0\",\"idle\":1,\"realtimeRuntime\":10,\"realtimePeriod\":1000},"
+	    "\"pids\":{\"limit\":32},"
+	    "\"blockIO\":{\"weight\":500,\"leafWeight\":300,"
+	    "\"weightDevice\":[{\"major\":8,\"minor\":0,\"weight\":100}],"
+	    "\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":1048576}]},"
+	    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}],"
+	    "\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
+	    "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
+	    "\"unified\":{\"memory.high\":\"1G\"},\"network\":{\"classID\":1},\"future\":1}");
 	(void)state;
 	assert_int_equal(r->mem_limit, 67108864);
 	assert_int_equal(r->mem_reservation, 1024);
@@ -116,34 +116,45 @@ static void test_parse_invalid(void **state)
 	static const struct {
 		const char *json, *msg;
 	} cases[] = {
-		{ "{\"memory\":{\"limit\":\"1G\"}}", "linux.resources.memory.limit: expected an integer" },
-		{ "{\"memory\":{\"limit\":-5}}", "linux.resources.memory.limit: invalid -5" },
-		{ "{\"memory\":{\"swappiness\":101}}", "linux.resources.memory.swappiness: 101 out of range" },
-		{ "{\"memory\":7}", "linux.resources.memory: expected an object" },
-		{ "{\"cpu\":{\"shares\":-1}}", "linux.resources.cpu.shares: -1 out of range" },
-		{ "{\"cpu\":{\"cpus\":\"0-1;rm\"}}", "linux.resources.cpu.cpus: invalid '0-1;rm'" },
-		{ "{\"cpu\":{\"idle\":2}}", "linux.resources.cpu.idle: invalid 2" },
-		{ "{\"pids\":{\"limit\":true}}", "linux.resources.pids.limit: expected an integer" },
-		{ "{\"blockIO\":{\"weight\":5}}", "linux.resources.blockIO.weight: 5 out of range 10..1000" },
-		{ "{\"blockIO\":{\"weight\":1001}}", "linux.resources.blockIO.weight: 1001 out of range" },
-		{ "{\"blockIO\":{\"weightDevice\":[{\"minor\":0}]}}",
-		  "linux.resources.blockIO.weightDevice[0].major: missing required field" },
-		{ "{\"blockIO\":{\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":0}]}}",
-		  "linux.resources.blockIO.throttleWriteIOPSDevice[0].rate: missing required field" },
-		{ "{\"hugepageLimits\":[{\"pageSize\":\"2XB\",\"limit\":1}]}",
-		  "linux.resources.hugepageLimits[0].pageSize: invalid '2XB'" },
-		{ "{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":1},{\"pageSize\":\"1GB\"}]}",
-		  "linux.resources.hugepageLimits[1].limit: missing required field" },
-		{ "{\"devices\":[{\"allow\":true},{\"allow\":true},{\"allow\":true,\"access\":\"rwx\"}]}",
-		  "linux.resources.devices[2].access: invalid 'rwx'" },
-		{ "{\"devices\":[{\"type\":\"c\"}]}", "linux.resources.devices[0].allow: missing required field" },
-		{ "{\"devices\":[{\"allow\":true,\"type\":\"u\"}]}", "linux.resources.devices[0].type: invalid 'u'" },
-		{ "{\"devices\":[{\"allow\":true,\"major\":-2}]}", "linux.resources.devices[0].major: invalid -2" },
-		{ "{\"devices\":[{\"allow\":true,\"access\":\"\"}]}", "linux.resources.devices[0].access: invalid ''" },
-		{ "{\"devices\":[1]}", "linux.resources.devices[0]: expected an object" },
-		{ "{\"devices\":{}}", "linux.resources.devices: expected an array" },
-		{ "{\"unified\":{\"../etc/passwd\":\"x\"}}", "linux.resources.unified: invalid key '../etc/passwd'" },
-		{ "{\"unified\":{\"memory.max\":5}}", "linux.resources.unified.memory.max: expected a string" },
+	    {"{\"memory\":{\"limit\":\"1G\"}}",
+	     "linux.resources.memory.limit: expected an integer"},
+	    {"{\"memory\":{\"limit\":-5}}", "linux.resources.memory.limit: invalid -5"},
+	    {"{\"memory\":{\"swappiness\":101}}",
+	     "linux.resources.memory.swappiness: 101 out of range"},
+	    {"{\"memory\":7}", "linux.resources.memory: expected an object"},
+	    {"{\"cpu\":{\"shares\":-1}}", "linux.resources.cpu.shares: -1 out of range"},
+	    {"{\"cpu\":{\"cpus\":\"0-1;rm\"}}", "linux.resources.cpu.cpus: invalid '0-1;rm'"},
+	    {"{\"cpu\":{\"idle\":2}}", "linux.resources.cpu.idle: invalid 2"},
+	    {"{\"pids\":{\"limit\":true}}", "linux.resources.pids.limit: expected an integer"},
+	    {"{\"blockIO\":{\"weight\":5}}",
+	     "linux.resources.blockIO.weight: 5 out of range 10..1000"},
+	    {"{\"blockIO\":{\"weight\":1001}}",
+	     "linux.resources.blockIO.weight: 1001 out of range"},
+	    {"{\"blockIO\":{\"weightDevice\":[{\"minor\":0}]}}",
+	     "linux.resources.blockIO.weightDevice[0].major: missing required field"},
+	    {"{\"blockIO\":{\"throttleWriteIOPSDevice\":[{\"major\":8,\"minor\":0}]}}",
+	     "linux.resources.blockIO.throttleWriteIOPSDevice[0].rate: missing required field"},
+	    {"{\"hugepageLimits\":[{\"pageSize\":\"2XB\",\"limit\":1}]}",
+	     "linux.resources.hugepageLimits[0].pageSize: invalid '2XB'"},
+	    {"{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":1},{\"pageSize\":\"1GB\"}]}",
+	     "linux.resources.hugepageLimits[1].limit: missing required field"},
+	    {"{\"devices\":[{\"allow\":true},{\"allow\":true},{\"allow\":true,\"access\":\"rwx\"}]"
+	     "}",
+	     "linux.resources.devices[2].access: invalid 'rwx'"},
+	    {"{\"devices\":[{\"type\":\"c\"}]}",
+	     "linux.resources.devices[0].allow: missing required field"},
+	    {"{\"devices\":[{\"allow\":true,\"type\":\"u\"}]}",
+	     "linux.resources.devices[0].type: invalid 'u'"},
+	    {"{\"devices\":[{\"allow\":true,\"major\":-2}]}",
+	     "linux.resources.devices[0].major: invalid -2"},
+	    {"{\"devices\":[{\"allow\":true,\"access\":\"\"}]}",
+	     "linux.resources.devices[0].access: invalid ''"},
+	    {"{\"devices\":[1]}", "linux.resources.devices[0]: expected an object"},
+	    {"{\"devices\":{}}", "linux.resources.devices: expected an array"},
+	    {"{\"unified\":{\"../etc/passwd\":\"x\"}}",
+	     "linux.resources.unified: invalid key '../etc/passwd'"},
+	    {"{\"unified\":{\"memory.max\":5}}",
+	     "linux.resources.unified.memory.max: expected a string"},
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
@@ -154,9 +165,10 @@ static void test_merge(void **state)
 {
 	struct rt_resources *a = parse_ok("{\"memory\":{\"limit\":100},\"cpu\":{\"cpus\":\"0\"},"
 					  "\"unified\":{\"a.b\":\"1\",\"c.d\":\"2\"}}");
-	struct rt_resources *b = parse_ok("{\"memory\":{\"swap\":200},\"cpu\":{\"cpus\":\"1\"},"
-					  "\"pids\":{\"limit\":5},\"unified\":{\"c.d\":\"3\"},"
-					  "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":2}]}");
+	struct rt_resources *b =
+	    parse_ok("{\"memory\":{\"swap\":200},\"cpu\":{\"cpus\":\"1\"},"
+		     "\"pids\":{\"limit\":5},\"unified\":{\"c.d\":\"3\"},"
+		     "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":2}]}");
 	(void)state;
 	rt_resources_merge(a, b);
 	assert_int_equal(a->mem_limit, 100);
@@ -189,7 +201,7 @@ static void test_shares_to_weight(void **state)
 
 static void test_swap_to_v2(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	int64_t v = 0;
 	bool set;
 	(void)state;
@@ -215,17 +227,17 @@ static void test_resolve_path(void **state)
 	static const struct {
 		const char *in, *id, *out;
 	} ok[] = {
-		{ NULL, "abc", "/coop/abc" },
-		{ "", "abc", "/coop/abc" },
-		{ "/a/b", "x", "/a/b" },
-		{ "a//b/./c/", "x", "/a/b/c" },
-		{ "system.slice:coop:abc", "x", "/system.slice/coop-abc.scope" },
-		{ "machine-foo.slice:coop:abc", "x", "/machine.slice/machine-foo.slice/coop-abc.scope" },
-		{ ":coop:abc", "x", "/system.slice/coop-abc.scope" },
-		{ "-.slice::abc", "x", "/abc.scope" },
+	    {NULL, "abc", "/coop/abc"},
+	    {"", "abc", "/coop/abc"},
+	    {"/a/b", "x", "/a/b"},
+	    {"a//b/./c/", "x", "/a/b/c"},
+	    {"system.slice:coop:abc", "x", "/system.slice/coop-abc.scope"},
+	    {"machine-foo.slice:coop:abc", "x", "/machine.slice/machine-foo.slice/coop-abc.scope"},
+	    {":coop:abc", "x", "/system.slice/coop-abc.scope"},
+	    {"-.slice::abc", "x", "/abc.scope"},
 	};
-	static const char *const bad[] = { "/a/../b", "/", "x.slice/:a:b", "bad:coop:abc" };
-	struct err err = { 0 };
+	static const char *const bad[] = {"/a/../b", "/", "x.slice/:a:b", "bad:coop:abc"};
+	struct err err = {0};
 	(void)state;
 
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
@@ -239,22 +251,23 @@ static void test_resolve_path(void **state)
 		if (rt_cgroup_resolve_path(bad[i], "x", &p, &err) == 0)
 			fail_msg("%s accepted as %s", bad[i], p);
 	}
-	assert_true(rt_cgroup_resolve_path(NULL, "../x", &(char *){ NULL }, &err) < 0);
+	assert_true(rt_cgroup_resolve_path(NULL, "../x", &(char *){NULL}, &err) < 0);
 }
 
 /* --- devices ------------------------------------------------------------------------ */
 
-#define R(allow, type, maj, min, acc) { allow, type, maj, min, acc }
+#define R(allow, type, maj, min, acc)                                                              \
+	{                                                                                          \
+		allow, type, maj, min, acc                                                         \
+	}
 #define ANYN RES_DEV_WILDCARD
 
 static void test_dev_emulate(void **state)
 {
 	static const struct rt_dev_rule spec[] = {
-		R(false, 'a', ANYN, ANYN, RT_DEV_RWM),
-		R(true, 'c', 1, 11, RT_DEV_READ),
-		R(true, 'b', 7, ANYN, RT_DEV_RWM),
-		R(false, 'b', 7, ANYN, RT_DEV_MKNOD),
-		R(true, 'c', 1, 11, RT_DEV_WRITE),
+	    R(false, 'a', ANYN, ANYN, RT_DEV_RWM), R(true, 'c', 1, 11, RT_DEV_READ),
+	    R(true, 'b', 7, ANYN, RT_DEV_RWM),	   R(false, 'b', 7, ANYN, RT_DEV_MKNOD),
+	    R(true, 'c', 1, 11, RT_DEV_WRITE),
 	};
 	struct rt_dev_state st;
 	char buf[64];
@@ -268,7 +281,7 @@ static void test_dev_emulate(void **state)
 	assert_true(rt_dev_check(&st, 'b', 7, 3, RT_DEV_READ));
 	assert_false(rt_dev_check(&st, 'b', 7, 3, RT_DEV_MKNOD));
 	assert_false(rt_dev_check(&st, 'c', 7, 3, RT_DEV_READ));
-	assert_true(rt_dev_check(&st, 'c', 1, 3, RT_DEV_RWM));    /* default: null */
+	assert_true(rt_dev_check(&st, 'c', 1, 3, RT_DEV_RWM));	   /* default: null */
 	assert_true(rt_dev_check(&st, 'c', 136, 42, RT_DEV_READ)); /* default: pts */
 	assert_false(rt_dev_check(&st, 'c', 1, 1, RT_DEV_READ));   /* /dev/mem */
 	rt_dev_format(&st.ex[0], buf, sizeof(buf));
@@ -279,9 +292,9 @@ static void test_dev_emulate(void **state)
 
 	/* privileged: allow all, then a deny; the defaults do not reopen it */
 	static const struct rt_dev_rule priv[] = {
-		R(true, 'a', ANYN, ANYN, RT_DEV_RWM),
-		R(false, 'c', 1, 1, RT_DEV_WRITE),
-		R(false, 'c', 1, 3, RT_DEV_RWM),
+	    R(true, 'a', ANYN, ANYN, RT_DEV_RWM),
+	    R(false, 'c', 1, 1, RT_DEV_WRITE),
+	    R(false, 'c', 1, 3, RT_DEV_RWM),
 	};
 	rt_dev_emulate(priv, ARRAY_SIZE(priv), true, &st);
 	assert_true(st.allow_default);
@@ -294,7 +307,7 @@ static void test_dev_emulate(void **state)
 
 	/* no rules: deny everything but the defaults; an "a" rule with partial access
 	 * stands for c and b */
-	static const struct rt_dev_rule part[] = { R(true, 'a', ANYN, ANYN, RT_DEV_READ) };
+	static const struct rt_dev_rule part[] = {R(true, 'a', ANYN, ANYN, RT_DEV_READ)};
 	rt_dev_emulate(NULL, 0, false, &st);
 	assert_int_equal(st.n, 0);
 	assert_false(rt_dev_check(&st, 'c', 1, 3, RT_DEV_READ));
@@ -307,25 +320,32 @@ static void test_dev_emulate(void **state)
 }
 
 /* A tiny interpreter for the instructions rt_devbpf_build emits. */
-static int run_prog(const struct bpf_insn *p, size_t n, unsigned type, unsigned acc,
-		    unsigned major, unsigned minor)
+static int run_prog(const struct bpf_insn *p, size_t n, unsigned type, unsigned acc, unsigned major,
+		    unsigned minor)
 {
-	uint32_t ctx[3] = { (acc << 16) | type, major, minor };
-	uint64_t reg[11] = { 0 };
+	uint32_t ctx[3] = {(acc << 16) | type, major, minor};
+	uint64_t reg[11] = {0};
 	size_t pc = 0;
 
 	while (pc < n) {
 		const struct bpf_insn *i = &p[pc++];
-		uint64_t src = BPF_SRC(i->code) == BPF_X ? reg[i->src_reg] : (uint64_t)(int64_t)i->imm;
+		uint64_t src =
+		    BPF_SRC(i->code) == BPF_X ? reg[i->src_reg] : (uint64_t)(int64_t)i->imm;
 		switch (i->code) {
 		case BPF_LDX | BPF_MEM | BPF_W:
 			assert_int_equal(i->src_reg, 1);
 			reg[i->dst_reg] = ctx[i->off / 4];
 			break;
 		case BPF_ALU64 | BPF_MOV | BPF_X:
-		case BPF_ALU64 | BPF_MOV | BPF_K: reg[i->dst_reg] = src; break;
-		case BPF_ALU64 | BPF_AND | BPF_K: reg[i->dst_reg] &= src; break;
-		case BPF_ALU64 | BPF_RSH | BPF_K: reg[i->dst_reg] >>= src; break;
+		case BPF_ALU64 | BPF_MOV | BPF_K:
+			reg[i->dst_reg] = src;
+			break;
+		case BPF_ALU64 | BPF_AND | BPF_K:
+			reg[i->dst_reg] &= src;
+			break;
+		case BPF_ALU64 | BPF_RSH | BPF_K:
+			reg[i->dst_reg] >>= src;
+			break;
 		case BPF_JMP | BPF_JNE | BPF_K:
 			if (reg[i->dst_reg] != src)
 				pc += i->off;
@@ -334,8 +354,10 @@ static int run_prog(const struct bpf_insn *p, size_t n, unsigned type, unsigned 
 			if (reg[i->dst_reg] == src)
 				pc += i->off;
 			break;
-		case BPF_JMP | BPF_EXIT: return (int)reg[0];
-		default: fail_msg("unexpected opcode 0x%x at %zu", i->code, pc - 1);
+		case BPF_JMP | BPF_EXIT:
+			return (int)reg[0];
+		default:
+			fail_msg("unexpected opcode 0x%x at %zu", i->code, pc - 1);
 		}
 	}
 	fail_msg("fell off the program");
@@ -344,8 +366,8 @@ static int run_prog(const struct bpf_insn *p, size_t n, unsigned type, unsigned 
 
 static void check_prog_matches(const struct rt_dev_rule *rules, size_t n)
 {
-	static const unsigned nums[][2] = { { 1, 3 }, { 1, 11 }, { 7, 0 }, { 7, 9 }, { 136, 4 },
-					    { 8, 0 }, { 10, 200 }, { 1, 1 } };
+	static const unsigned nums[][2] = {{1, 3},   {1, 11}, {7, 0},	 {7, 9},
+					   {136, 4}, {8, 0},  {10, 200}, {1, 1}};
 	struct rt_dev_state st;
 	struct bpf_insn *prog;
 	size_t np;
@@ -357,8 +379,9 @@ static void check_prog_matches(const struct rt_dev_rule *rules, size_t n)
 			for (unsigned acc = 1; acc <= RT_DEV_RWM; acc++) {
 				char type = t ? 'b' : 'c';
 				int want = rt_dev_check(&st, type, nums[d][0], nums[d][1], acc);
-				int got = run_prog(prog, np, t ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR,
-						   acc, nums[d][0], nums[d][1]);
+				int got =
+				    run_prog(prog, np, t ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR,
+					     acc, nums[d][0], nums[d][1]);
 				if (want != got)
 					fail_msg("%c %u:%u acc %u: program %d, emulator %d", type,
 						 nums[d][0], nums[d][1], acc, got, want);
@@ -370,12 +393,16 @@ static void check_prog_matches(const struct rt_dev_rule *rules, size_t n)
 static void test_devbpf_program(void **state)
 {
 	static const struct rt_dev_rule a[] = {
-		R(false, 'a', ANYN, ANYN, RT_DEV_RWM), R(true, 'c', 1, 11, RT_DEV_READ),
-		R(true, 'b', 7, ANYN, RT_DEV_READ | RT_DEV_MKNOD), R(true, 'c', ANYN, 4, RT_DEV_WRITE),
+	    R(false, 'a', ANYN, ANYN, RT_DEV_RWM),
+	    R(true, 'c', 1, 11, RT_DEV_READ),
+	    R(true, 'b', 7, ANYN, RT_DEV_READ | RT_DEV_MKNOD),
+	    R(true, 'c', ANYN, 4, RT_DEV_WRITE),
 	};
 	static const struct rt_dev_rule b[] = {
-		R(true, 'a', ANYN, ANYN, RT_DEV_RWM), R(false, 'c', 1, 3, RT_DEV_WRITE),
-		R(false, 'b', 7, ANYN, RT_DEV_RWM), R(false, 'c', 1, 1, RT_DEV_READ),
+	    R(true, 'a', ANYN, ANYN, RT_DEV_RWM),
+	    R(false, 'c', 1, 3, RT_DEV_WRITE),
+	    R(false, 'b', 7, ANYN, RT_DEV_RWM),
+	    R(false, 'c', 1, 1, RT_DEV_READ),
 	};
 	struct rt_dev_state st;
 	struct bpf_insn *prog;
@@ -396,11 +423,11 @@ static void test_devbpf_program(void **state)
 /* --- real cgroups ------------------------------------------------------------------ */
 
 struct fx {
-	char name[64];   /* the test's top directory, under every hierarchy */
-	char root[128];  /* v2 test: its private root */
+	char name[64];	/* the test's top directory, under every hierarchy */
+	char root[128]; /* v2 test: its private root */
 	pid_t child;
 	struct rt_cgroup *cg;
-	int go[2];       /* child blocks reading until told to probe devices */
+	int go[2]; /* child blocks reading until told to probe devices */
 };
 
 /* A child that waits on a pipe, then opens /dev/null (allowed) and /dev/kmsg (not)
@@ -438,7 +465,7 @@ static int probe_devices(struct fx *f)
 static bool is_root_hybrid_or_v1(void)
 {
 	enum rt_cgroup_mode m;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	rt_cgroup_set_root(NULL);
 	return geteuid() == 0 && rt_cgroup_detect(&m, &err) == 0 && m != RT_CGROUP_V2;
@@ -471,7 +498,7 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	if (f->go[1] >= 0)
 		close(f->go[1]);
@@ -512,7 +539,7 @@ static bool gone_everywhere(const char *name)
 static void assert_file(const char *want, const char *fmt, ...)
 {
 	_cleanup_free_ char *file = NULL, *got = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -526,7 +553,7 @@ static void assert_file(const char *want, const char *fmt, ...)
 static void test_hybrid_cycle(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct rt_resources *res;
 	_cleanup_free_ char *path = NULL, *file = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
@@ -588,7 +615,7 @@ static void test_hybrid_cycle(void **state)
 static void test_hybrid_kill_on_destroy(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = NULL;
 	int status;
 
@@ -616,7 +643,7 @@ static void test_hybrid_kill_on_destroy(void **state)
 static void test_hybrid_failure_leaves_nothing(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = NULL, *weight = NULL;
 	struct rt_resources *res;
 	int r;
@@ -652,7 +679,7 @@ static void test_hybrid_failure_leaves_nothing(void **state)
 static void test_hybrid_mount(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = NULL;
 	char dest[] = "/tmp/coop-cgmnt-XXXXXX";
 	int status;
@@ -669,10 +696,11 @@ static void test_hybrid_mount(void **state)
 		/* both views, in a private mount namespace that dies with the child */
 		_cleanup_free_ char *mem = xasprintf("%s/memory/memory.limit_in_bytes", dest);
 		_cleanup_free_ char *uni = xasprintf("%s/unified/cgroup.procs", dest);
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			_exit(10);
-		if (rt_cgroup_mount(f->cg, dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, false,
-				    &err) < 0) {
+		if (rt_cgroup_mount(f->cg, dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				    false, &err) < 0) {
 			fprintf(stderr, "mount: %s\n", err.msg);
 			_exit(11);
 		}
@@ -724,7 +752,7 @@ static bool v2_setup(struct fx *f)
 static void test_v2_cycle(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct rt_cgroup *again = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	_cleanup_free_ char *leaf = NULL;
@@ -794,20 +822,20 @@ static void test_v2_cycle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_valid),
-		cmocka_unit_test(test_parse_empty),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_shares_to_weight),
-		cmocka_unit_test(test_swap_to_v2),
-		cmocka_unit_test(test_resolve_path),
-		cmocka_unit_test(test_dev_emulate),
-		cmocka_unit_test(test_devbpf_program),
-		FX(test_hybrid_cycle),
-		FX(test_hybrid_kill_on_destroy),
-		FX(test_hybrid_failure_leaves_nothing),
-		FX(test_hybrid_mount),
-		FX(test_v2_cycle),
+	    cmocka_unit_test(test_parse_valid),
+	    cmocka_unit_test(test_parse_empty),
+	    cmocka_unit_test(test_parse_invalid),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_shares_to_weight),
+	    cmocka_unit_test(test_swap_to_v2),
+	    cmocka_unit_test(test_resolve_path),
+	    cmocka_unit_test(test_dev_emulate),
+	    cmocka_unit_test(test_devbpf_program),
+	    FX(test_hybrid_cycle),
+	    FX(test_hybrid_kill_on_destroy),
+	    FX(test_hybrid_failure_leaves_nothing),
+	    FX(test_hybrid_mount),
+	    FX(test_v2_cycle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
