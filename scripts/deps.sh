@@ -3,7 +3,7 @@
 # is missing, so a second run is a no-op. Used by `make run` and `make test`.
 set -eu
 BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev"
-RUN="busybox-static iproute2"
+RUN="busybox-static iproute2 procps"
 TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap"
 want="$BUILD $RUN"
 case "${1:-}" in test) want="$want $TEST" ;; esac

@@ -297,6 +297,45 @@ static const struct option fmt_longs[] = {
 	{ "format", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' }, HELP_OPT, { 0 },
 };
 
+/* As runc does: the host's ps (default -ef), filtered to the container's pids. */
+static void ps_table(int argc, char **argv, const pid_t *pids, size_t n)
+{
+	_cleanup_free_ char *cmd = xstrdup("ps");
+	char line[4096];
+	int pid_col = -1;
+	FILE *f;
+
+	for (int i = 0; i < argc; i++) {
+		char *q = xasprintf("%s '%s'", cmd, argv[i]);
+		free(cmd);
+		cmd = q;
+	}
+	if (argc == 0) {
+		free(cmd);
+		cmd = xstrdup("ps -ef");
+	}
+	f = popen(cmd, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		_cleanup_free_ char *copy = xstrdup(line);
+		char *save = NULL, *tok = strtok_r(copy, " \t\n", &save);
+		if (pid_col < 0) {
+			for (int col = 0; tok; col++, tok = strtok_r(NULL, " \t\n", &save))
+				if (streq(tok, "PID"))
+					pid_col = col;
+			fputs(line, stdout);
+			continue;
+		}
+		for (int col = 0; tok && col < pid_col; col++)
+			tok = strtok_r(NULL, " \t\n", &save);
+		for (size_t i = 0; tok && i < n; i++)
+			if (atoi(tok) == pids[i])
+				fputs(line, stdout);
+	}
+	pclose(f);
+}
+
 static int cmd_ps(int argc, char **argv)
 {
 	struct fmt_ctx x = { .format = "table" };
@@ -305,7 +344,9 @@ static int cmd_ps(int argc, char **argv)
 	size_t n = 0;
 	const char *id;
 	PARSE("f:", fmt_longs, fmt_opt, &x,
-	      "Usage: coop-runtime ps [-f table|json] ID\nList the processes in the container.\n");
+	      "Usage: coop-runtime ps [-f table|json] ID [PS OPTIONS]\n"
+	      "List the processes in the container: the host's ps output (default -ef) for\n"
+	      "its pids, or with -f json just the pids.\n");
 	if (!(id = need_id(argc, argv, first)))
 		return 2;
 	if (rt_container_pids(G.root, id, &pids, &n, &err) < 0)
@@ -318,18 +359,7 @@ static int cmd_ps(int argc, char **argv)
 		putchar('\n');
 		json_decref(a);
 	} else {
-		printf("%-8s %s\n", "PID", "CMD");
-		for (size_t i = 0; i < n; i++) {
-			char path[64];
-			_cleanup_free_ char *cmd = NULL;
-			size_t len = 0;
-			snprintf(path, sizeof(path), "/proc/%d/cmdline", pids[i]);
-			if (fs_read_at(AT_FDCWD, path, &cmd, &len, NULL) == 0)
-				for (size_t k = 0; k + 1 < len; k++)
-					if (!cmd[k])
-						cmd[k] = ' ';
-			printf("%-8d %s\n", pids[i], cmd ? cmd : "");
-		}
+		ps_table(argc - first - 1, argv + first + 1, pids, n);
 	}
 	free(pids);
 	return 0;

@@ -640,6 +640,12 @@ void rt_init_main(struct rt_init *in)
 		_exit(1);
 	in->state_json = xstrdup(msg->text);
 	free(msg);
+	/* in a user namespace we keep the host's (unmapped) ids until we take the
+	 * namespace's root: files we create would otherwise belong to nobody */
+	if (in->userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+		err_sys(&err, errno, "become root in the user namespace (is 0 mapped?)");
+		init_fail(in->sync_fd, &err);
+	}
 	/* only now are we in the container's cgroup: a cgroup namespace made earlier
 	 * would have the runtime's cgroup as its root */
 	if (in->cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
