@@ -191,6 +191,10 @@ static int clone_flags(const struct rt_config *c, bool *two_stage)
 				*two_stage = true;
 			continue;
 		}
+		/* CLONE_NEWTIME shares clone()'s exit-signal bits: only unshare() takes it,
+		 * and only for children, hence two stages */
+		if (ns->type == 0x80 /* CLONE_NEWTIME */)
+			*two_stage = true;
 		/* the init unshares its cgroup namespace once it is in its cgroup */
 		if (ns->type != CLONE_NEWCGROUP)
 			flags |= ns->type;
