@@ -166,6 +166,19 @@ static bool source_is_dir(const char *src)
 	return stat(src, &st) < 0 || S_ISDIR(st.st_mode);
 }
 
+static int reopen_target(int rootfd, const struct rt_mount *m, bool dir, int *fd, char **target,
+			 struct err *err)
+{
+	close(*fd);
+	free(*target);
+	*target = NULL;
+	*fd = open_in_root(rootfd, m->destination, dir, 0644, err);
+	if (*fd < 0)
+		return *fd;
+	*target = fd_path(*fd);
+	return 0;
+}
+
 static int do_mount(int rootfd, const struct rt_init *in, const struct rt_mount *m,
 		    struct err *err)
 {
@@ -174,6 +187,7 @@ static int do_mount(int rootfd, const struct rt_init *in, const struct rt_mount 
 	_cleanup_close_ int fd = open_in_root(rootfd, m->destination, dir, 0644, err);
 	_cleanup_free_ char *target = NULL;
 	unsigned long flags = m->flags & ~(MS_REMOUNT | MS_BIND | MS_REC);
+	int r;
 
 	if (fd < 0)
 		return fd;
@@ -194,6 +208,9 @@ static int do_mount(int rootfd, const struct rt_init *in, const struct rt_mount 
 		if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
 			return err_sys(err, errno, "bind mount '%s' on '%s'", m->source,
 				       m->destination);
+		/* our fd still names what lies under the new mount: reopen to reach it */
+		if ((r = reopen_target(rootfd, m, dir, &fd, &target, err)) < 0)
+			return r;
 		if (flags & ~(MS_SILENT)) {
 			/* bind ignores other flags: they need a remount */
 			if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0 &&
@@ -212,6 +229,8 @@ static int do_mount(int rootfd, const struct rt_init *in, const struct rt_mount 
 			return 0;
 		return err_sys(err, e, "mount %s on '%s'%s%s", type, m->destination,
 			       m->data ? " with options " : "", m->data ? m->data : "");
+	} else if (m->propagation && (r = reopen_target(rootfd, m, dir, &fd, &target, err)) < 0) {
+		return r;
 	}
 	if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
 		return err_sys(err, errno, "set propagation of '%s'", m->destination);
