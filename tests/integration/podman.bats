@@ -6,12 +6,11 @@
 
 load helpers
 
-# host paths podman 4.3 creates whatever its config says (blob-info cache, netavark
-# run dir, libpod's default tmp dir, netavark config dir), and the runtime's default
-# state root: podman 4.3 leaves out --runtime-flag on its final `delete`, so the
-# runtime must run with its default root (only containers with our ids go in it)
-PODMAN_HOST_DIRS="/var/lib/containers /run/containers /run/libpod /etc/containers/networks"
-
+# podman 4.3 and the `podman container cleanup` that conmon starts (without our
+# CONTAINERS_CONF) create fixed host paths whatever the config says: /run/libpod,
+# /run/containers, /run/<runtime>, /var/lib/containers/cache, /etc/containers/networks.
+# So every podman call runs in a private mount namespace where those places are bind
+# mounts of directories under $P; conmon, the runtime and the cleanup inherit it.
 setup_file() {
 	command -v podman >/dev/null || skip "podman is not installed (scripts/deps.sh test installs it)"
 	[ -x "$RUNTIME" ] || skip "runtime $RUNTIME not built"
@@ -40,17 +39,18 @@ setup_file() {
 	EOC
 	export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
 	export P
-	# podman (containers/image, netavark) still creates a few fixed host paths; note
-	# which exist now so teardown_file removes only the ones this file created
-	for d in $PODMAN_HOST_DIRS "/run/$(basename "$RUNTIME")"; do
-		[ -e "$d" ] && echo "$d"
-	done >"$P/preexisting"
+	mkdir -p "$P/run" "$P/varlib" "$P/etc"
+	cp -a /etc/containers/. "$P/etc/"
 	tar -C "$CACHE/rootfs" -c . | pm import - localhost/busybox:test >/dev/null
 }
 
 # pm ARGS...: podman confined to this file's directory, driving $RUNTIME.
 pm() {
-	podman --root "$P/root" --runroot "$P/runroot" --storage-driver vfs \
+	unshare -m --propagation private sh -c '
+		mount --bind "$P/run" /run && mount --bind "$P/varlib" /var/lib &&
+		mount --bind "$P/etc" /etc/containers || exit 125
+		exec "$@"' pm \
+		podman --root "$P/root" --runroot "$P/runroot" --storage-driver vfs \
 		--cgroup-manager cgroupfs --events-backend file --runtime "$RUNTIME" "$@"
 }
 
@@ -99,19 +99,14 @@ teardown() {
 	return 1
 }
 
+# teardown_file: (bats runs it under set -e: every step may fail without stopping it)
 teardown_file() {
 	[ -n "${P:-}" ] || return 0
-	pm rm -f -t 0 -a >/dev/null 2>&1
-	pm rmi -af >/dev/null 2>&1
-	for m in $(podman_mounts | sort -r); do umount -l "$m"; done
-	for p in $(podman_pids); do kill -9 "$p"; done
-	rmdir /sys/fs/cgroup/*/libpod_parent 2>/dev/null
-	for d in $PODMAN_HOST_DIRS; do
-		grep -qxF "$d" "$P/preexisting" || rm -rf "$d"
-	done
-	d=/run/$(basename "$RUNTIME")
-	grep -qxF "$d" "$P/preexisting" || rmdir "$d" 2>/dev/null
-	return 0
+	pm rm -f -t 0 -a >/dev/null 2>&1 || true
+	pm rmi -af >/dev/null 2>&1 || true
+	for m in $(podman_mounts | sort -r); do umount -l "$m" || true; done
+	for p in $(podman_pids); do kill -9 "$p" || true; done
+	for d in /sys/fs/cgroup/*/libpod_parent; do rm_cgroup "$d"; done
 	common_teardown_file
 }
 
