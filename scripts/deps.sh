@@ -4,7 +4,7 @@
 set -eu
 BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev"
 RUN="busybox-static iproute2 procps"
-TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap"
+TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev"
 want="$BUILD $RUN"
 case "${1:-}" in test) want="$want $TEST" ;; esac
 missing=""

@@ -6,7 +6,9 @@
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RUNTIME=${RUNTIME:-$REPO/${BUILD:-build}/coop-runtime}
+BUILD_DIR=${BUILD:-build}
+[[ "$BUILD_DIR" == /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
+RUNTIME=${RUNTIME:-$BUILD_DIR/coop-runtime}
 CACHE=$BATS_RUN_TMPDIR/cache
 TOOLS=$CACHE/tools
 CGROUP_PARENT=cooptest
@@ -39,7 +41,7 @@ build_cache() {
 		for src in "$REPO"/tests/tools/*.c; do
 			[ -e "$src" ] || continue
 			name=$(basename "$src" .c)
-			built=$REPO/${BUILD:-build}/tools/$name
+			built=$BUILD_DIR/tools/$name
 			if [ -x "$built" ] && [ "$built" -nt "$src" ]; then
 				cp "$built" "$TOOLS/$name"
 			else
