@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/image.h"
 #include "cli/rtcli.h"
 
 #ifndef COOP_VERSION
@@ -14,8 +15,9 @@ static void coop_help(void)
 {
 	printf("Usage: coop COMMAND [ARGS]\n\n"
 	       "coop turns Linux hosts into a container cluster. This build carries the\n"
-	       "container runtime; the daemon, images and networking come next.\n\n"
+	       "container runtime and the image store; the daemon and networking come next.\n\n"
 	       "Commands:\n"
+	       "  image ...      pull, list, inspect, tag, remove, import, save, prune images\n"
 	       "  runtime ARGS   the OCI runtime (same as running coop-runtime ARGS)\n"
 	       "  version        print the version\n\n"
 	       "See README.md and docs/ for more.\n");
@@ -29,6 +31,8 @@ int main(int argc, char **argv)
 		return rtcli_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "runtime") == 0)
 		return rtcli_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "image") == 0)
+		return image_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
 		printf("coop version %s\n", COOP_VERSION);
 		return 0;
