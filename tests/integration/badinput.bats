@@ -23,7 +23,7 @@ create_fails() {
 	fails_cleanly rt run --bundle "$BUNDLE" "$CID" </dev/null
 	run rt state "$CID"
 	[ "$status" -ne 0 ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 	[ -z "$(cg_dirs "$CID")" ]
 }
 
@@ -50,7 +50,7 @@ create_fails() {
 	rm "$BUNDLE/config.json"
 	create_fails
 	fails_cleanly rt create --bundle "$BATS_TEST_TMPDIR/nonexistent" "$CID" </dev/null
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 }
 
 @test "missing rootfs" {
@@ -65,7 +65,7 @@ create_fails() {
 	fails_cleanly rt run --bundle "$BUNDLE" "$CID" </dev/null
 	run rt state "$CID"
 	[ "$status" -ne 0 ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 }
 
 @test "unknown namespace type" {
@@ -117,7 +117,7 @@ create_fails() {
 		fails_cleanly rt create --bundle "$BUNDLE" "$id" </dev/null
 	done
 	[ ! -e "$BATS_TEST_TMPDIR/escape-$$" ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 }
 
 @test "an unknown verb and a missing argument" {

@@ -161,6 +161,10 @@ leaked_pids() {
 	done | sort -u
 }
 
+# state_entries: container entries in this test's state root. Dot-entries are the
+# runtime's own files (coop keeps a compiled-seccomp cache there), not containers.
+state_entries() { ls "$STATE_ROOT" 2>/dev/null; }
+
 our_mounts() {
 	awk -v t="$BATS_TEST_TMPDIR" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo
 }
@@ -182,7 +186,7 @@ common_teardown() {
 	for id in "${CONTAINERS[@]}"; do
 		rt delete --force "$id" >/dev/null 2>&1
 	done
-	left=$(ls "$STATE_ROOT" 2>/dev/null)  # hidden entries are caches (.seccomp-cache)
+	left=$(state_entries)
 	if [ -n "$left" ]; then
 		problems+=("state root not empty: $(echo $left)")
 		# the root is this test's own: whatever is in it, this test made

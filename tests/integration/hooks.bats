@@ -99,7 +99,7 @@ all_hooks() {
 	grep -q "^prestart creating" "$LOG"
 	run rt state "$CID"
 	[ "$status" -ne 0 ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 	[ -z "$(cg_dirs "$CID")" ]
 	[ -z "$(leaked_pids)" ]
 }
@@ -112,7 +112,7 @@ all_hooks() {
 	grep -q "^createRuntime creating" "$LOG"
 	run rt state "$CID"
 	[ "$status" -ne 0 ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 	[ -z "$(cg_dirs "$CID")" ]
 	[ -z "$(leaked_pids)" ]
 }
@@ -124,5 +124,5 @@ all_hooks() {
 	run create_container
 	[ "$status" -ne 0 ]
 	[ $(($(date +%s) - start)) -lt 15 ]
-	[ -z "$(ls -A "$STATE_ROOT")" ]
+	[ -z "$(state_entries)" ]
 }
