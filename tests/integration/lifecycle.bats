@@ -20,7 +20,7 @@ load helpers
 	rt delete "$CID"
 	run rt state "$CID"
 	[ "$status" -ne 0 ]
-	[ ! -d "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat")" = Z ] && false || true
+	wait_for 5 eval '[ ! -e /proc/$pid ] || grep -q "^State:.*Z" /proc/$pid/status'
 }
 
 @test "state JSON has ociVersion, id, status, pid and bundle" {
