@@ -1341,7 +1341,7 @@ static void kill_everything(struct rt_cgroup *cg)
 
 int rt_cgroup_destroy(struct rt_cgroup *cg, struct err *err)
 {
-	long deadline = now_ms() + 1000, wait = 1;
+	long deadline = now_ms() + 5000, wait = 1; /* slow under load: task exit waits on RCU */
 	int ret = 0;
 
 	kill_everything(cg);

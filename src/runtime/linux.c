@@ -687,9 +687,17 @@ void rt_init_main(struct rt_init *in)
 	if (n != 1)
 		_exit(1);
 	close(in->fifo_fd);
-	if (in->cfg->hooks.n[RT_HOOK_START_CONTAINER] &&
-	    rt_hooks_run(&in->cfg->hooks, RT_HOOK_START_CONTAINER, in->state_json, &err) < 0)
-		goto fail;
+	if (in->cfg->hooks.n[RT_HOOK_START_CONTAINER]) {
+		/* started, but not yet running the user's process: still "created" */
+		json_t *st = json_loads(in->state_json, 0, NULL);
+		char *js;
+		json_object_set_new(st, "status", json_string("created"));
+		js = json_dumps(st, JSON_COMPACT);
+		json_decref(st);
+		if (rt_hooks_run(&in->cfg->hooks, RT_HOOK_START_CONTAINER, js, &err) < 0)
+			goto fail;
+		free(js);
+	}
 	become_process(in->proc, in->cfg, exe, in->preserve_fds, &err);
 fail:
 	dprintf(2, "coop-runtime: %s\n", err.msg);
