@@ -137,6 +137,7 @@ in_container() { run rt exec "$@" </dev/null; }
 # cg_dirs ID: cgroup directories named after ID, in any hierarchy.
 cg_dirs() {
 	local d
+	[ -n "$1" ] || return 0
 	for d in /sys/fs/cgroup/*/"$CGROUP_PARENT/$1"; do
 		[ -d "$d" ] && echo "$d"
 	done
@@ -166,6 +167,7 @@ leaked_pids() {
 state_entries() { ls "$STATE_ROOT" 2>/dev/null; }
 
 our_mounts() {
+	[ -n "${BATS_TEST_TMPDIR:-}" ] || return 0
 	awk -v t="$BATS_TEST_TMPDIR" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo
 }
 
