@@ -264,12 +264,18 @@ static int curl_error(struct client *c, CURLcode rc, const char *url, const char
 		      struct err *err)
 {
 	const char *why = ebuf && *ebuf ? ebuf : curl_easy_strerror(rc);
+	const char *certs = c->o->certs_dir ? c->o->certs_dir : CERTS_DIR_DEFAULT;
+	if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+	    rc == CURLE_SSL_ISSUER_ERROR)
+		return err_msg(err, EPROTO,
+			       "%s: TLS: certificate not trusted: %s (put the registry's CA in "
+			       "%s/%s/ca.crt, or allow it with --insecure %s)",
+			       c->host, why, certs, c->host, c->host);
 	if (tls_failure(rc))
 		return err_msg(err, EPROTO,
-			       "%s: TLS: %s (trust the registry's CA with %s/%s/ca.crt, or list it "
-			       "with --insecure)",
-			       c->host, why, c->o->certs_dir ? c->o->certs_dir : CERTS_DIR_DEFAULT,
-			       c->host);
+			       "%s: TLS handshake failed: %s (a registry on plain HTTP needs "
+			       "--insecure %s)",
+			       c->host, why, c->host);
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
 		return err_msg(err, ECONNREFUSED, "%s: cannot connect: %s", c->host, why);
 	if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -821,7 +827,7 @@ static int run_transfers(struct xfer *xs, size_t nx, struct err *err)
 		return err_msg(err, ENOMEM, "curl_multi_init failed");
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)xs[0].c->parallel);
 	for (;;) {
-		long wait;
+		long wait = 1000;
 		if ((ret = start_ready(xs, nx, m, &wait, err)) < 0)
 			break;
 		bool pending = false;
@@ -1031,8 +1037,13 @@ static int pull(struct client *c, char **ret_manifest, struct err *err)
 
 	if ((ret = ping(c, err)) < 0)
 		return ret;
-	if ((ret = resolve(c, &mf, target, manifest, err)) < 0)
+	/* from the first blob stored until the name points at them, keep prune away */
+	if ((ret = img_store_hold(c->st, err)) < 0)
 		return ret;
+	if ((ret = resolve(c, &mf, target, manifest, err)) < 0) {
+		img_store_release(c->st);
+		return ret;
+	}
 	c->prog = img_progress_new(c->o->progress, mf->n_layers);
 	img_progress_note(c->prog, "%s: manifest %s, %zu layer%s", name, manifest, mf->n_layers,
 			  mf->n_layers == 1 ? "" : "s");
@@ -1049,6 +1060,7 @@ static int pull(struct client *c, char **ret_manifest, struct err *err)
 	if (ret_manifest)
 		*ret_manifest = xstrdup(manifest);
 out:
+	img_store_release(c->st);
 	img_progress_done(c->prog);
 	img_manifest_free(mf);
 	return ret;
