@@ -189,6 +189,7 @@ static int parse(const char *s, struct img_ref *r, struct err *err)
 	_cleanup_free_ char *name = NULL;
 	const char *at = strchr(s, '@'), *slash, *colon;
 	size_t name_len;
+	int r_rc;
 
 	if (!*s)
 		return err_msg(err, EINVAL, "invalid reference '': empty");
@@ -212,10 +213,6 @@ static int parse(const char *s, struct img_ref *r, struct err *err)
 	}
 	if (!*name)
 		return err_msg(err, EINVAL, "invalid reference '%s': empty repository name", s);
-	if (strlen(name) > NAME_MAX_LEN)
-		return err_msg(err, EINVAL,
-			       "invalid reference '%.64s...': repository name longer than %d characters",
-			       s, NAME_MAX_LEN);
 	if (is_hex64(name))
 		return err_msg(err, EINVAL,
 			       "invalid reference '%s': a 64-character hexadecimal string is an "
@@ -223,8 +220,14 @@ static int parse(const char *s, struct img_ref *r, struct err *err)
 			       s);
 	if (strstr(name, "//") || name[0] == '/' || name[strlen(name) - 1] == '/')
 		return err_msg(err, EINVAL, "invalid reference '%s': empty path component", s);
-	if (split_name(s, name, r, err) < 0)
-		return -err->code;
+	r_rc = split_name(s, name, r, err);
+	if (r_rc < 0)
+		return r_rc;
+	/* measured normalized, as Docker does: "docker.io/library/" counts */
+	if (strlen(r->domain) + 1 + strlen(r->path) > NAME_MAX_LEN)
+		return err_msg(err, EINVAL,
+			       "invalid reference '%.64s...': repository name longer than %d characters",
+			       s, NAME_MAX_LEN);
 	if (!r->tag && !r->digest)
 		r->tag = xstrdup(DEFAULT_TAG);
 	return 0;
@@ -285,7 +288,11 @@ char *img_ref_familiar(const struct img_ref *r)
 {
 	_cleanup_free_ char *name = NULL;
 
-	if (streq(r->domain, DEFAULT_DOMAIN)) {
+	const char *slash = strchr(r->path, '/');
+
+	/* "docker.io/a.b/c" must keep its domain: "a.b/c" would name registry a.b */
+	if (streq(r->domain, DEFAULT_DOMAIN) &&
+	    !(slash && looks_like_domain(r->path, slash - r->path))) {
 		const char *p = r->path;
 		if (strncmp(p, OFFICIAL_PREFIX, strlen(OFFICIAL_PREFIX)) == 0 &&
 		    !strchr(p + strlen(OFFICIAL_PREFIX), '/'))

@@ -50,6 +50,8 @@ static const struct {
 	  "Registry.Example.COM/app:latest" },
 	{ "docker.io/library/busybox:latest", "docker.io/library/busybox:latest",
 	  "busybox:latest" },
+	{ "docker.io/a.b/c", "docker.io/a.b/c:latest", "docker.io/a.b/c:latest" },
+	{ "docker.io/localhost/c", "docker.io/localhost/c:latest", "docker.io/localhost/c:latest" },
 	/* invalid */
 	{ "", NULL, "empty" },
 	{ "Foo", NULL, "repository name must be lowercase" },
