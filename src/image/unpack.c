@@ -120,8 +120,13 @@ static int open_dir_in_root(int root, const char *rel, bool create, struct err *
 		comp = comp ? comp + 1 : buf;
 		fd = openat2_(root, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
 		if (fd < 0 && errno == ENOENT) {
-			if (mkdirat(prev, comp, 0755) < 0 && errno != EEXIST)
+			if (mkdirat(prev, comp, 0755) == 0) {
+				/* whatever the umask (our own new directory: no link to follow) */
+				if (fchmodat(prev, comp, 0755, 0) < 0)
+					return err_sys(err, errno, "chmod directory '%s'", buf);
+			} else if (errno != EEXIST) {
 				return err_sys(err, errno, "create directory '%s'", buf);
+			}
 			fd = openat2_(root, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
 		}
 		if (fd < 0)

@@ -176,6 +176,11 @@ static void assert_contained(struct fx *f)
 	assert_string_equal(s, "original");
 	assert_int_equal(lstat(victim, &st), 0);
 	assert_int_equal(st.st_nlink, 1); /* no hard link to it from inside */
+	assert_int_equal(st.st_mode & 07777, 0644);
+	_cleanup_free_ char *vdir = xasprintf("%s/victimdir", f->parent);
+	assert_int_equal(lstat(vdir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(st.st_nlink, 2); /* nothing made inside it */
 }
 
 static void dstat(struct fx *f, const char *rel, struct stat *st)
@@ -462,6 +467,17 @@ static void test_escapes(void **state)
 		assert_true(S_ISREG(st.st_mode));
 		dstat(f, "sd", &st);
 		assert_true(S_ISDIR(st.st_mode));
+	}
+	{
+		/* implicit parents below a symlink to the outside: never created there */
+		const struct ent e[] = {
+			{ .path = "sv", .type = AE_IFLNK, .link = vdir },
+			{ .path = "sv/new/.wh.y" },
+			{ .path = "sv2", .type = AE_IFLNK, .link = "../victimdir" },
+			{ .path = "sv2/new/f", .data = "pwned" },
+		};
+		unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, e,
+			    ARRAY_SIZE(e), &owners, &err);
 	}
 	{
 		const struct ent e[] = { { .path = "hl", .hard = "../../victim" } };
