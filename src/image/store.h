@@ -7,6 +7,7 @@
  *   l/<short>               short symlink -> ../layers/<hex>/diff (overlay's option length)
  *   refs.json               name -> {target, manifest}, replaced atomically under flock
  *   lock                    flock for refs.json and prune
+ *   gc.lock                 flock: shared by pulls in progress (img_store_hold), exclusive by prune
  *
  * A crash at any point leaves the store consistent: files appear by rename only, and
  * img_store_open() discards leftovers that no live process holds (unlocked partials,
@@ -30,8 +31,16 @@ int img_store_open(const char *root, struct img_store **ret, struct err *err);
 void img_store_close(struct img_store *st);
 const char *img_store_root(const struct img_store *st);
 
+/* Keeps prune away while content is written but not yet named by a reference: a pull
+ * holds the store from before its first blob until after img_store_ref_set. Nests;
+ * released by img_store_release or img_store_close. Prune waits for every holder (and
+ * fails with -EBUSY when called on a handle that holds). */
+int img_store_hold(struct img_store *st, struct err *err);
+void img_store_release(struct img_store *st);
+
 /* ---- blobs ---- */
 bool img_store_has_blob(struct img_store *st, const char *digest);
+/* NULL for an invalid digest. */
 char *img_store_blob_path(struct img_store *st, const char *digest);
 /* Reads a small blob (manifest, config) whole, refusing more than max bytes, and
  * re-verifies its digest. */
