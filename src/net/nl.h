@@ -49,6 +49,8 @@ int net_link_del(struct net_nl *nl, const char *name, struct err *err);
 /* Names of links starting with prefix (re-adoption after a restart); caller frees. */
 int net_link_list(struct net_nl *nl, const char *prefix, char ***ret, struct err *err);
 
+/* Adding replaces (re-adoption is not an error); deleting what is absent succeeds, as do
+ * net_route_del, net_neigh_del and net_fdb_del. */
 int net_addr_add(struct net_nl *nl, int ifindex, struct in_addr addr, int prefixlen,
 		 struct err *err);
 int net_addr_del(struct net_nl *nl, int ifindex, struct in_addr addr, int prefixlen,
@@ -66,10 +68,16 @@ int net_neigh_del(struct net_nl *nl, int ifindex, struct in_addr ip, struct err 
 /* Permanent FDB entry mac -> remote underlay dst on a VXLAN device (replaces). */
 int net_fdb_set(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
 		struct err *err);
+/* Adds another destination for mac (00:00:00:00:00:00 = flood list, head-end replication). */
+int net_fdb_append(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
+		   struct err *err);
 int net_fdb_del(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
 		struct err *err);
 
-/* "10.1.2.0/24" -> addr + prefix; errors name the text. */
+/* "10.1.2.0/24" -> addr + prefix; errors name the text. Strict: host bits must be zero
+ * ("10.1.2.3/24" is refused: "host bits set"). */
 int net_cidr_parse(const char *s, struct in_addr *ret_addr, int *ret_prefix, struct err *err);
+/* An interface address with its prefix, host bits allowed: "10.1.2.3/24". */
+int net_addr_parse(const char *s, struct in_addr *ret_addr, int *ret_prefix, struct err *err);
 
 #endif
