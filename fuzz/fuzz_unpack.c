@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char parent[] = "/tmp/coop-fuzz-unpack-XXXXXX";
 	char dest[sizeof(parent) + 8];
-	struct img_unpack_opts o = { .set_owners = true, .what = "fuzz layer" };
-	struct err err = { 0 };
+	struct img_unpack_opts o = {.set_owners = true, .what = "fuzz layer"};
+	struct err err = {0};
 	int fd, probe_before, probe_after, r;
 	bool gz = size > 0 && (data[0] & 1);
 

@@ -38,14 +38,14 @@ static void config_freep(struct img_config **c)
 
 static int open_in(int root, const char *rel, struct err *err)
 {
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = IN_ROOT };
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = IN_ROOT};
 	int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
 	return fd >= 0 ? fd : err_sys(err, errno, "open '%s'", rel);
 }
 
 static bool exists_in(int root, const char *rel)
 {
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = IN_ROOT };
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = IN_ROOT};
 	int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
 	if (fd < 0)
 		return false;
@@ -63,7 +63,8 @@ static int read_fd_max(int fd, const char *rel, size_t max, char **ret, size_t *
 		ssize_t n;
 		if (len == cap) {
 			if (cap > max)
-				return err_msg(err, EFBIG, "'%s' is larger than %zu bytes", rel, max);
+				return err_msg(err, EFBIG, "'%s' is larger than %zu bytes", rel,
+					       max);
 			cap *= 2;
 			buf = xrealloc(buf, cap + 1);
 		}
@@ -210,7 +211,7 @@ out:
 
 static int sniff_compression(int fd, enum img_compression *ret, struct err *err)
 {
-	unsigned char m[4] = { 0 };
+	unsigned char m[4] = {0};
 	ssize_t n = pread(fd, m, sizeof(m), 0);
 
 	if (n < 0)
@@ -226,8 +227,9 @@ static int sniff_compression(int fd, enum img_compression *ret, struct err *err)
 
 static const char *layer_media_type(enum img_compression c)
 {
-	return c == IMG_COMP_GZIP ? IMG_MT_OCI_LAYER_GZIP :
-	       c == IMG_COMP_ZSTD ? IMG_MT_OCI_LAYER_ZSTD : IMG_MT_OCI_LAYER;
+	return c == IMG_COMP_GZIP   ? IMG_MT_OCI_LAYER_GZIP
+	       : c == IMG_COMP_ZSTD ? IMG_MT_OCI_LAYER_ZSTD
+				    : IMG_MT_OCI_LAYER;
 }
 
 /* Unpacks every layer of a manifest already in the store. */
@@ -350,7 +352,8 @@ static int oci_import(struct img_store *st, int root, const char *name, char ***
 	if (name && json_array_size(mans) != 1)
 		return err_msg(err, EINVAL, "a name was given but the layout holds %zu images",
 			       json_array_size(mans));
-	json_array_foreach(mans, i, ent) {
+	json_array_foreach(mans, i, ent)
+	{
 		_cleanup_free_ char *path = js_index("index.json.manifests", i), *digest = NULL,
 				    *mt = NULL, *manifest = NULL;
 		const char *n = name ? name : oci_entry_name(ent);
@@ -391,15 +394,15 @@ static int docker_layer(struct img_store *st, int root, const char *rel, const c
 	else if ((r = decompress(fd, -1, diff, NULL, err)) < 0)
 		return err_wrap(err, "'%s'", rel);
 	if (!streq(diff, diff_id))
-		return err_msg(err, EINVAL, "'%s' has digest %s but the config's diff_id is %s", rel,
-			       diff, diff_id);
+		return err_msg(err, EINVAL, "'%s' has digest %s but the config's diff_id is %s",
+			       rel, diff, diff_id);
 	if ((r = copy_blob(st, fd, blob, NULL, err)) < 0)
 		return r;
 	if (fstat(fd, &sb) < 0)
 		return err_sys(err, errno, "stat '%s'", rel);
-	json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType",
-						layer_media_type(comp), "digest", blob, "size",
-						(json_int_t)sb.st_size));
+	json_array_append_new(layers,
+			      json_pack("{s:s,s:s,s:I}", "mediaType", layer_media_type(comp),
+					"digest", blob, "size", (json_int_t)sb.st_size));
 	return 0;
 }
 
@@ -459,7 +462,8 @@ static int docker_import(struct img_store *st, int root, const char *name, char 
 	if (name && json_array_size(doc) != 1)
 		return err_msg(err, EINVAL, "a name was given but the archive holds %zu images",
 			       json_array_size(doc));
-	json_array_foreach(doc, i, ent) {
+	json_array_foreach(doc, i, ent)
+	{
 		_cleanup_free_ char *path = js_index("manifest.json", i), *manifest = NULL;
 		_cleanup_strv_ char **tags = NULL;
 
@@ -497,14 +501,14 @@ static int unpack_archive(const char *path, char **ret_tmp, struct err *err)
 	_cleanup_free_ char *tmp = xasprintf("%s/coop-import-XXXXXX", tmp_base());
 	_cleanup_free_ char *what = NULL, *dest = NULL;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct img_unpack_opts o = { 0 };
+	struct img_unpack_opts o = {0};
 	int r;
 
 	if (fd < 0)
 		return err_sys(err, errno, "open '%s'", path);
 	if (!mkdtemp(tmp))
 		return err_sys(err, errno, "create a temp dir in '%s'", tmp_base());
-	what = xasprintf("archive '%s'", path);
+	what = xstrdup("archive");
 	dest = xasprintf("%s/root", tmp);
 	o.what = what;
 	if (mkdir(dest, 0700) < 0)
@@ -531,7 +535,8 @@ static int import_root(struct img_store *st, int root, const char *path, const c
 	else
 		return err_msg(err, EINVAL,
 			       "import '%s': neither a docker-save archive (manifest.json) nor an "
-			       "OCI layout (oci-layout, index.json)", path);
+			       "OCI layout (oci-layout, index.json)",
+			       path);
 	return r < 0 ? err_wrap(err, "import '%s'", path) : 0;
 }
 
@@ -609,8 +614,7 @@ static int put_json(struct img_store *st, json_t *doc, char **ret_digest, size_t
 	return img_store_put_blob(st, NULL, s, *ret_len, ret_digest, err);
 }
 
-static int import_rootfs(struct img_store *st, const char *path, const char *name,
-			 struct err *err)
+static int import_rootfs(struct img_store *st, const char *path, const char *name, struct err *err)
 {
 	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC), tmp = -1;
 	_cleanup_free_ char *cdigest = NULL, *mdigest = NULL, *mtext = NULL;
@@ -670,8 +674,7 @@ struct saver {
 	json_t *docker_manifest, *repositories, *index;
 };
 
-static int tar_header(struct saver *s, const char *name, mode_t type, int64_t size,
-		      struct err *err)
+static int tar_header(struct saver *s, const char *name, mode_t type, int64_t size, struct err *err)
 {
 	struct archive_entry *e = archive_entry_new();
 	int ar;
@@ -697,8 +700,7 @@ static bool written(struct saver *s, const char *name)
 	return false;
 }
 
-static int tar_mem(struct saver *s, const char *name, const void *data, size_t len,
-		   struct err *err)
+static int tar_mem(struct saver *s, const char *name, const void *data, size_t len, struct err *err)
 {
 	int r;
 
@@ -737,7 +739,8 @@ static int tar_fd(struct saver *s, const char *name, int fd, struct err *err)
 		if (n <= 0)
 			return err_sys(err, n < 0 ? errno : EIO, "read data for '%s'", name);
 		if (archive_write_data(s->a, buf, (size_t)n) != n)
-			return err_msg(err, EIO, "write '%s': %s", name, archive_error_string(s->a));
+			return err_msg(err, EIO, "write '%s': %s", name,
+				       archive_error_string(s->a));
 		off += n;
 	}
 	return 0;
@@ -802,8 +805,7 @@ static int load_image(struct img_store *st, const char *name, struct saved_image
 	return 0;
 }
 
-static int save_oci(struct saver *s, struct img_store *st, struct saved_image *im,
-		    struct err *err)
+static int save_oci(struct saver *s, struct img_store *st, struct saved_image *im, struct err *err)
 {
 	_cleanup_free_ char *mrel = blob_rel(im->manifest), *crel = blob_rel(im->m->config.digest);
 	int r;
@@ -816,13 +818,12 @@ static int save_oci(struct saver *s, struct img_store *st, struct saved_image *i
 		if ((r = tar_blob(s, st, im->m->layers[i].digest, lrel, err)) < 0)
 			return r;
 	}
-	json_array_append_new(
-		json_object_get(s->index, "manifests"),
-		json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType",
-			  im->m->media_type ? im->m->media_type : IMG_MT_OCI_MANIFEST, "digest",
-			  im->manifest, "size", (json_int_t)im->mlen, "annotations",
-			  "io.containerd.image.name", im->name, "org.opencontainers.image.ref.name",
-			  im->name));
+	json_array_append_new(json_object_get(s->index, "manifests"),
+			      json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType",
+					im->m->media_type ? im->m->media_type : IMG_MT_OCI_MANIFEST,
+					"digest", im->manifest, "size", (json_int_t)im->mlen,
+					"annotations", "io.containerd.image.name", im->name,
+					"org.opencontainers.image.ref.name", im->name));
 	return 0;
 }
 
@@ -831,7 +832,7 @@ static int save_docker(struct saver *s, struct img_store *st, struct saved_image
 		       struct err *err)
 {
 	_cleanup_free_ char *crel = xasprintf("%s.json", img_digest_hex(im->m->config.digest));
-	_cleanup_free_ char *familiar = NULL, *repo = NULL, *top = NULL;
+	_cleanup_free_ char *familiar = NULL, *top = NULL;
 	json_t *layers = json_array(), *tags;
 	struct img_ref ref;
 	int r;
@@ -860,7 +861,8 @@ static int save_docker(struct saver *s, struct img_store *st, struct saved_image
 				goto out;
 			}
 			if (!streq(got, im->c->diff_ids[i])) {
-				r = err_msg(err, EINVAL, "layer %s decompresses to %s, not diff_id %s",
+				r = err_msg(err, EINVAL,
+					    "layer %s decompresses to %s, not diff_id %s",
 					    im->m->layers[i].digest, got, im->c->diff_ids[i]);
 				goto out;
 			}
@@ -874,7 +876,6 @@ static int save_docker(struct saver *s, struct img_store *st, struct saved_image
 	if ((r = img_ref_parse(im->name, &ref, err)) < 0)
 		goto out;
 	familiar = img_ref_familiar(&ref);
-	repo = img_ref_repo(&ref);
 	if (ref.tag) {
 		_cleanup_free_ char *frepo = xstrdup(familiar);
 		char *colon = strrchr(frepo, ':');
@@ -887,9 +888,8 @@ static int save_docker(struct saver *s, struct img_store *st, struct saved_image
 	}
 	tags = ref.tag ? json_pack("[s]", familiar) : json_array();
 	img_ref_free(&ref);
-	json_array_append_new(s->docker_manifest,
-			      json_pack("{s:s,s:o,s:O}", "Config", crel, "RepoTags", tags, "Layers",
-					layers));
+	json_array_append_new(s->docker_manifest, json_pack("{s:s,s:o,s:O}", "Config", crel,
+							    "RepoTags", tags, "Layers", layers));
 out:
 	json_decref(layers);
 	return r;
@@ -922,7 +922,7 @@ static int save_all(struct saver *s, struct img_store *st, char *const *names,
 	     (r = tar_dir(s, "blobs/", err)) < 0 || (r = tar_dir(s, "blobs/sha256/", err)) < 0))
 		return r;
 	for (size_t i = 0; names[i]; i++) {
-		struct saved_image im = { 0 };
+		struct saved_image im = {0};
 		r = load_image(st, names[i], &im, err);
 		if (r == 0)
 			r = fmt == IMG_ARCHIVE_OCI ? save_oci(s, st, &im, err)
@@ -938,7 +938,7 @@ int img_save(struct img_store *st, char *const *names, enum img_archive_format f
 	     const char *path, struct err *err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-	struct saver s = { 0 };
+	struct saver s = {0};
 	int r;
 
 	if (!names || !names[0])

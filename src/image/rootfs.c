@@ -99,8 +99,8 @@ static int ensure_layers(struct img_store *st, const char *name, const struct im
 	l->shorts = xcalloc(m->n_layers, sizeof(char *));
 	for (size_t i = 0; i < m->n_layers; i++) {
 		const struct img_descriptor *d = &m->layers[i];
-		_cleanup_free_ char *what = xasprintf("image %s layer %zu/%zu %.19s", name, i + 1,
-						      m->n_layers, d->digest);
+		_cleanup_free_ char *what =
+		    xasprintf("image %s layer %zu/%zu %.19s", name, i + 1, m->n_layers, d->digest);
 		int r = img_store_layer(st, d->digest, d->media_type, what, &l->shorts[i], err);
 		if (r < 0)
 			return r;
@@ -203,8 +203,7 @@ static int mount_legacy(const char *root, const struct layers *l, const char *up
 	return r;
 }
 
-static int make_dirs(const char *container_dir, char **ret_upper, char **ret_work,
-		     struct err *err)
+static int make_dirs(const char *container_dir, char **ret_upper, char **ret_work, struct err *err)
 {
 	_cleanup_free_ char *abs = NULL, *upper = NULL, *work = NULL;
 	int r;
@@ -229,7 +228,7 @@ int img_rootfs_mount(struct img_store *st, const char *name, const char *contain
 {
 	_cleanup_(manifest_freep) struct img_manifest *m = NULL;
 	_cleanup_free_ char *upper = NULL, *work = NULL, *root = NULL, *tgt = NULL;
-	struct layers l = { 0 };
+	struct layers l = {0};
 	int r;
 
 	if ((r = image_manifest(st, name, &m, err)) < 0)

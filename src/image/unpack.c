@@ -39,7 +39,7 @@ struct unpack {
 
 static int openat2_(int dirfd, const char *path, int flags, mode_t mode, unsigned long long res)
 {
-	struct open_how how = { .flags = flags, .mode = mode, .resolve = res };
+	struct open_how how = {.flags = flags, .mode = mode, .resolve = res};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
@@ -220,9 +220,10 @@ static int apply_xattrs(int fd, struct archive_entry *e, const char *path, struc
 		if (fsetxattr(fd, name, val, len, 0) == 0)
 			continue;
 		if (errno == EOPNOTSUPP || errno == ENOTSUP ||
-		    (errno == EPERM && (strncmp(name, "security.", 9) == 0 ||
-					strncmp(name, "trusted.", 8) == 0))) {
-			log_debug("unpack: '%s': xattr %s not kept: %s", path, name, strerror(errno));
+		    (errno == EPERM &&
+		     (strncmp(name, "security.", 9) == 0 || strncmp(name, "trusted.", 8) == 0))) {
+			log_debug("unpack: '%s': xattr %s not kept: %s", path, name,
+				  strerror(errno));
 			continue;
 		}
 		return err_sys(err, errno, "set xattr %s on '%s'", name, path);
@@ -374,8 +375,7 @@ static int do_hardlink(struct unpack *u, const char *raw_target, int pfd, const 
 	if (strlen(raw_target) > NAME_MAX_LEN)
 		return err_msg(err, ENAMETOOLONG, "hard link '%s': target name too long", path);
 	if (clean_path(raw_target, &target) < 0)
-		return err_msg(err, EXDEV, "hard link target '%s' escapes the layer",
-			       raw_target);
+		return err_msg(err, EXDEV, "hard link target '%s' escapes the layer", raw_target);
 	if (!*target)
 		return err_msg(err, EINVAL, "hard link '%s' to the layer root", path);
 	if (streq(target, path))
@@ -405,8 +405,8 @@ static int do_node(struct unpack *u, struct archive_entry *e, int pfd, const cha
 		return r;
 	if (mknodat(pfd, name, type | (archive_entry_perm(e) & 07777),
 		    type == AE_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
-		return err_sys(err, errno, "create %s '%s'", type == AE_IFIFO ? "fifo" : "device node",
-			       path);
+		return err_sys(err, errno, "create %s '%s'",
+			       type == AE_IFIFO ? "fifo" : "device node", path);
 	if (u->o->set_owners && fchownat(pfd, name, (uid_t)archive_entry_uid(e),
 					 (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(err, errno, "chown '%s'", path);
@@ -541,8 +541,8 @@ static int open_archive(int fd, struct archive **ret, struct err *err)
 int img_unpack_fd(int fd, enum img_compression comp, const char *dest,
 		  const struct img_unpack_opts *o, struct err *err)
 {
-	static const struct img_unpack_opts defaults = { 0 };
-	struct unpack u = { .root = -1, .o = o ? o : &defaults };
+	static const struct img_unpack_opts defaults = {0};
+	struct unpack u = {.root = -1, .o = o ? o : &defaults};
 	_cleanup_(archive_freep) struct archive *a = NULL;
 	struct archive_entry *e;
 	int r = 0, ar;
@@ -573,8 +573,9 @@ int img_unpack_fd(int fd, enum img_compression comp, const char *dest,
 			goto out;
 		}
 		if (strlen(raw) > NAME_MAX_LEN) {
-			r = err_msg(err, ENAMETOOLONG, "%s: entry name longer than %d bytes ('%.64s...')",
-				    u.what, NAME_MAX_LEN, raw);
+			r = err_msg(err, ENAMETOOLONG,
+				    "%s: entry name longer than %d bytes ('%.64s...')", u.what,
+				    NAME_MAX_LEN, raw);
 			goto out;
 		}
 		if (clean_path(raw, &path) < 0) {

@@ -64,7 +64,7 @@ static void write_tar(const char *path, int filter, const struct member *m, size
 static char *file_bytes(const char *path, size_t *len)
 {
 	char *s = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct stat sb;
 	assert_int_equal(fs_read(path, &s, &err), 0);
 	assert_int_equal(stat(path, &sb), 0);
@@ -77,7 +77,7 @@ static char *docker_archive(struct fx *f, const char *layer_name, bool bad_diff)
 {
 	_cleanup_free_ char *lpath = xasprintf("%s/layer.tar", f->dir);
 	_cleanup_free_ char *out = xasprintf("%s/docker.tar", f->dir);
-	const struct member lm[] = { { "hello", "world", 0 }, { "etc/os-release", "ID=test\n", 0 } };
+	const struct member lm[] = {{"hello", "world", 0}, {"etc/os-release", "ID=test\n", 0}};
 	char diff[IMG_DIGEST_LEN + 1];
 	size_t llen;
 
@@ -87,15 +87,17 @@ static char *docker_archive(struct fx *f, const char *layer_name, bool bad_diff)
 	if (bad_diff)
 		diff[10] = diff[10] == '0' ? '1' : '0';
 	_cleanup_free_ char *cfg = xasprintf(
-		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/hello\"]},"
-		"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", diff);
-	_cleanup_free_ char *man = xasprintf(
-		"[{\"Config\":\"cfg.json\",\"RepoTags\":[\"test/img:1\",\"other:2\"],"
-		"\"Layers\":[\"%s\"]}]", layer_name);
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/hello\"]},"
+	    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+	    diff);
+	_cleanup_free_ char *man =
+	    xasprintf("[{\"Config\":\"cfg.json\",\"RepoTags\":[\"test/img:1\",\"other:2\"],"
+		      "\"Layers\":[\"%s\"]}]",
+		      layer_name);
 	const struct member m[] = {
-		{ "abc/layer.tar", layer, llen },
-		{ "cfg.json", cfg, 0 },
-		{ "manifest.json", man, 0 },
+	    {"abc/layer.tar", layer, llen},
+	    {"cfg.json", cfg, 0},
+	    {"manifest.json", man, 0},
 	};
 	write_tar(out, ARCHIVE_FILTER_NONE, m, 3);
 	return take_ptr(out);
@@ -106,7 +108,7 @@ static char *docker_archive(struct fx *f, const char *layer_name, bool bad_diff)
 static int setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *s1 = NULL, *s2 = NULL;
 
 	strcpy(f->dir, "/tmp/coop-archive-XXXXXX");
@@ -122,7 +124,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	img_store_close(f->st);
 	img_store_close(f->st2);
@@ -134,7 +136,7 @@ static int teardown(void **state)
 static char *manifest_of(struct img_store *st, const char *name)
 {
 	char *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	int r = img_store_ref_get(st, name, NULL, &m, &err);
 	if (r < 0)
 		fprintf(stderr, "# %s\n", err.msg);
@@ -147,7 +149,7 @@ static struct img_manifest *load_manifest(struct img_store *st, const char *dige
 	_cleanup_free_ char *s = NULL;
 	size_t len;
 	struct img_manifest *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(img_store_read_blob(st, digest, IMG_MANIFEST_MAX, &s, &len, &err), 0);
 	assert_int_equal(img_manifest_parse(s, len, NULL, &m, &err), 0);
 	return m;
@@ -167,7 +169,7 @@ static int import(struct img_store *st, const char *path, const char *name, char
 static void test_docker_import(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = docker_archive(f, "abc/layer.tar", false);
 	_cleanup_strv_ char **names = NULL;
 
@@ -180,8 +182,8 @@ static void test_docker_import(void **state)
 	assert_int_equal(m->n_layers, 1);
 	assert_string_equal(m->layers[0].media_type, IMG_MT_OCI_LAYER);
 	assert_true(img_store_has_layer(f->st, m->layers[0].digest));
-	_cleanup_free_ char *hello = xasprintf("%s/store/layers/%s/diff/hello", f->dir,
-					       img_digest_hex(m->layers[0].digest));
+	_cleanup_free_ char *hello =
+	    xasprintf("%s/store/layers/%s/diff/hello", f->dir, img_digest_hex(m->layers[0].digest));
 	_cleanup_free_ char *s = NULL;
 	assert_int_equal(fs_read(hello, &s, &err), 0);
 	assert_string_equal(s, "world");
@@ -197,7 +199,7 @@ static void test_docker_import(void **state)
 static void test_docker_bad(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	{
 		_cleanup_free_ char *path = docker_archive(f, "abc/layer.tar", true);
@@ -212,7 +214,7 @@ static void test_docker_bad(void **state)
 	}
 	{
 		_cleanup_free_ char *junk = xasprintf("%s/junk.tar", f->dir);
-		const struct member m[] = { { "x", "y", 0 } };
+		const struct member m[] = {{"x", "y", 0}};
 		write_tar(junk, ARCHIVE_FILTER_NONE, m, 1);
 		assert_true(img_import(f->st, junk, NULL, NULL, &err) < 0);
 		assert_non_null(strstr(err.msg, "neither a docker-save archive"));
@@ -225,9 +227,9 @@ static void test_docker_bad(void **state)
 static void test_rootfs_import(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = xasprintf("%s/rootfs.tar.gz", f->dir);
-	const struct member m[] = { { "bin/true", "#!/bin/sh\n", 0 }, { "etc/hostname", "box\n", 0 } };
+	const struct member m[] = {{"bin/true", "#!/bin/sh\n", 0}, {"etc/hostname", "box\n", 0}};
 	_cleanup_free_ char *ctext = NULL;
 	struct img_config *c = NULL;
 	size_t clen;
@@ -238,8 +240,8 @@ static void test_rootfs_import(void **state)
 	_cleanup_free_ char *d = manifest_of(f->st, "box:1");
 	struct img_manifest *man = load_manifest(f->st, d);
 	assert_int_equal(man->n_layers, 1);
-	assert_int_equal(img_store_read_blob(f->st, man->config.digest, 1 << 20, &ctext, &clen, &err),
-			 0);
+	assert_int_equal(
+	    img_store_read_blob(f->st, man->config.digest, 1 << 20, &ctext, &clen, &err), 0);
 	assert_int_equal(img_config_parse(ctext, clen, &c, &err), 0);
 	assert_int_equal(c->n_diff_ids, 1);
 	assert_string_equal(c->diff_ids[0], man->layers[0].digest); /* stored uncompressed */
@@ -257,12 +259,12 @@ static void test_rootfs_import(void **state)
 static void test_round_trip(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = docker_archive(f, "abc/layer.tar", false);
 	_cleanup_free_ char *oci = xasprintf("%s/out-oci.tar", f->dir);
 	_cleanup_free_ char *dock = xasprintf("%s/out-docker.tar", f->dir);
 	_cleanup_free_ char *layout = xasprintf("%s/layout", f->dir);
-	char *names[] = { "test/img:1", "other:2", NULL };
+	char *names[] = {"test/img:1", "other:2", NULL};
 	_cleanup_strv_ char **got = NULL;
 
 	assert_int_equal(import(f->st, path, NULL, NULL, &err), 0);
@@ -288,21 +290,21 @@ static void test_round_trip(void **state)
 	_cleanup_free_ char *d2 = manifest_of(f->st2, "other:2");
 	assert_string_equal(orig, d2);
 
-	assert_true(img_save(f->st, (char *[]){ "nothere:1", NULL }, IMG_ARCHIVE_OCI, oci, &err) < 0);
+	assert_true(img_save(f->st, (char *[]){"nothere:1", NULL}, IMG_ARCHIVE_OCI, oci, &err) < 0);
 	assert_non_null(strstr(err.msg, "not found"));
 }
 
 static void test_oci_dir_single(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *path = docker_archive(f, "abc/layer.tar", false);
 	_cleanup_free_ char *oci = xasprintf("%s/one.tar", f->dir);
 	_cleanup_free_ char *layout = xasprintf("%s/layout1", f->dir);
 	_cleanup_strv_ char **got = NULL;
 
 	assert_int_equal(import(f->st, path, NULL, NULL, &err), 0);
-	assert_int_equal(img_save(f->st, (char *[]){ "other:2", NULL }, IMG_ARCHIVE_OCI, oci, &err),
+	assert_int_equal(img_save(f->st, (char *[]){"other:2", NULL}, IMG_ARCHIVE_OCI, oci, &err),
 			 0);
 	assert_int_equal(mkdir(layout, 0755), 0);
 	int fd = open(oci, O_RDONLY | O_CLOEXEC);
@@ -319,11 +321,11 @@ int main(void)
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_docker_import, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_docker_bad, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rootfs_import, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oci_dir_single, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rootfs_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oci_dir_single, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,7 +80,7 @@ static char *layer_tar(size_t i, size_t n, size_t *ret_len)
 /* An n-layer image named name; returns its manifest digest. */
 static char *make_image(struct img_store *st, size_t n, const char *name)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	json_t *layers = json_array(), *diffs = json_array();
 	char *mdigest = NULL, *cdigest = NULL;
 
@@ -89,8 +89,9 @@ static char *make_image(struct img_store *st, size_t n, const char *name)
 		_cleanup_free_ char *tar = layer_tar(i, n, &len);
 		char *d = NULL;
 		assert_int_equal(img_store_put_blob(st, NULL, tar, len, &d, &err), 0);
-		json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", IMG_MT_OCI_LAYER,
-							"digest", d, "size", (json_int_t)len));
+		json_array_append_new(layers,
+				      json_pack("{s:s,s:s,s:I}", "mediaType", IMG_MT_OCI_LAYER,
+						"digest", d, "size", (json_int_t)len));
 		json_array_append_new(diffs, json_string(d));
 		free(d);
 	}
@@ -98,10 +99,10 @@ static char *make_image(struct img_store *st, size_t n, const char *name)
 				"rootfs", "type", "layers", "diff_ids", diffs);
 	_cleanup_free_ char *ctext = json_dumps(cfg, JSON_COMPACT);
 	assert_int_equal(img_store_put_blob(st, NULL, ctext, strlen(ctext), &cdigest, &err), 0);
-	json_t *man = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType",
-				IMG_MT_OCI_MANIFEST, "config", "mediaType", IMG_MT_OCI_CONFIG,
-				"digest", cdigest, "size", (json_int_t)strlen(ctext), "layers",
-				layers);
+	json_t *man =
+	    json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType",
+		      IMG_MT_OCI_MANIFEST, "config", "mediaType", IMG_MT_OCI_CONFIG, "digest",
+		      cdigest, "size", (json_int_t)strlen(ctext), "layers", layers);
 	_cleanup_free_ char *mtext = json_dumps(man, JSON_COMPACT);
 	assert_int_equal(img_store_put_blob(st, NULL, mtext, strlen(mtext), &mdigest, &err), 0);
 	if (name)
@@ -115,7 +116,7 @@ static char *make_image(struct img_store *st, size_t n, const char *name)
 static int setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
-	struct err err = { 0 };
+	struct err err = {0};
 
 	strcpy(f->dir, "/tmp/coop-rootfs-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -131,7 +132,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	umount2(f->target, MNT_DETACH); /* whatever the test left */
 	img_store_close(f->st);
@@ -146,7 +147,7 @@ static int teardown(void **state)
 static void assert_content(struct fx *f, const char *rel, const char *want)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", f->target, rel), *s = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(fs_read(p, &s, &err), 0);
 	assert_string_equal(s, want);
 }
@@ -161,7 +162,7 @@ static bool exists(struct fx *f, const char *rel)
 static void test_mount_layers(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 3, "test/three:1");
 	_cleanup_free_ char *w = xasprintf("%s/new", f->target);
 	_cleanup_free_ char *up = xasprintf("%s/upper/new", f->cdir);
@@ -186,7 +187,7 @@ static void test_mount_layers(void **state)
 static void test_mount_128(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 128, "test/deep:1");
 
 	assert_int_equal(img_rootfs_mount(f->st, "test/deep:1", f->cdir, f->target, &err), 0);
@@ -200,7 +201,7 @@ static void test_mount_128(void **state)
 static void test_mount_by_digest(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 1, NULL);
 
 	assert_int_equal(img_rootfs_mount(f->st, d, f->cdir, f->target, &err), 0);
@@ -212,7 +213,7 @@ static void test_mount_by_digest(void **state)
 static void test_mount_legacy(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 128, "test/legacy:1");
 	char cwd[4096], after[4096];
 
@@ -235,12 +236,14 @@ static void test_mount_legacy(void **state)
 static void test_errors(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_true(img_rootfs_mount(f->st, "nothere:1", f->cdir, f->target, &err) < 0);
 	assert_non_null(strstr(err.msg, "not found"));
-	assert_true(img_rootfs_mount(f->st, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-				     f->cdir, f->target, &err) < 0);
+	assert_true(img_rootfs_mount(
+			f->st,
+			"sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			f->cdir, f->target, &err) < 0);
 	assert_true(img_rootfs_umount(f->target, &err) < 0);
 	assert_non_null(strstr(err.msg, "unmount"));
 }
@@ -252,11 +255,11 @@ int main(void)
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_mount_layers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mount_128, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mount_by_digest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mount_legacy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_layers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_128, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_by_digest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_legacy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

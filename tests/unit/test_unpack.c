@@ -46,13 +46,13 @@ struct ent {
 	const char *path;
 	mode_t type;
 	mode_t perm;
-	const char *data;   /* regular files */
-	const char *link;   /* symlink target */
-	const char *hard;   /* hardlink target */
+	const char *data; /* regular files */
+	const char *link; /* symlink target */
+	const char *hard; /* hardlink target */
 	unsigned uid, gid;
 	time_t mtime;
 	dev_t rdev;
-	const char *xattr;  /* name=value */
+	const char *xattr; /* name=value */
 };
 
 static void tb_add(struct tb *t, const struct ent *x)
@@ -77,7 +77,8 @@ static void tb_add(struct tb *t, const struct ent *x)
 		_cleanup_free_ char *name = strndup(x->xattr, (size_t)(eq - x->xattr));
 		archive_entry_xattr_add_entry(e, name, eq + 1, strlen(eq + 1));
 	}
-	archive_entry_set_size(e, (x->type == 0 || x->type == AE_IFREG) && !x->hard ? (la_int64_t)len : 0);
+	archive_entry_set_size(
+	    e, (x->type == 0 || x->type == AE_IFREG) && !x->hard ? (la_int64_t)len : 0);
 	assert_int_equal(archive_write_header(t->a, e), ARCHIVE_OK);
 	if (len && !x->hard)
 		assert_int_equal(archive_write_data(t->a, x->data, len), (la_ssize_t)len);
@@ -95,8 +96,8 @@ static int tb_finish(struct tb *t)
 	return fd;
 }
 
-static int unpack_ents(const char *dest, int format, int filter, const struct ent *ents,
-		       size_t n, const struct img_unpack_opts *o, struct err *err)
+static int unpack_ents(const char *dest, int format, int filter, const struct ent *ents, size_t n,
+		       const struct img_unpack_opts *o, struct err *err)
 {
 	struct tb *t = tb_new(format, filter);
 	int fd, r;
@@ -127,7 +128,7 @@ static int setup(void **state)
 	assert_int_equal(mkdir(f->dest, 0755), 0);
 	_cleanup_free_ char *victim = xasprintf("%s/victim", f->parent);
 	_cleanup_free_ char *vdir = xasprintf("%s/victimdir", f->parent);
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(fs_write_atomic(victim, "original", 8, 0644, &err), 0);
 	assert_int_equal(mkdir(vdir, 0755), 0);
 	*state = f;
@@ -137,7 +138,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	fs_rm_rf(f->parent, &err);
 	free(f);
 	return 0;
@@ -163,7 +164,7 @@ static int walk_cb(const char *p, const struct stat *sb, int type, struct FTW *f
 /* Nothing outside dest changed. */
 static void assert_contained(struct fx *f)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *victim = xasprintf("%s/victim", f->parent);
 	_cleanup_free_ char *s = NULL;
 	struct stat st;
@@ -196,33 +197,38 @@ static bool dexists(struct fx *f, const char *rel)
 	return lstat(p, &st) == 0;
 }
 
-static const struct img_unpack_opts owners = { .set_owners = true, .what = "layer 1/1" };
+static const struct img_unpack_opts owners = {.set_owners = true, .what = "layer 1/1"};
 
 /* ---- tests ---- */
 
 static void test_basic(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct stat st;
 	char buf[64];
 	_cleanup_free_ char *p = NULL;
 	const struct ent ents[] = {
-		{ .path = "etc/", .type = AE_IFDIR, .perm = 0750, .mtime = 1111 },
-		{ .path = "etc/passwd", .perm = 0640, .uid = 1, .gid = 2, .data = "root:x:0:0::/:/bin/sh\n",
-		  .mtime = 2222 },
-		{ .path = "./etc/hl", .hard = "etc/passwd" },
-		{ .path = "bin/sh", .type = AE_IFLNK, .link = "busybox", .uid = 3, .gid = 4 },
-		{ .path = "run/fifo", .type = AE_IFIFO, .perm = 0600 },
-		{ .path = "usr/bin/su", .perm = 04755, .uid = 0, .data = "x" },
-		{ .path = "x", .data = "first" },
-		{ .path = "x", .data = "second" },
-		{ .path = "sub/", .type = AE_IFDIR, .perm = 01777, .mtime = 3333 },
-		{ .path = "sub/f", .data = "f", .xattr = "user.test=hello" },
+	    {.path = "etc/", .type = AE_IFDIR, .perm = 0750, .mtime = 1111},
+	    {.path = "etc/passwd",
+	     .perm = 0640,
+	     .uid = 1,
+	     .gid = 2,
+	     .data = "root:x:0:0::/:/bin/sh\n",
+	     .mtime = 2222},
+	    {.path = "./etc/hl", .hard = "etc/passwd"},
+	    {.path = "bin/sh", .type = AE_IFLNK, .link = "busybox", .uid = 3, .gid = 4},
+	    {.path = "run/fifo", .type = AE_IFIFO, .perm = 0600},
+	    {.path = "usr/bin/su", .perm = 04755, .uid = 0, .data = "x"},
+	    {.path = "x", .data = "first"},
+	    {.path = "x", .data = "second"},
+	    {.path = "sub/", .type = AE_IFDIR, .perm = 01777, .mtime = 3333},
+	    {.path = "sub/f", .data = "f", .xattr = "user.test=hello"},
 	};
 
-	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-				     ents, ARRAY_SIZE(ents), &owners, &err), 0);
+	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				     ARCHIVE_FILTER_NONE, ents, ARRAY_SIZE(ents), &owners, &err),
+			 0);
 	dstat(f, "etc", &st);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0750);
@@ -262,10 +268,10 @@ static void test_basic(void **state)
 static void test_long_names(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	char longdir[220], longpath[512], longlink[400];
 	struct stat st;
-	int formats[] = { ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR };
+	int formats[] = {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR};
 
 	memset(longdir, 'd', sizeof(longdir) - 1);
 	longdir[sizeof(longdir) - 1] = '\0';
@@ -274,11 +280,12 @@ static void test_long_names(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
 		snprintf(longpath, sizeof(longpath), "%s/%zu%s", longdir, i, longdir);
 		const struct ent ents[] = {
-			{ .path = longpath, .data = "long" },
-			{ .path = "ln", .type = AE_IFLNK, .link = longlink },
+		    {.path = longpath, .data = "long"},
+		    {.path = "ln", .type = AE_IFLNK, .link = longlink},
 		};
-		assert_int_equal(unpack_ents(f->dest, formats[i], ARCHIVE_FILTER_NONE, ents, 2,
-					     &owners, &err), 0);
+		assert_int_equal(
+		    unpack_ents(f->dest, formats[i], ARCHIVE_FILTER_NONE, ents, 2, &owners, &err),
+		    0);
 		dstat(f, longpath, &st);
 		assert_int_equal(st.st_size, 4);
 		dstat(f, "ln", &st);
@@ -290,15 +297,16 @@ static void test_long_names(void **state)
 static void test_compression(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
-	int filters[] = { ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD };
+	struct err err = {0};
+	int filters[] = {ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD};
 	struct stat st;
 
 	for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
 		_cleanup_free_ char *name = xasprintf("f%zu", i);
-		const struct ent ents[] = { { .path = name, .data = "compressed" } };
+		const struct ent ents[] = {{.path = name, .data = "compressed"}};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_USTAR, filters[i], ents, 1,
-					     &owners, &err), 0);
+					     &owners, &err),
+				 0);
 		dstat(f, name, &st);
 		assert_int_equal(st.st_size, 10);
 	}
@@ -323,26 +331,27 @@ static void assert_opaque(struct fx *f, const char *rel)
 static void test_whiteouts(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct stat st;
 	const struct ent ents[] = {
-		{ .path = ".wh.gone" },
-		/* whiteouts before their parent's own entry, and without one at all */
-		{ .path = "a/b/.wh.x" },
-		{ .path = "a/", .type = AE_IFDIR, .perm = 0700, .mtime = 4444 },
-		{ .path = "o/.wh..wh..opq" },
-		{ .path = "o/keep", .data = "k" },
-		{ .path = "o/", .type = AE_IFDIR, .perm = 0711, .mtime = 5555 },
-		{ .path = "p/q/.wh..wh..opq" },
-		{ .path = ".wh..wh.plnk/123", .data = "aufs" },
-		{ .path = "r/.wh..wh..opq" },
-		/* a file, then its own whiteout in the same layer: the later one wins */
-		{ .path = "z", .data = "z" },
-		{ .path = ".wh.z" },
+	    {.path = ".wh.gone"},
+	    /* whiteouts before their parent's own entry, and without one at all */
+	    {.path = "a/b/.wh.x"},
+	    {.path = "a/", .type = AE_IFDIR, .perm = 0700, .mtime = 4444},
+	    {.path = "o/.wh..wh..opq"},
+	    {.path = "o/keep", .data = "k"},
+	    {.path = "o/", .type = AE_IFDIR, .perm = 0711, .mtime = 5555},
+	    {.path = "p/q/.wh..wh..opq"},
+	    {.path = ".wh..wh.plnk/123", .data = "aufs"},
+	    {.path = "r/.wh..wh..opq"},
+	    /* a file, then its own whiteout in the same layer: the later one wins */
+	    {.path = "z", .data = "z"},
+	    {.path = ".wh.z"},
 	};
 
-	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-				     ents, ARRAY_SIZE(ents), &owners, &err), 0);
+	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				     ARCHIVE_FILTER_NONE, ents, ARRAY_SIZE(ents), &owners, &err),
+			 0);
 	assert_whiteout(f, "gone");
 	assert_whiteout(f, "a/b/x");
 	assert_whiteout(f, "z");
@@ -367,15 +376,16 @@ static void test_whiteouts(void **state)
 static void test_overlay_xattrs_dropped(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *p = xasprintf("%s/d", f->dest);
 	char v[64];
 	const struct ent ents[] = {
-		{ .path = "d/", .type = AE_IFDIR, .xattr = "trusted.overlay.redirect=/etc" },
+	    {.path = "d/", .type = AE_IFDIR, .xattr = "trusted.overlay.redirect=/etc"},
 	};
 
-	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-				     ents, 1, &owners, &err), 0);
+	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				     ARCHIVE_FILTER_NONE, ents, 1, &owners, &err),
+			 0);
 	assert_true(getxattr(p, "trusted.overlay.redirect", v, sizeof(v)) < 0);
 }
 
@@ -384,85 +394,89 @@ static void test_overlay_xattrs_dropped(void **state)
 static void test_escapes(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *victim = xasprintf("%s/victim", f->parent);
 	_cleanup_free_ char *vdir = xasprintf("%s/victimdir", f->parent);
 	_cleanup_free_ char *inside = NULL;
 	struct stat st;
 
 	{
-		const struct ent e[] = { { .path = "../x", .data = "x" } };
-		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-					e, 1, &owners, &err) < 0);
+		const struct ent e[] = {{.path = "../x", .data = "x"}};
+		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+					ARCHIVE_FILTER_NONE, e, 1, &owners, &err) < 0);
 		assert_string_equal(err.msg, "layer 1/1: entry '../x' escapes the layer");
 	}
 	{
-		const struct ent e[] = { { .path = "a/../../victim", .data = "pwned" } };
-		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-					e, 1, &owners, &err) < 0);
+		const struct ent e[] = {{.path = "a/../../victim", .data = "pwned"}};
+		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+					ARCHIVE_FILTER_NONE, e, 1, &owners, &err) < 0);
 		assert_non_null(strstr(err.msg, "escapes the layer"));
 	}
 	{
-		const struct ent e[] = { { .path = "a/../b", .data = "folded" } };
+		const struct ent e[] = {{.path = "a/../b", .data = "folded"}};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, 1, &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, 1, &owners, &err),
+				 0);
 		assert_true(dexists(f, "b"));
 	}
 	{
 		/* absolute names are relative to the layer root */
 		inside = xasprintf("%s", victim);
-		const struct ent e[] = { { .path = inside, .data = "pwned" } };
+		const struct ent e[] = {{.path = inside, .data = "pwned"}};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, 1, &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, 1, &owners, &err),
+				 0);
 		assert_true(dexists(f, inside + 1));
 	}
 	{
 		/* a symlink to the outside, then a file through it: resolved inside dest,
 		 * where the target does not exist */
 		const struct ent e[] = {
-			{ .path = "evil", .type = AE_IFLNK, .link = vdir },
-			{ .path = "evil/x", .data = "pwned" },
+		    {.path = "evil", .type = AE_IFLNK, .link = vdir},
+		    {.path = "evil/x", .data = "pwned"},
 		};
-		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-					e, 2, &owners, &err) < 0);
+		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+					ARCHIVE_FILTER_NONE, e, 2, &owners, &err) < 0);
 		assert_non_null(strstr(err.msg, "entry 'evil/x'"));
 	}
 	{
 		const struct ent e[] = {
-			{ .path = "rel", .type = AE_IFLNK, .link = "../victimdir" },
-			{ .path = "rel/y", .data = "pwned" },
+		    {.path = "rel", .type = AE_IFLNK, .link = "../victimdir"},
+		    {.path = "rel/y", .data = "pwned"},
 		};
-		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-					e, 2, &owners, &err) < 0);
+		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+					ARCHIVE_FILTER_NONE, e, 2, &owners, &err) < 0);
 	}
 	{
 		/* ... and where it does exist inside, the file lands there */
 		_cleanup_free_ char *in = xasprintf("%s/x", vdir + 1);
 		const struct ent e[] = {
-			{ .path = vdir, .type = AE_IFDIR },
-			{ .path = "evil2", .type = AE_IFLNK, .link = vdir },
-			{ .path = "evil2/x", .data = "pwned" },
-			{ .path = "up", .type = AE_IFLNK, .link = "../../.." },
-			{ .path = "up/victim", .data = "pwned" },
+		    {.path = vdir, .type = AE_IFDIR},
+		    {.path = "evil2", .type = AE_IFLNK, .link = vdir},
+		    {.path = "evil2/x", .data = "pwned"},
+		    {.path = "up", .type = AE_IFLNK, .link = "../../.."},
+		    {.path = "up/victim", .data = "pwned"},
 		};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, ARRAY_SIZE(e), &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, ARRAY_SIZE(e), &owners, &err),
+				 0);
 		assert_true(dexists(f, in));
 		assert_true(dexists(f, "victim"));
 	}
 	{
 		/* replacing a symlink to the outside replaces the link, not its target */
 		const struct ent e[] = {
-			{ .path = "s", .type = AE_IFLNK, .link = victim },
-			{ .path = "s", .data = "pwned" },
-			{ .path = "sd", .type = AE_IFLNK, .link = vdir },
-			{ .path = "sd", .type = AE_IFDIR, .perm = 0700 },
-			{ .path = "sw", .type = AE_IFLNK, .link = vdir },
-			{ .path = "sw/.wh..wh..opq" },
-			{ .path = "sw/.wh.gone" },
+		    {.path = "s", .type = AE_IFLNK, .link = victim},
+		    {.path = "s", .data = "pwned"},
+		    {.path = "sd", .type = AE_IFLNK, .link = vdir},
+		    {.path = "sd", .type = AE_IFDIR, .perm = 0700},
+		    {.path = "sw", .type = AE_IFLNK, .link = vdir},
+		    {.path = "sw/.wh..wh..opq"},
+		    {.path = "sw/.wh.gone"},
 		};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, ARRAY_SIZE(e), &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, ARRAY_SIZE(e), &owners, &err),
+				 0);
 		dstat(f, "s", &st);
 		assert_true(S_ISREG(st.st_mode));
 		dstat(f, "sd", &st);
@@ -471,18 +485,18 @@ static void test_escapes(void **state)
 	{
 		/* implicit parents below a symlink to the outside: never created there */
 		const struct ent e[] = {
-			{ .path = "sv", .type = AE_IFLNK, .link = vdir },
-			{ .path = "sv/new/.wh.y" },
-			{ .path = "sv2", .type = AE_IFLNK, .link = "../victimdir" },
-			{ .path = "sv2/new/f", .data = "pwned" },
+		    {.path = "sv", .type = AE_IFLNK, .link = vdir},
+		    {.path = "sv/new/.wh.y"},
+		    {.path = "sv2", .type = AE_IFLNK, .link = "../victimdir"},
+		    {.path = "sv2/new/f", .data = "pwned"},
 		};
 		unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, e,
 			    ARRAY_SIZE(e), &owners, &err);
 	}
 	{
-		const struct ent e[] = { { .path = "hl", .hard = "../../victim" } };
-		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE,
-					e, 1, &owners, &err) < 0);
+		const struct ent e[] = {{.path = "hl", .hard = "../../victim"}};
+		assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+					ARCHIVE_FILTER_NONE, e, 1, &owners, &err) < 0);
 		assert_non_null(strstr(err.msg, "entry 'hl'"));
 		assert_non_null(strstr(err.msg, "escapes the layer"));
 	}
@@ -490,22 +504,24 @@ static void test_escapes(void **state)
 		/* a hard link through a symlink to the outside resolves inside dest (to the
 		 * copy an earlier case put there), never to the real victim */
 		const struct ent e[] = {
-			{ .path = "out", .type = AE_IFLNK, .link = f->parent },
-			{ .path = "hl2", .hard = "out/victim" },
+		    {.path = "out", .type = AE_IFLNK, .link = f->parent},
+		    {.path = "hl2", .hard = "out/victim"},
 		};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, 2, &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, 2, &owners, &err),
+				 0);
 		dstat(f, inside + 1, &st);
 		assert_int_equal(st.st_nlink, 2);
 	}
 	{
 		/* a hard link to a symlink links the symlink, never its target */
 		const struct ent e[] = {
-			{ .path = "ls", .type = AE_IFLNK, .link = victim },
-			{ .path = "hl3", .hard = "ls" },
+		    {.path = "ls", .type = AE_IFLNK, .link = victim},
+		    {.path = "hl3", .hard = "ls"},
 		};
 		assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-					     ARCHIVE_FILTER_NONE, e, 2, &owners, &err), 0);
+					     ARCHIVE_FILTER_NONE, e, 2, &owners, &err),
+				 0);
 		dstat(f, "hl3", &st);
 		assert_true(S_ISLNK(st.st_mode));
 	}
@@ -515,21 +531,21 @@ static void test_escapes(void **state)
 static void test_devices(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
-	struct img_unpack_opts o = { .set_owners = true, .what = "layer" };
+	struct err err = {0};
+	struct img_unpack_opts o = {.set_owners = true, .what = "layer"};
 	struct stat st;
 	const struct ent e[] = {
-		{ .path = "dev/null", .type = AE_IFCHR, .perm = 0666, .rdev = makedev(1, 3) },
-		{ .path = "dev/sda", .type = AE_IFBLK, .perm = 0660, .rdev = makedev(8, 0) },
+	    {.path = "dev/null", .type = AE_IFCHR, .perm = 0666, .rdev = makedev(1, 3)},
+	    {.path = "dev/sda", .type = AE_IFBLK, .perm = 0660, .rdev = makedev(8, 0)},
 	};
 
-	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, e, 2, &o,
-				     &err), 0);
+	assert_int_equal(
+	    unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, e, 2, &o, &err), 0);
 	assert_false(dexists(f, "dev/null"));
 	assert_false(dexists(f, "dev/sda"));
 	o.allow_devices = true;
-	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, e, 2, &o,
-				     &err), 0);
+	assert_int_equal(
+	    unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_NONE, e, 2, &o, &err), 0);
 	dstat(f, "dev/null", &st);
 	assert_true(S_ISCHR(st.st_mode));
 	assert_int_equal(st.st_rdev, makedev(1, 3));
@@ -538,10 +554,27 @@ static void test_devices(void **state)
 	assert_true(S_ISBLK(st.st_mode));
 }
 
+/* A layer with no entries at all (Docker makes them for metadata-only steps). */
+static void test_empty(void **state)
+{
+	struct fx *f = *state;
+	struct err err = {0};
+	char zeros[1024] = {0};
+	int fd = memfd_create("empty", MFD_CLOEXEC);
+
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	lseek(fd, 0, SEEK_SET);
+	assert_int_equal(img_unpack_fd(fd, IMG_COMP_NONE, f->dest, &owners, &err), 0);
+	close(fd);
+	assert_int_equal(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+				     ARCHIVE_FILTER_GZIP, NULL, 0, &owners, &err),
+			 0);
+}
+
 static void test_bad_input(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	int fd = memfd_create("junk", MFD_CLOEXEC);
 	char junk[1024];
 	char name[5000];
@@ -558,9 +591,9 @@ static void test_bad_input(void **state)
 	name[sizeof(name) - 1] = '\0';
 	for (size_t i = 100; i < sizeof(name) - 1; i += 100)
 		name[i] = '/';
-	const struct ent e[] = { { .path = name, .data = "x" } };
-	assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, e, 1,
-				&owners, &err) < 0);
+	const struct ent e[] = {{.path = name, .data = "x"}};
+	assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, e,
+				1, &owners, &err) < 0);
 	assert_non_null(strstr(err.msg, "longer than 4096"));
 	assert_contained(f);
 }
@@ -568,14 +601,15 @@ static void test_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compression, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_whiteouts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_overlay_xattrs_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escapes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_whiteouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overlay_xattrs_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_escapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
