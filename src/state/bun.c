@@ -47,6 +47,10 @@ static int failf(struct ctx *c, yaml_node_t *n, const char *path, const char *fm
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* values from the file are quoted in the message: keep it one printable line */
+	for (char *p = what; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	return err_msg(c->err, EINVAL, "%s:%zu:%zu: %s%s%s", c->file,
 		       n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1, path,
 		       *path ? ": " : "", what);
@@ -896,7 +900,9 @@ void bun_spec_free(struct bun_spec *s)
 	free(s->vpc);
 	strv_free(s->env);
 	free(s->ports);
-	for (size_t i = 0; i < s->n_volumes || (s->volumes && s->volumes[i].source); i++) {
+	/* the list ends with a zeroed entry; one that failed midway is freed too */
+	for (size_t i = 0; s->volumes && (i < s->n_volumes || s->volumes[i].source ||
+					  s->volumes[i].target); i++) {
 		free(s->volumes[i].source);
 		free(s->volumes[i].target);
 	}
