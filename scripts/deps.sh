@@ -2,7 +2,7 @@
 # Installs the Debian packages coop needs to build, run and test; installs only what
 # is missing, so a second run is a no-op. Used by `make run` and `make test`.
 set -eu
-BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev libarchive-dev libcurl4-gnutls-dev libgnutls28-dev libmnl-dev libnftables-dev"
+BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev libarchive-dev libcurl4-gnutls-dev libgnutls28-dev libmnl-dev libnftables-dev libuv1-dev libmicrohttpd-dev"
 RUN="busybox-static iproute2 procps"
 TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev"
 want="$BUILD $RUN"
