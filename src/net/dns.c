@@ -27,7 +27,7 @@
 #define DNS_TYPE_ANY 255
 #define DNS_CLASS_IN 1
 #define DNS_CLASS_ANY 255
-#define DNS_RR_A_LEN 16 /* name pointer 2, type 2, class 2, ttl 4, rdlength 2, address 4 */
+#define DNS_RR_A_LEN 16	    /* name pointer 2, type 2, class 2, ttl 4, rdlength 2, address 4 */
 #define DNS_NAME_PTR 0xC00C /* the question's name, right after the header */
 
 enum { DNS_NOERROR, DNS_FORMERR, DNS_SERVFAIL, DNS_NXDOMAIN, DNS_NOTIMP, DNS_REFUSED };
@@ -53,8 +53,7 @@ static void put32(uint8_t *p, uint32_t v)
  * compressed (RFC 1035 4.1.4 only saves space in answers), so a pointer is refused
  * rather than followed: no loops to bound. NUL and '.' inside a label are refused too,
  * as they would make two different wire names read the same as a C string. */
-static int parse_qname(const uint8_t *msg, size_t len, size_t *off, char name[256],
-		       struct err *err)
+static int parse_qname(const uint8_t *msg, size_t len, size_t *off, char name[256], struct err *err)
 {
 	size_t p = *off, wire = 0, n = 0;
 
@@ -95,7 +94,7 @@ static int parse_qname(const uint8_t *msg, size_t len, size_t *off, char name[25
 
 int dns_parse_query(const uint8_t *msg, size_t len, struct dns_query *ret, struct err *err)
 {
-	struct dns_query q = { 0 };
+	struct dns_query q = {0};
 	size_t off = DNS_HDR_LEN;
 	int r;
 
@@ -223,7 +222,7 @@ size_t dns_resolv_conf_servers(const char *text, struct sockaddr_in *out, size_t
 		char buf[256], addr[64];
 
 		if (len < sizeof(buf)) {
-			struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53) };
+			struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 
 			memcpy(buf, line, len);
 			buf[len] = '\0';
@@ -302,7 +301,7 @@ static void send_to(int fd, const uint8_t *msg, size_t len, const struct sockadd
 static void reply_rcode(struct dns_server *s, const uint8_t *query, const struct dns_query *q,
 			int rcode, const struct sockaddr_in *to)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	size_t len;
 
 	if (dns_build_rcode(query, q, rcode, s->out, sizeof(s->out), &len, &err) < 0) {
@@ -319,12 +318,12 @@ static void reply_addrs(struct dns_server *s, const uint8_t *query, const struct
 {
 	struct in_addr rot[DNS_LOOKUP_MAX];
 	size_t start = n ? s->rr++ % n : 0, len;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	for (size_t i = 0; i < n; i++)
 		rot[i] = addrs[(start + i) % n];
-	if (dns_build_answer(query, q, rot, n, DNS_LOCAL_TTL, s->out, sizeof(s->out), &len,
-			     &err) < 0) {
+	if (dns_build_answer(query, q, rot, n, DNS_LOCAL_TTL, s->out, sizeof(s->out), &len, &err) <
+	    0) {
 		log_debug("dns: %s", err.msg);
 		return;
 	}
@@ -390,8 +389,7 @@ static void forward(struct dns_server *s, uint8_t *msg, size_t len, const struct
 }
 
 /* name without ".<domain>" into local; true when the name is under (or is) the domain. */
-static bool strip_domain(const struct dns_server *s, const char *name, char local[256],
-			 bool *apex)
+static bool strip_domain(const struct dns_server *s, const char *name, char local[256], bool *apex)
 {
 	size_t n = strlen(name);
 
@@ -439,7 +437,7 @@ static int decide(struct dns_server *s, const struct dns_query *q, struct in_add
 static void handle_query(struct dns_server *s, size_t len, const struct sockaddr_in *from)
 {
 	struct in_addr addrs[DNS_LOOKUP_MAX];
-	struct err err = { 0 };
+	struct err err = {0};
 	struct dns_query q;
 	size_t n = 0;
 	int act;
@@ -475,7 +473,8 @@ static void handle_reply(struct dns_server *s, size_t len, const struct sockaddr
 		struct dns_pending *p = &s->pending[i];
 
 		if (p->expiry_ms <= now || p->id != id ||
-		    !sin_eq(from, &s->upstreams[p->upstream]) || len < DNS_HDR_LEN + (size_t)p->qlen ||
+		    !sin_eq(from, &s->upstreams[p->upstream]) ||
+		    len < DNS_HDR_LEN + (size_t)p->qlen ||
 		    fnv1a(s->buf + DNS_HDR_LEN, p->qlen) != p->qhash)
 			continue;
 		put16(s->buf, p->client_id);
@@ -540,7 +539,7 @@ static int parse_upstreams(struct dns_server *s, const char *spec, struct err *e
 	char *save = NULL;
 
 	for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53) };
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 		char *colon = strchr(tok, ':'), *end;
 
 		if (s->n_upstreams == DNS_UPSTREAM_MAX)
@@ -557,8 +556,8 @@ static int parse_upstreams(struct dns_server *s, const char *spec, struct err *e
 			sa.sin_port = htons(port);
 		}
 		if (inet_pton(AF_INET, tok, &sa.sin_addr) != 1)
-			return err_msg(err, EINVAL, "DNS upstream '%s': '%s' is not an IPv4 address",
-				       spec, tok);
+			return err_msg(err, EINVAL,
+				       "DNS upstream '%s': '%s' is not an IPv4 address", spec, tok);
 		s->upstreams[s->n_upstreams++] = sa;
 	}
 	return 0;
@@ -567,7 +566,7 @@ static int parse_upstreams(struct dns_server *s, const char *spec, struct err *e
 static void read_resolv_conf(struct dns_server *s)
 {
 	_cleanup_free_ char *text = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	if (fs_read("/etc/resolv.conf", &text, &err) < 0) {
 		log_warn("dns: no upstream resolvers: %s", err.msg);
@@ -588,7 +587,8 @@ static void drop_self(struct dns_server *s)
 			     (s->bound.sin_addr.s_addr == htonl(INADDR_ANY) &&
 			      (ntohl(u->sin_addr.s_addr) >> 24) == 127));
 		if (self)
-			log_warn("dns: upstream %s is this server; skipped", inet_ntoa(u->sin_addr));
+			log_warn("dns: upstream %s is this server; skipped",
+				 inet_ntoa(u->sin_addr));
 		else
 			s->upstreams[k++] = *u;
 	}
@@ -614,7 +614,7 @@ static int open_socket(const struct sockaddr_in *bind_to, struct err *err)
 
 static int watch(int epfd, int fd, struct err *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return err_sys(err, errno, "watch DNS socket");

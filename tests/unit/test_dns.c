@@ -52,7 +52,7 @@ static size_t mkquery(uint8_t *b, uint16_t id, const char *name, uint16_t qtype,
 	b[n++] = qtype >> 8, b[n++] = qtype & 0xff;
 	b[n++] = 0, b[n++] = 1;
 	if (edns) {
-		static const uint8_t opt[] = { 0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0 };
+		static const uint8_t opt[] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};
 		memcpy(b + n, opt, sizeof(opt));
 		n += sizeof(opt);
 	}
@@ -66,7 +66,7 @@ static void test_parse_a(void **state)
 	uint8_t b[512];
 	size_t n = mkquery(b, 0xbeef, "WeB.CoOp", 1, 0);
 	struct dns_query q;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(dns_parse_query(b, n, &q, &err), 0);
 	assert_int_equal(q.id, 0xbeef);
@@ -83,7 +83,7 @@ static void test_parse_edns(void **state)
 	uint8_t b[512];
 	size_t n = mkquery(b, 7, "example.com", 28, 1);
 	struct dns_query q;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(dns_parse_query(b, n, &q, &err), 0);
 	assert_string_equal(q.name, "example.com");
@@ -96,7 +96,7 @@ static void test_parse_root(void **state)
 	uint8_t b[64];
 	size_t n = mkquery(b, 1, "", 2, 0);
 	struct dns_query q;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(dns_parse_query(b, n, &q, &err), 0);
 	assert_string_equal(q.name, "");
@@ -105,8 +105,8 @@ static void test_parse_root(void **state)
 
 static void expect_bad(const uint8_t *b, size_t n, const char *what)
 {
-	struct dns_query q = { .id = 42 };
-	struct err err = { 0 };
+	struct dns_query q = {.id = 42};
+	struct err err = {0};
 
 	assert_int_equal(dns_parse_query(b, n, &q, &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, what));
@@ -118,7 +118,7 @@ static void test_parse_long_names(void **state)
 	char name[400], l63[64], l64[65];
 	uint8_t b[600];
 	struct dns_query q;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	memset(l63, 'a', 63), l63[63] = '\0';
 	memset(l64, 'b', 64), l64[64] = '\0';
@@ -185,7 +185,7 @@ static void test_parse_rejects(void **state)
 
 static void parse(const uint8_t *b, size_t n, struct dns_query *q)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(dns_parse_query(b, n, q, &err), 0);
 }
 
@@ -202,8 +202,8 @@ static void test_build_answers(void **state)
 	uint8_t b[512], out[512];
 	size_t n = mkquery(b, 0x1234, "Web.coop", 1, 1), len;
 	struct dns_query q;
-	struct err err = { 0 };
-	static const uint8_t rr[] = { 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 0, 0, 1 };
+	struct err err = {0};
+	static const uint8_t rr[] = {0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 0, 0, 1};
 
 	parse(b, n, &q);
 	/* 0: NXDOMAIN, question echoed as sent (case kept), no OPT */
@@ -239,8 +239,8 @@ static void test_build_answers(void **state)
 	assert_int_equal(out[2], QR | AA | TC | RD);
 
 	/* no room for any: TC with none */
-	assert_int_equal(dns_build_answer(b, &q, addrs(1), 1, 30, out, q.question_end + 15, &len,
-					  &err), 0);
+	assert_int_equal(
+	    dns_build_answer(b, &q, addrs(1), 1, 30, out, q.question_end + 15, &len, &err), 0);
 	assert_int_equal(get16(out + 6), 0);
 	assert_true(out[2] & TC);
 
@@ -253,7 +253,7 @@ static void test_build_nodata(void **state)
 	uint8_t b[512], out[512];
 	size_t n = mkquery(b, 9, "web.coop", 28 /* AAAA */, 0), len;
 	struct dns_query q;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	parse(b, n, &q);
 	assert_int_equal(dns_build_answer(b, &q, addrs(3), 3, 30, out, 512, &len, &err), 0);
@@ -274,8 +274,8 @@ static void test_build_rcode(void **state)
 	uint8_t b[512], out[512];
 	size_t n = mkquery(b, 0x4242, "x.example", 1, 0), len;
 	struct dns_query q;
-	struct err err = { 0 };
-	static const int codes[] = { 2, 3, 5 };
+	struct err err = {0};
+	static const int codes[] = {2, 3, 5};
 
 	parse(b, n, &q);
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
@@ -324,16 +324,20 @@ static void test_resolv_conf(void **state)
 static void test_server_bad_args(void **state)
 {
 	struct dns_server *s = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(dns_server_new("::1", 5353, "coop", "", NULL, NULL, &s, &err), -EINVAL);
 	assert_int_equal(dns_server_new("127.0.0.1", 5353, "coop", "1.2.3.4:0", (dns_lookup_fn)1,
-					NULL, &s, &err), -EINVAL);
+					NULL, &s, &err),
+			 -EINVAL);
 	assert_non_null(strstr(err.msg, "bad port"));
-	assert_int_equal(dns_server_new("127.0.0.1", 5353, "coop", "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4",
-					(dns_lookup_fn)1, NULL, &s, &err), -EINVAL);
+	assert_int_equal(dns_server_new("127.0.0.1", 5353, "coop",
+					"1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4", (dns_lookup_fn)1, NULL,
+					&s, &err),
+			 -EINVAL);
 	assert_int_equal(dns_server_new("127.0.0.1", 5353, "coop", "example.com", (dns_lookup_fn)1,
-					NULL, &s, &err), -EINVAL);
+					NULL, &s, &err),
+			 -EINVAL);
 	assert_null(s);
 }
 
@@ -366,7 +370,7 @@ static int lookup(void *ctx, const char *name, struct in_addr *out, size_t max)
 
 static int udp_socket(struct sockaddr_in *ret)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -382,7 +386,7 @@ static void fixture_start(struct fixture *f, int with_upstream)
 {
 	struct sockaddr_in up;
 	char spec[64] = "";
-	struct err err = { 0 };
+	struct err err = {0};
 	int r = -1;
 
 	memset(f, 0, sizeof(*f));
@@ -413,7 +417,7 @@ static void fixture_stop(struct fixture *f)
 
 static int readable(int fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	return poll(&p, 1, ms) == 1;
 }
 
@@ -438,8 +442,7 @@ static void ask(struct fixture *f, const uint8_t *q, size_t n)
 }
 
 /* One query answered locally; the reply in r, its length returned. */
-static size_t query(struct fixture *f, uint16_t id, const char *name, uint16_t qtype,
-		    uint8_t *r)
+static size_t query(struct fixture *f, uint16_t id, const char *name, uint16_t qtype, uint8_t *r)
 {
 	uint8_t b[512];
 	size_t n = mkquery(b, id, name, qtype, 0);
@@ -542,7 +545,7 @@ static uint16_t upstream_answer(struct fixture *f, uint8_t *seen, size_t *seen_l
 	socklen_t flen = sizeof(from);
 	uint8_t b[512];
 	ssize_t n;
-	static const uint8_t rr[] = { 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 93, 184, 216, 34 };
+	static const uint8_t rr[] = {0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 93, 184, 216, 34};
 
 	assert_true(readable(f->upstream, 1000));
 	n = recvfrom(f->upstream, b, sizeof(b), 0, (struct sockaddr *)&from, &flen);
@@ -555,7 +558,7 @@ static uint16_t upstream_answer(struct fixture *f, uint8_t *seen, size_t *seen_l
 	b[11] = 0; /* drop any OPT: the canned reply is question + rr */
 	{
 		struct dns_query q;
-		struct err err = { 0 };
+		struct err err = {0};
 		assert_int_equal(dns_parse_query(seen, n, &q, &err), 0);
 		n = q.question_end;
 	}
@@ -604,8 +607,8 @@ static void test_server_forward(void **state)
 		serve(&f);
 		assert_true(readable(f.upstream, 1000));
 		socklen_t fl = sizeof(fwd);
-		assert_true(recvfrom(f.upstream, seen, sizeof(seen), 0, (struct sockaddr *)&fwd,
-				     &fl) > 0);
+		assert_true(
+		    recvfrom(f.upstream, seen, sizeof(seen), 0, (struct sockaddr *)&fwd, &fl) > 0);
 		seen[0] ^= 0xff; /* a wrong id */
 		seen[2] |= QR;
 		sendto(f.upstream, seen, n, 0, (struct sockaddr *)&fwd, fl);
@@ -681,23 +684,23 @@ static void test_server_rate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_a),
-		cmocka_unit_test(test_parse_edns),
-		cmocka_unit_test(test_parse_root),
-		cmocka_unit_test(test_parse_long_names),
-		cmocka_unit_test(test_parse_truncated),
-		cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_build_answers),
-		cmocka_unit_test(test_build_nodata),
-		cmocka_unit_test(test_build_rcode),
-		cmocka_unit_test(test_resolv_conf),
-		cmocka_unit_test(test_server_bad_args),
-		cmocka_unit_test(test_server_round_robin),
-		cmocka_unit_test(test_server_local_codes),
-		cmocka_unit_test(test_server_malformed),
-		cmocka_unit_test(test_server_forward),
-		cmocka_unit_test(test_server_pending_limit),
-		cmocka_unit_test(test_server_rate),
+	    cmocka_unit_test(test_parse_a),
+	    cmocka_unit_test(test_parse_edns),
+	    cmocka_unit_test(test_parse_root),
+	    cmocka_unit_test(test_parse_long_names),
+	    cmocka_unit_test(test_parse_truncated),
+	    cmocka_unit_test(test_parse_rejects),
+	    cmocka_unit_test(test_build_answers),
+	    cmocka_unit_test(test_build_nodata),
+	    cmocka_unit_test(test_build_rcode),
+	    cmocka_unit_test(test_resolv_conf),
+	    cmocka_unit_test(test_server_bad_args),
+	    cmocka_unit_test(test_server_round_robin),
+	    cmocka_unit_test(test_server_local_codes),
+	    cmocka_unit_test(test_server_malformed),
+	    cmocka_unit_test(test_server_forward),
+	    cmocka_unit_test(test_server_pending_limit),
+	    cmocka_unit_test(test_server_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
