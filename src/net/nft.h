@@ -1,6 +1,6 @@
 /* nft: coop's packet filtering and NAT through libnftables. Everything lives in coop's
- * own tables (table inet coop, table ip coop-nat) — nobody else's table is flushed or
- * touched. The whole ruleset is rendered from a description and replaced in one
+ * own table (table inet coop: nat and filter chains together, which nft 1.0.6 and the
+ * kernel accept) — nobody else's table is flushed or touched. The whole ruleset is rendered from a description and replaced in one
  * transaction, so backend sets change atomically and a failure changes nothing. */
 #ifndef COOP_NET_NFT_H
 #define COOP_NET_NFT_H
