@@ -49,8 +49,7 @@ static uint32_t mask4(int prefix)
 
 static bool net4_contains(struct net4 outer, struct net4 inner)
 {
-	return inner.prefix >= outer.prefix &&
-	       (inner.addr & mask4(outer.prefix)) == outer.addr;
+	return inner.prefix >= outer.prefix && (inner.addr & mask4(outer.prefix)) == outer.addr;
 }
 
 static int parse_net(const char *what, const char *vpc, const char *s, struct net4 *ret,
@@ -75,9 +74,10 @@ static int check_network(const struct net_nft_network *n, struct vnet *v, struct
 			       "network name '%s' must be 1-%d characters of [A-Za-z0-9_.-]",
 			       n->name ? n->name : "", NFT_NAME_MAX);
 	if (!name_ok(n->bridge, 15))
-		return err_msg(err, EINVAL,
-			       "network '%s': bridge name '%s' must be 1-15 characters of [A-Za-z0-9_.-]",
-			       n->name, n->bridge ? n->bridge : "");
+		return err_msg(
+		    err, EINVAL,
+		    "network '%s': bridge name '%s' must be 1-15 characters of [A-Za-z0-9_.-]",
+		    n->name, n->bridge ? n->bridge : "");
 	if ((r = parse_net("cidr", n->name, n->cidr, &v->cidr, err)) < 0 ||
 	    (r = parse_net("subnet", n->name, n->subnet, &v->subnet, err)) < 0)
 		return r;
@@ -103,9 +103,10 @@ static int check_networks(const struct net_nft_config *cfg, struct vnet *v, stru
 			if (streq(v[j].bridge, v[i].bridge))
 				return err_msg(err, EINVAL, "bridge '%s' is used by two networks",
 					       v[i].bridge);
-			if (streq(v[j].name, v[i].name) &&
-			    (v[j].cidr.addr != v[i].cidr.addr || v[j].cidr.prefix != v[i].cidr.prefix))
-				return err_msg(err, EINVAL, "network '%s' has two CIDRs", v[i].name);
+			if (streq(v[j].name, v[i].name) && (v[j].cidr.addr != v[i].cidr.addr ||
+							    v[j].cidr.prefix != v[i].cidr.prefix))
+				return err_msg(err, EINVAL, "network '%s' has two CIDRs",
+					       v[i].name);
 		}
 	}
 	return 0;
@@ -119,8 +120,8 @@ static const struct vnet *find_vnet(const struct vnet *v, size_t n, const char *
 	return NULL;
 }
 
-static int check_port(const struct net_nft_port *p, const struct vnet *v, size_t nv,
-		      uint8_t *seen, struct err *err)
+static int check_port(const struct net_nft_port *p, const struct vnet *v, size_t nv, uint8_t *seen,
+		      struct err *err)
 {
 	const struct vnet *net;
 	bool tcp = p->proto && streq(p->proto, "tcp");
@@ -148,9 +149,10 @@ static int check_port(const struct net_nft_port *p, const struct vnet *v, size_t
 		if (!b->ip || inet_pton(AF_INET, b->ip, &a) != 1)
 			return err_msg(err, EINVAL, "port %s/%u: backend address '%s' is invalid",
 				       p->proto, p->host_port, b->ip ? b->ip : "");
-		if (!net4_contains(net->cidr, (struct net4){ ntohl(a.s_addr), 32 }))
-			return err_msg(err, EINVAL, "port %s/%u: backend %s is outside network '%s'",
-				       p->proto, p->host_port, b->ip, net->name);
+		if (!net4_contains(net->cidr, (struct net4){ntohl(a.s_addr), 32}))
+			return err_msg(err, EINVAL,
+				       "port %s/%u: backend %s is outside network '%s'", p->proto,
+				       p->host_port, b->ip, net->name);
 		if (b->port == 0)
 			return err_msg(err, EINVAL, "port %s/%u: backend %s has port 0", p->proto,
 				       p->host_port, b->ip);
@@ -162,7 +164,7 @@ static int check_port(const struct net_nft_port *p, const struct vnet *v, size_t
 
 static void put_net(FILE *f, struct net4 n)
 {
-	struct in_addr a = { htonl(n.addr) };
+	struct in_addr a = {htonl(n.addr)};
 	char t[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &a, t, sizeof(t));
@@ -213,21 +215,25 @@ static void render_published(FILE *f, const struct net_nft_config *cfg)
 		const struct net_nft_port *p = &cfg->ports[i];
 		if (!p->n_backends)
 			continue;
-		fprintf(f, "%s%s . %u : jump pub-%s-%u", any ? ", " : "\t\tmeta l4proto . th dport vmap { ",
-			p->proto, p->host_port, p->proto, p->host_port);
+		fprintf(f, "%s%s . %u : jump pub-%s-%u",
+			any ? ", " : "\t\tmeta l4proto . th dport vmap { ", p->proto, p->host_port,
+			p->proto, p->host_port);
 		any = true;
 	}
 	fputs(any ? " }\n\t}\n" : "\t}\n", f);
 	fputs("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-	      "\t\tmeta nfproto ipv4 fib daddr type local jump published\n\t}\n", f);
+	      "\t\tmeta nfproto ipv4 fib daddr type local jump published\n\t}\n",
+	      f);
 	/* nft 1.0.6 refuses "priority dstnat" on the output hook */
 	fputs("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
-	      "\t\tmeta nfproto ipv4 fib daddr type local jump published\n\t}\n", f);
+	      "\t\tmeta nfproto ipv4 fib daddr type local jump published\n\t}\n",
+	      f);
 }
 
 static void render_postrouting(FILE *f, const struct vnet *v, size_t nv)
 {
-	fputs("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n",
+	fputs("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy "
+	      "accept;\n",
 	      f);
 	for (size_t i = 0; i < nv; i++) {
 		fputs("\t\tip saddr ", f), put_net(f, v[i].subnet);
@@ -264,13 +270,14 @@ static void render_input(FILE *f, const struct net_nft_config *cfg)
 {
 	static const struct {
 		const char *proto, *verdict;
-	} kinds[] = { { "tcp", "reject with tcp reset" }, { "udp", "reject" } };
+	} kinds[] = {{"tcp", "reject with tcp reset"}, {"udp", "reject"}};
 
 	fputs("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n", f);
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
 		size_t n = 0;
 		for (size_t i = 0; i < cfg->n_ports; i++)
-			n += !cfg->ports[i].n_backends && streq(cfg->ports[i].proto, kinds[k].proto);
+			n +=
+			    !cfg->ports[i].n_backends && streq(cfg->ports[i].proto, kinds[k].proto);
 		if (!n)
 			continue;
 		fprintf(f, "\t\tfib daddr type local %s dport { ", kinds[k].proto);
@@ -283,7 +290,8 @@ static void render_input(FILE *f, const struct net_nft_config *cfg)
 
 static void render_forward(FILE *f, const struct vnet *v, size_t nv)
 {
-	fputs("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n", f);
+	fputs("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n",
+	      f);
 	if (nv) /* published ports are public: reachable from any vpc */
 		fputs("\t\tct status dnat accept comment \"published ports\"\n", f);
 	for (size_t i = 0; i < nv; i++) {

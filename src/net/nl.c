@@ -110,15 +110,16 @@ void net_nl_close(struct net_nl *nl)
 /* ---- one request, one answer ---- */
 
 struct nl_ack {
-	int error;        /* negative errno from the kernel, 0 ok */
-	char ext[256];    /* extended-ack message, may be empty */
+	int error;     /* negative errno from the kernel, 0 ok */
+	char ext[256]; /* extended-ack message, may be empty */
 };
 
 static int nl_ext_attr(const struct nlattr *a, void *data)
 {
 	struct nl_ack *ack = data;
 
-	if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+	if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
+	    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
 		snprintf(ack->ext, sizeof(ack->ext), "%s", mnl_attr_get_str(a));
 	return MNL_CB_OK;
 }
@@ -187,7 +188,7 @@ static int nl_talk(struct net_nl *nl, struct nlmsghdr *nlh, nl_cb cb, void *data
 static int nl_talk(struct net_nl *nl, struct nlmsghdr *nlh, nl_cb cb, void *data, struct err *err,
 		   const char *what_fmt, ...)
 {
-	struct nl_ack ack = { 0 };
+	struct nl_ack ack = {0};
 	char what[256];
 	va_list ap;
 	int r;
@@ -261,7 +262,8 @@ static int link_info_cb(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != RTM_NEWLINK)
 		return 0;
 	li->index = ifi->ifi_index;
-	mnl_attr_for_each(a, nlh, sizeof(*ifi)) {
+	mnl_attr_for_each(a, nlh, sizeof(*ifi))
+	{
 		if (mnl_attr_get_type(a) == IFLA_ADDRESS && mnl_attr_get_payload_len(a) == 6) {
 			memcpy(li->mac, mnl_attr_get_payload(a), 6);
 			li->have_mac = true;
@@ -274,7 +276,7 @@ int net_link_index(struct net_nl *nl, const char *name, struct err *err)
 {
 	char buf[NL_SEND_SIZE];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETLINK, 0);
-	struct link_info li = { 0 };
+	struct link_info li = {0};
 	int r;
 
 	if ((r = check_ifname("link", name, err)) < 0)
@@ -294,7 +296,7 @@ int net_link_mac(struct net_nl *nl, int ifindex, uint8_t mac[6], struct err *err
 {
 	char buf[NL_SEND_SIZE];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETLINK, 0);
-	struct link_info li = { 0 };
+	struct link_info li = {0};
 	int r;
 
 	nl_ifinfo(nlh, AF_UNSPEC, ifindex);
@@ -310,8 +312,8 @@ int net_link_mac(struct net_nl *nl, int ifindex, uint8_t mac[6], struct err *err
 
 /* ---- links: create ---- */
 
-static int link_create(struct net_nl *nl, struct nlmsghdr *nlh, const char *kind,
-		       const char *desc, struct err *err)
+static int link_create(struct net_nl *nl, struct nlmsghdr *nlh, const char *kind, const char *desc,
+		       struct err *err)
 {
 	return nl_talk(nl, nlh, NULL, NULL, err, "add %s %s", kind, desc);
 }
@@ -455,7 +457,7 @@ int net_link_del(struct net_nl *nl, const char *name, struct err *err)
 {
 	char buf[NL_SEND_SIZE];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_DELLINK, 0);
-	struct err e2 = { 0 };
+	struct err e2 = {0};
 	int r;
 
 	if ((r = check_ifname("link", name, err)) < 0)
@@ -482,8 +484,10 @@ static int link_list_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWLINK)
 		return 0;
-	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg)) {
-		if (mnl_attr_get_type(a) != IFLA_IFNAME || mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
+	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg))
+	{
+		if (mnl_attr_get_type(a) != IFLA_IFNAME ||
+		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
 			continue;
 		const char *n = mnl_attr_get_str(a);
 		if (strncmp(n, ll->prefix, strlen(ll->prefix)) == 0)
@@ -496,7 +500,7 @@ int net_link_list(struct net_nl *nl, const char *prefix, char ***ret, struct err
 {
 	char buf[NL_SEND_SIZE];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETLINK, NLM_F_DUMP);
-	struct link_list ll = { prefix ? prefix : "", NULL };
+	struct link_list ll = {prefix ? prefix : "", NULL};
 	int r;
 
 	nl_ifinfo(nlh, AF_UNSPEC, 0);
@@ -544,7 +548,7 @@ int net_addr_add(struct net_nl *nl, int ifindex, struct in_addr addr, int prefix
 int net_addr_del(struct net_nl *nl, int ifindex, struct in_addr addr, int prefixlen,
 		 struct err *err)
 {
-	struct err e2 = { 0 };
+	struct err e2 = {0};
 	int r = addr_msg(nl, RTM_DELADDR, 0, ifindex, addr, prefixlen, "delete", &e2);
 
 	if (r == -EADDRNOTAVAIL)
@@ -599,7 +603,7 @@ int net_route_del(struct net_nl *nl, struct in_addr dst, int prefixlen, int ifin
 {
 	char buf[NL_SEND_SIZE], dtext[INET_ADDRSTRLEN];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_DELROUTE, 0);
-	struct err e2 = { 0 };
+	struct err e2 = {0};
 	struct rtmsg *rtm;
 	int r;
 
@@ -658,7 +662,7 @@ int net_neigh_del(struct net_nl *nl, int ifindex, struct in_addr ip, struct err 
 {
 	char buf[NL_SEND_SIZE], itext[INET_ADDRSTRLEN];
 	struct nlmsghdr *nlh = nl_msg(buf, RTM_DELNEIGH, 0);
-	struct err e2 = { 0 };
+	struct err e2 = {0};
 	int r;
 
 	neigh_start(nlh, AF_INET, ifindex);
@@ -698,14 +702,14 @@ int net_fdb_set(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_
 int net_fdb_append(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
 		   struct err *err)
 {
-	return fdb_msg(nl, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, ifindex, mac, dst,
-		       "append", err);
+	return fdb_msg(nl, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, ifindex, mac, dst, "append",
+		       err);
 }
 
 int net_fdb_del(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
 		struct err *err)
 {
-	struct err e2 = { 0 };
+	struct err e2 = {0};
 	int r = fdb_msg(nl, RTM_DELNEIGH, 0, ifindex, mac, dst, "delete", &e2);
 
 	if (r == -ENOENT)

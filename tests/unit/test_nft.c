@@ -82,8 +82,8 @@ static char *nft_list(int fd)
 static int setup(void **state)
 {
 	struct fx *fx = xcalloc(1, sizeof(*fx));
-	struct err err = { 0 };
-	struct net_link_change up = { .up = 1, .netns_fd = -1 };
+	struct err err = {0};
+	struct net_link_change up = {.up = 1, .netns_fd = -1};
 
 	fx->orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	assert_true(fx->orig >= 0);
@@ -112,19 +112,19 @@ static int teardown(void **state)
 /* ---- a configuration: 2 VPCs, a port with 3 backends, one with 1, one with none ---- */
 
 static const struct net_nft_network nets[] = {
-	{ "alpha", "cbr-a", "10.88.0.0/16", "10.88.3.0/24" },
-	{ "beta", "cbr-b", "10.89.0.0/16", "10.89.1.0/24" },
+    {"alpha", "cbr-a", "10.88.0.0/16", "10.88.3.0/24"},
+    {"beta", "cbr-b", "10.89.0.0/16", "10.89.1.0/24"},
 };
 static const struct net_nft_backend web[] = {
-	{ "10.88.3.2", 8080 }, { "10.88.3.3", 8080 }, { "10.88.3.4", 8081 } };
-static const struct net_nft_backend dns[] = { { "10.89.1.5", 53 } };
+    {"10.88.3.2", 8080}, {"10.88.3.3", 8080}, {"10.88.3.4", 8081}};
+static const struct net_nft_backend dns[] = {{"10.89.1.5", 53}};
 static const struct net_nft_port ports[] = {
-	{ "tcp", 8080, "alpha", web, 3 },
-	{ "udp", 5353, "beta", dns, 1 },
-	{ "tcp", 9090, "alpha", NULL, 0 },
-	{ "udp", 9091, "beta", NULL, 0 },
+    {"tcp", 8080, "alpha", web, 3},
+    {"udp", 5353, "beta", dns, 1},
+    {"tcp", 9090, "alpha", NULL, 0},
+    {"udp", 9091, "beta", NULL, 0},
 };
-static const struct net_nft_config cfg = { nets, 2, ports, 4 };
+static const struct net_nft_config cfg = {nets, 2, ports, 4};
 
 static void assert_has(const char *s, const char *needle)
 {
@@ -134,7 +134,7 @@ static void assert_has(const char *s, const char *needle)
 
 static void test_render(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *s = NULL;
 
 	assert_int_equal(net_nft_render(&cfg, &s, &err), 0);
@@ -144,26 +144,32 @@ static void test_render(void **state)
 	assert_has(s, "chain pub-tcp-8080 {\n\t\tmeta l4proto tcp dnat ip to numgen inc mod 3 map "
 		      "{ 0 : 10.88.3.2 . 8080, 1 : 10.88.3.3 . 8080, 2 : 10.88.3.4 . 8081 } "
 		      "comment \"vpc alpha: tcp/8080 -> 3 backends\"");
-	assert_has(s, "meta l4proto udp dnat ip to 10.89.1.5:53 comment \"vpc beta: udp/5353 -> 1 backend\"");
-	assert_has(s, "meta l4proto . th dport vmap { tcp . 8080 : jump pub-tcp-8080, udp . 5353 : jump pub-udp-5353 }");
+	assert_has(
+	    s,
+	    "meta l4proto udp dnat ip to 10.89.1.5:53 comment \"vpc beta: udp/5353 -> 1 backend\"");
+	assert_has(s, "meta l4proto . th dport vmap { tcp . 8080 : jump pub-tcp-8080, udp . 5353 : "
+		      "jump pub-udp-5353 }");
 	assert_has(s, "type nat hook prerouting priority dstnat; policy accept;\n"
 		      "\t\tmeta nfproto ipv4 fib daddr type local jump published");
 	assert_has(s, "type nat hook output priority -100; policy accept;\n"
 		      "\t\tmeta nfproto ipv4 fib daddr type local jump published");
-	assert_has(s, "ip saddr 10.88.3.0/24 ip daddr != 10.88.0.0/16 masquerade comment \"vpc alpha: leaving the vpc\"");
-	assert_has(s, "ct status dnat ip saddr 10.88.3.0/24 ip daddr 10.88.3.0/24 masquerade comment \"vpc alpha: hairpin\"");
+	assert_has(s, "ip saddr 10.88.3.0/24 ip daddr != 10.88.0.0/16 masquerade comment \"vpc "
+		      "alpha: leaving the vpc\"");
+	assert_has(s, "ct status dnat ip saddr 10.88.3.0/24 ip daddr 10.88.3.0/24 masquerade "
+		      "comment \"vpc alpha: hairpin\"");
 	assert_has(s, "ct status dnat ip daddr 10.89.0.0/16 ip daddr != 10.89.1.0/24 masquerade");
 	assert_has(s, "fib daddr type local tcp dport { 9090 } reject with tcp reset");
 	assert_has(s, "fib daddr type local udp dport { 9091 } reject comment");
 	assert_has(s, "type filter hook forward priority filter; policy accept;\n"
 		      "\t\tct status dnat accept");
-	assert_has(s, "iifname \"cbr-a\" oifname @bridges oifname != { \"cbr-a\" } drop comment \"vpc alpha: isolation\"");
+	assert_has(s, "iifname \"cbr-a\" oifname @bridges oifname != { \"cbr-a\" } drop comment "
+		      "\"vpc alpha: isolation\"");
 	assert_has(s, "iifname \"cbr-b\" oifname @bridges oifname != { \"cbr-b\" } drop");
 	assert_null(strstr(s, "pub-tcp-9090")); /* no DNAT for a port without backends */
 	assert_null(strstr(s, "flush"));
 
 	/* empty configuration: a valid, empty table */
-	struct net_nft_config none = { 0 };
+	struct net_nft_config none = {0};
 	free(s);
 	s = NULL;
 	assert_int_equal(net_nft_render(&none, &s, &err), 0);
@@ -173,7 +179,7 @@ static void test_render(void **state)
 
 static int render_err(const struct net_nft_config *c, const char *expect)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	char *s = NULL;
 	int r = net_nft_render(c, &s, &err);
 
@@ -186,10 +192,10 @@ static int render_err(const struct net_nft_config *c, const char *expect)
 
 static void test_render_invalid(void **state)
 {
-	struct net_nft_network n[2] = { nets[0], nets[1] };
-	struct net_nft_port p[2] = { ports[0], ports[1] };
-	struct net_nft_config c = { n, 2, p, 2 };
-	struct net_nft_backend bad_b[1] = { { "10.88.3.2", 80 } };
+	struct net_nft_network n[2] = {nets[0], nets[1]};
+	struct net_nft_port p[2] = {ports[0], ports[1]};
+	struct net_nft_config c = {n, 2, p, 2};
+	struct net_nft_backend bad_b[1] = {{"10.88.3.2", 80}};
 
 	n[0].bridge = "cbr\"; flush ruleset; \"";
 	render_err(&c, "bridge name");
@@ -241,17 +247,21 @@ static void test_render_invalid(void **state)
 static void test_apply_replace_remove(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *l1 = NULL, *l2 = NULL, *l3 = NULL, *others = NULL;
 
 	/* somebody else's table must survive everything we do */
-	assert_int_equal(run_in(fx->host, "nft add table ip other && nft add chain ip other c "
+	assert_int_equal(run_in(fx->host,
+				"nft add table ip other && nft add chain ip other c "
 				"'{ type filter hook forward priority 0; policy accept; }' && "
-				"nft add rule ip other c counter", NULL), 0);
+				"nft add rule ip other c counter",
+				NULL),
+			 0);
 
 	assert_int_equal(net_nft_apply(&cfg, &err), 0);
 	l1 = nft_list(fx->host);
-	assert_has(l1, "dnat ip to numgen inc mod 3 map { 0 : 10.88.3.2 . 8080, 1 : 10.88.3.3 . 8080, 2 : 10.88.3.4 . 8081 }");
+	assert_has(l1, "dnat ip to numgen inc mod 3 map { 0 : 10.88.3.2 . 8080, 1 : 10.88.3.3 . "
+		       "8080, 2 : 10.88.3.4 . 8081 }");
 	assert_has(l1, "meta l4proto . th dport vmap");
 	/* nft lists one-element sets without braces */
 	assert_has(l1, "fib daddr type local tcp dport 9090 reject with tcp reset");
@@ -263,9 +273,9 @@ static void test_apply_replace_remove(void **state)
 	assert_string_equal(l1, l2);
 
 	/* a changed backend set replaces the old one atomically */
-	struct net_nft_port p[1] = { ports[0] };
+	struct net_nft_port p[1] = {ports[0]};
 	p[0].n_backends = 2;
-	struct net_nft_config c2 = { nets, 2, p, 1 };
+	struct net_nft_config c2 = {nets, 2, p, 1};
 	assert_int_equal(net_nft_apply(&c2, &err), 0);
 	l3 = nft_list(fx->host);
 	assert_has(l3, "numgen inc mod 2 map { 0 : 10.88.3.2 . 8080, 1 : 10.88.3.3 . 8080 }");
@@ -273,9 +283,9 @@ static void test_apply_replace_remove(void **state)
 	assert_null(strstr(l3, "5353"));
 
 	/* an invalid configuration is refused before anything reaches the kernel */
-	struct net_nft_network bad[2] = { nets[0], nets[1] };
+	struct net_nft_network bad[2] = {nets[0], nets[1]};
 	bad[1].bridge = "cbr b";
-	struct net_nft_config c3 = { bad, 2, p, 1 };
+	struct net_nft_config c3 = {bad, 2, p, 1};
 	assert_int_equal(net_nft_apply(&c3, &err), -EINVAL);
 	assert_has(err.msg, "bridge name 'cbr b'");
 	free(l2);
@@ -293,19 +303,20 @@ static void test_apply_replace_remove(void **state)
 
 static void test_apply_timing(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	struct net_nft_backend be[10][3];
 	struct net_nft_port p[10];
 	char ips[10][3][24];
-	struct net_nft_config c = { nets, 2, p, 10 };
+	struct net_nft_config c = {nets, 2, p, 10};
 	struct timespec t0, t1, t2;
 
 	for (int i = 0; i < 10; i++) {
 		for (int j = 0; j < 3; j++) {
-			snprintf(ips[i][j], sizeof(ips[i][j]), "10.%d.3.%d", i % 2 ? 89 : 88, 10 + i * 3 + j);
-			be[i][j] = (struct net_nft_backend){ ips[i][j], 8000 + i };
+			snprintf(ips[i][j], sizeof(ips[i][j]), "10.%d.3.%d", i % 2 ? 89 : 88,
+				 10 + i * 3 + j);
+			be[i][j] = (struct net_nft_backend){ips[i][j], 8000 + i};
 		}
-		p[i] = (struct net_nft_port){ "tcp", 30000 + i, i % 2 ? "beta" : "alpha", be[i], 3 };
+		p[i] = (struct net_nft_port){"tcp", 30000 + i, i % 2 ? "beta" : "alpha", be[i], 3};
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(net_nft_apply(&c, &err), 0);
@@ -343,15 +354,15 @@ static int socket_in(struct fx *fx, int ns, int type)
 
 static struct sockaddr_in sa(const char *ip, uint16_t port)
 {
-	return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port),
-				     .sin_addr = ip4(ip) };
+	return (struct sockaddr_in){
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = ip4(ip)};
 }
 
 /* Connects within ms; returns 0 or -errno. */
 static int connect_ms(int s, const char *ip, uint16_t port, int ms)
 {
 	struct sockaddr_in a = sa(ip, port);
-	struct pollfd pfd = { s, POLLOUT, 0 };
+	struct pollfd pfd = {s, POLLOUT, 0};
 	int e = 0;
 	socklen_t el = sizeof(e);
 
@@ -375,7 +386,7 @@ static int connect_to(int s, const char *ip, uint16_t port)
  * accepts it and says which of its addresses was dialled. */
 static void one_request(int lst, int cl, const char *dial_ip, uint16_t port, char *ret_local)
 {
-	struct pollfd pfd = { lst, POLLIN, 0 };
+	struct pollfd pfd = {lst, POLLIN, 0};
 	struct sockaddr_in local;
 	socklen_t ll = sizeof(local);
 	char buf[32] = "";
@@ -391,7 +402,7 @@ static void one_request(int lst, int cl, const char *dial_ip, uint16_t port, cha
 	inet_ntop(AF_INET, &local.sin_addr, ret_local, INET_ADDRSTRLEN);
 	assert_int_equal(write(a, "hi", 2), 2);
 	close(a);
-	pfd = (struct pollfd){ cl, POLLIN, 0 };
+	pfd = (struct pollfd){cl, POLLIN, 0};
 	assert_int_equal(poll(&pfd, 1, 3000), 1);
 	assert_int_equal(read(cl, buf, sizeof(buf)), 2);
 	assert_memory_equal(buf, "hi", 2);
@@ -401,8 +412,8 @@ static void one_request(int lst, int cl, const char *dial_ip, uint16_t port, cha
 /* host: cbr-a 10.88.3.1/24 -- backend ns (eth0: .2 .3 .4); up0 10.123.0.1/24 -- client ns */
 static void e2e_plumb(struct fx *fx)
 {
-	struct err err = { 0 };
-	struct net_link_change up = { .up = 1, .netns_fd = -1 };
+	struct err err = {0};
+	struct net_link_change up = {.up = 1, .netns_fd = -1};
 	struct net_nl *nlb = NULL, *nlc = NULL, *nld = NULL;
 	_cleanup_free_ char *pd = xasprintf("/proc/self/fd/%d", fx->d);
 	_cleanup_free_ char *pb = xasprintf("/proc/self/fd/%d", fx->b);
@@ -415,7 +426,7 @@ static void e2e_plumb(struct fx *fx)
 	assert_int_equal(net_link_set(fx->nl, br, &up, &err), 0);
 	assert_int_equal(net_veth_add(fx->nl, "vb0", "eth0", fx->b, 1450, &err), 0);
 	int vb = net_link_index(fx->nl, "vb0", &err);
-	struct net_link_change port = { .up = 1, .master = br, .netns_fd = -1 };
+	struct net_link_change port = {.up = 1, .master = br, .netns_fd = -1};
 	assert_int_equal(net_link_set(fx->nl, vb, &port, &err), 0);
 	assert_int_equal(net_bridge_port_hairpin(fx->nl, vb, true, &err), 0);
 	assert_int_equal(net_veth_add(fx->nl, "up0", "eth0", fx->c, 0, &err), 0);
@@ -436,8 +447,8 @@ static void e2e_plumb(struct fx *fx)
 	e0 = net_link_index(nld, "eth0", &err);
 	assert_int_equal(net_addr_add(nld, e0, ip4("10.89.1.2"), 24, &err), 0);
 	assert_int_equal(net_link_set(nld, e0, &up, &err), 0);
-	assert_int_equal(net_route_set(nld, (struct in_addr){ 0 }, 0, ip4("10.89.1.1"), e0, false,
-				       &err), 0);
+	assert_int_equal(
+	    net_route_set(nld, (struct in_addr){0}, 0, ip4("10.89.1.1"), e0, false, &err), 0);
 	net_nl_close(nld);
 
 	assert_int_equal(net_nl_open_ns(pb, &nlb, &err), 0);
@@ -449,8 +460,8 @@ static void e2e_plumb(struct fx *fx)
 		assert_int_equal(net_addr_add(nlb, e0, ip4(ip), 24, &err), 0);
 	}
 	assert_int_equal(net_link_set(nlb, e0, &up, &err), 0);
-	assert_int_equal(net_route_set(nlb, (struct in_addr){ 0 }, 0, ip4("10.88.3.1"), e0, false,
-				       &err), 0);
+	assert_int_equal(
+	    net_route_set(nlb, (struct in_addr){0}, 0, ip4("10.88.3.1"), e0, false, &err), 0);
 	assert_int_equal(net_nl_open_ns(pc, &nlc, &err), 0);
 	e0 = net_link_index(nlc, "eth0", &err);
 	assert_int_equal(net_addr_add(nlc, e0, ip4("10.123.0.2"), 24, &err), 0);
@@ -462,20 +473,20 @@ static void e2e_plumb(struct fx *fx)
 static void test_e2e(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	char local[3][INET_ADDRSTRLEN], one[INET_ADDRSTRLEN];
 	int lst, on = 1;
 	struct sockaddr_in any = sa("0.0.0.0", 8080);
 
 	e2e_plumb(fx);
 	static const struct net_nft_network n[] = {
-		{ "alpha", "cbr-a", "10.88.0.0/16", "10.88.3.0/24" },
-		{ "beta", "cbr-b", "10.89.0.0/16", "10.89.1.0/24" } };
+	    {"alpha", "cbr-a", "10.88.0.0/16", "10.88.3.0/24"},
+	    {"beta", "cbr-b", "10.89.0.0/16", "10.89.1.0/24"}};
 	static const struct net_nft_backend be[] = {
-		{ "10.88.3.2", 8080 }, { "10.88.3.3", 8080 }, { "10.88.3.4", 8080 } };
-	static const struct net_nft_port p[] = { { "tcp", 80, "alpha", be, 3 },
-						 { "tcp", 9090, "alpha", NULL, 0 } };
-	struct net_nft_config c = { n, 2, p, 2 };
+	    {"10.88.3.2", 8080}, {"10.88.3.3", 8080}, {"10.88.3.4", 8080}};
+	static const struct net_nft_port p[] = {{"tcp", 80, "alpha", be, 3},
+						{"tcp", 9090, "alpha", NULL, 0}};
+	struct net_nft_config c = {n, 2, p, 2};
 
 	lst = socket_in(fx, fx->b, SOCK_STREAM);
 	setsockopt(lst, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -526,11 +537,11 @@ static void test_e2e(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_render_invalid),
-		cmocka_unit_test_setup_teardown(test_apply_replace_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_apply_timing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e, setup, teardown),
+	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_render_invalid),
+	    cmocka_unit_test_setup_teardown(test_apply_replace_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apply_timing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_e2e, setup, teardown),
 	};
 
 	if (geteuid() != 0) {

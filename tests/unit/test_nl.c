@@ -20,7 +20,7 @@
 #include "net/nl.h"
 
 struct fx {
-	int orig;      /* the namespace we came from */
+	int orig;	/* the namespace we came from */
 	int host, b, c; /* fresh namespaces: "host" (the test runs here), two "containers" */
 	struct net_nl *nl;
 };
@@ -43,8 +43,8 @@ static char *ns_path(int fd)
 
 static void lo_up(struct net_nl *nl)
 {
-	struct net_link_change c = { .up = 1, .netns_fd = -1 };
-	struct err err = { 0 };
+	struct net_link_change c = {.up = 1, .netns_fd = -1};
+	struct err err = {0};
 
 	assert_int_equal(net_link_set(nl, 1, &c, &err), 0);
 }
@@ -109,7 +109,7 @@ static bool out_lacks(int fd, const char *cmd, const char *needle)
 static int setup(void **state)
 {
 	struct fx *fx = xcalloc(1, sizeof(*fx));
-	struct err err = { 0 };
+	struct err err = {0};
 
 	fx->orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	assert_true(fx->orig >= 0);
@@ -144,7 +144,7 @@ static struct in_addr ip4(const char *s)
 
 static int idx(struct net_nl *nl, const char *name)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	int i = net_link_index(nl, name, &err);
 
 	if (i < 0)
@@ -157,7 +157,7 @@ static int idx(struct net_nl *nl, const char *name)
 
 static void test_cidr_parse(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	struct in_addr a;
 	int p;
 
@@ -170,9 +170,18 @@ static void test_cidr_parse(void **state)
 
 	assert_int_equal(net_cidr_parse("10.1.2.3/24", &a, &p, &err), -EINVAL);
 	assert_string_equal(err.msg, "CIDR '10.1.2.3/24': host bits set");
-	static const char *bad[] = { "10.1.2.0",     "10.1.2.0/33", "/24",	  "a/24",
-				     "10.1.2.0/",    "10.1.2.0/-1", "10.1.2.0/ 8", "10.1.2/24",
-				     "10.1.2.0/024", "10.1.2.0/8x", "",		  "256.1.1.0/24" };
+	static const char *bad[] = {"10.1.2.0",
+				    "10.1.2.0/33",
+				    "/24",
+				    "a/24",
+				    "10.1.2.0/",
+				    "10.1.2.0/-1",
+				    "10.1.2.0/ 8",
+				    "10.1.2/24",
+				    "10.1.2.0/024",
+				    "10.1.2.0/8x",
+				    "",
+				    "256.1.1.0/24"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		err_clear(&err);
 		assert_int_equal(net_cidr_parse(bad[i], &a, &p, &err), -EINVAL);
@@ -193,7 +202,7 @@ static void test_cidr_parse(void **state)
 static void test_open_ns(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct net_nl *nl = NULL;
 	struct stat before, after;
 	_cleanup_free_ char *path = ns_path(fx->b);
@@ -219,8 +228,8 @@ static void test_open_ns(void **state)
 /* bridge in host, a veth into each of b and c (as eth0), addresses, routes, ping */
 static void plumb(struct fx *fx, struct net_nl *nlb, struct net_nl *nlc)
 {
-	struct err err = { 0 };
-	struct net_link_change up = { .up = 1, .master = 0, .netns_fd = -1 };
+	struct err err = {0};
+	struct net_link_change up = {.up = 1, .master = 0, .netns_fd = -1};
 	int br, v1, v2;
 
 	assert_int_equal(net_bridge_add(fx->nl, "cbr-t", 1450, &err), 0);
@@ -229,7 +238,7 @@ static void plumb(struct fx *fx, struct net_nl *nlb, struct net_nl *nlc)
 	assert_int_equal(net_veth_add(fx->nl, "vt2", "eth0", fx->c, 1450, &err), 0);
 	v1 = idx(fx->nl, "vt1");
 	v2 = idx(fx->nl, "vt2");
-	struct net_link_change port = { .up = 1, .master = br, .netns_fd = -1 };
+	struct net_link_change port = {.up = 1, .master = br, .netns_fd = -1};
 	assert_int_equal(net_link_set(fx->nl, v1, &port, &err), 0);
 	assert_int_equal(net_link_set(fx->nl, v2, &port, &err), 0);
 	assert_int_equal(net_link_set(fx->nl, br, &up, &err), 0);
@@ -250,7 +259,7 @@ static void plumb(struct fx *fx, struct net_nl *nlb, struct net_nl *nlc)
 static void test_bridge_veth(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct net_nl *nlb = NULL, *nlc = NULL;
 	_cleanup_free_ char *pb = ns_path(fx->b), *pc = ns_path(fx->c);
 	char **names = NULL;
@@ -266,7 +275,8 @@ static void test_bridge_veth(void **state)
 	assert_true(out_has(fx->b, "ip -o link show eth0", "mtu 1450"));
 	assert_true(out_has(fx->b, "ip -o link show eth0", "state UP"));
 	assert_true(out_has(fx->b, "ip -o addr show eth0", "inet 10.77.0.2/24"));
-	assert_true(out_has(fx->b, "ip route show default", "default via 10.77.0.1 dev eth0 proto static"));
+	assert_true(
+	    out_has(fx->b, "ip route show default", "default via 10.77.0.1 dev eth0 proto static"));
 
 	/* the two namespaces talk through the bridge, and to the bridge's address */
 	assert_int_equal(run_in(fx->b, "busybox ping -c1 -W2 10.77.0.3 >/dev/null", NULL), 0);
@@ -292,21 +302,24 @@ static void test_bridge_veth(void **state)
 	/* onlink route to a next hop not on any subnet; replace is idempotent */
 	int e0 = idx(nlb, "eth0");
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(net_route_set(nlb, ip4("10.99.0.0"), 24, ip4("10.200.0.1"), e0,
-					       true, &err), 0);
-	assert_true(out_has(fx->b, "ip route show 10.99.0.0/24", "via 10.200.0.1 dev eth0 proto static onlink"));
-	struct in_addr none = { 0 };
+		assert_int_equal(
+		    net_route_set(nlb, ip4("10.99.0.0"), 24, ip4("10.200.0.1"), e0, true, &err), 0);
+	assert_true(out_has(fx->b, "ip route show 10.99.0.0/24",
+			    "via 10.200.0.1 dev eth0 proto static onlink"));
+	struct in_addr none = {0};
 	assert_int_equal(net_route_set(nlb, ip4("10.98.0.0"), 16, none, e0, false, &err), 0);
-	assert_true(out_has(fx->b, "ip route show 10.98.0.0/16", "dev eth0 proto static scope link"));
+	assert_true(
+	    out_has(fx->b, "ip route show 10.98.0.0/16", "dev eth0 proto static scope link"));
 	assert_int_equal(net_route_del(nlb, ip4("10.98.0.0"), 16, e0, &err), 0);
 	assert_int_equal(net_route_del(nlb, ip4("10.98.0.0"), 16, e0, &err), 0); /* gone: ok */
 	assert_true(out_lacks(fx->b, "ip route show 10.98.0.0/16", "10.98"));
 
 	/* permanent neighbour */
-	uint8_t nmac[6] = { 0x02, 0x42, 0x0a, 0x4d, 0x00, 0x09 };
+	uint8_t nmac[6] = {0x02, 0x42, 0x0a, 0x4d, 0x00, 0x09};
 	assert_int_equal(net_neigh_set(nlb, e0, ip4("10.77.0.9"), nmac, &err), 0);
 	assert_int_equal(net_neigh_set(nlb, e0, ip4("10.77.0.9"), nmac, &err), 0);
-	assert_true(out_has(fx->b, "ip neigh show 10.77.0.9", "lladdr 02:42:0a:4d:00:09 PERMANENT"));
+	assert_true(
+	    out_has(fx->b, "ip neigh show 10.77.0.9", "lladdr 02:42:0a:4d:00:09 PERMANENT"));
 	assert_int_equal(net_neigh_del(nlb, e0, ip4("10.77.0.9"), &err), 0);
 	assert_int_equal(net_neigh_del(nlb, e0, ip4("10.77.0.9"), &err), 0);
 
@@ -339,21 +352,21 @@ static void test_bridge_veth(void **state)
 static void test_move_rename(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct net_nl *nlb = NULL;
 	_cleanup_free_ char *pb = ns_path(fx->b);
 
 	assert_int_equal(net_veth_add(fx->nl, "mv0", "mv1", -1, 0, &err), 0);
-	struct net_link_change c = { .up = -1, .name = "eth0", .netns_fd = fx->b };
+	struct net_link_change c = {.up = -1, .name = "eth0", .netns_fd = fx->b};
 	assert_int_equal(net_link_set(fx->nl, idx(fx->nl, "mv1"), &c, &err), 0);
 	assert_int_equal(net_link_index(fx->nl, "mv1", &err), -ENODEV);
 	assert_int_equal(net_nl_open_ns(pb, &nlb, &err), 0);
 	int e0 = idx(nlb, "eth0");
-	struct net_link_change m = { .up = 1, .mtu = 1400, .netns_fd = -1 };
+	struct net_link_change m = {.up = 1, .mtu = 1400, .netns_fd = -1};
 	assert_int_equal(net_link_set(nlb, e0, &m, &err), 0);
 	assert_true(out_has(fx->b, "ip -o link show eth0", "mtu 1400"));
 	/* rename back within b, then nomaster on a link without a master is harmless */
-	struct net_link_change r = { .up = 0, .name = "eth9", .master = -1, .netns_fd = -1 };
+	struct net_link_change r = {.up = 0, .name = "eth9", .master = -1, .netns_fd = -1};
 	assert_int_equal(net_link_set(nlb, e0, &r, &err), 0);
 	assert_int_equal(idx(nlb, "eth9"), e0);
 	net_nl_close(nlb);
@@ -362,9 +375,9 @@ static void test_move_rename(void **state)
 static void test_vxlan_fdb(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
-	struct net_link_change up = { .up = 1, .netns_fd = -1 };
-	uint8_t mac[6] = { 0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x01 }, zero[6] = { 0 };
+	struct err err = {0};
+	struct net_link_change up = {.up = 1, .netns_fd = -1};
+	uint8_t mac[6] = {0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x01}, zero[6] = {0};
 
 	/* underlay: a veth with an address */
 	assert_int_equal(net_veth_add(fx->nl, "ul0", "ul0p", fx->b, 1500, &err), 0);
@@ -376,7 +389,8 @@ static void test_vxlan_fdb(void **state)
 			 0);
 	int vx = idx(fx->nl, "vx-t");
 	assert_int_equal(net_link_set(fx->nl, vx, &up, &err), 0);
-	assert_true(out_has(fx->host, "ip -d link show vx-t", "vxlan id 42 local 10.66.0.1 dev ul0"));
+	assert_true(
+	    out_has(fx->host, "ip -d link show vx-t", "vxlan id 42 local 10.66.0.1 dev ul0"));
 	assert_true(out_has(fx->host, "ip -d link show vx-t", "dstport 4789 nolearning"));
 	assert_true(out_has(fx->host, "ip -d link show vx-t", "mtu 1450"));
 
@@ -397,17 +411,18 @@ static void test_vxlan_fdb(void **state)
 
 	/* a neighbour and an onlink route over the vxlan, as the routed overlay programs them */
 	assert_int_equal(net_neigh_set(fx->nl, vx, ip4("10.244.2.0"), mac, &err), 0);
-	assert_int_equal(net_route_set(fx->nl, ip4("10.244.2.0"), 24, ip4("10.244.2.0"), vx, true,
-				       &err), 0);
-	assert_true(out_has(fx->host, "ip route show 10.244.2.0/24", "via 10.244.2.0 dev vx-t proto static onlink"));
+	assert_int_equal(
+	    net_route_set(fx->nl, ip4("10.244.2.0"), 24, ip4("10.244.2.0"), vx, true, &err), 0);
+	assert_true(out_has(fx->host, "ip route show 10.244.2.0/24",
+			    "via 10.244.2.0 dev vx-t proto static onlink"));
 	assert_int_equal(net_link_del(fx->nl, "vx-t", &err), 0);
 }
 
 static void test_errors(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
-	struct net_link_change up = { .up = 1, .netns_fd = -1 };
+	struct err err = {0};
+	struct net_link_change up = {.up = 1, .netns_fd = -1};
 
 	assert_int_equal(net_bridge_add(fx->nl, "cbr-x", 0, &err), 0);
 	assert_int_equal(net_bridge_add(fx->nl, "cbr-x", 0, &err), -EEXIST);
@@ -419,14 +434,15 @@ static void test_errors(void **state)
 	assert_string_equal(err.msg, "change link 999999: No such device");
 	assert_int_equal(net_link_index(fx->nl, "nope0", &err), -ENODEV);
 	assert_string_equal(err.msg, "find link 'nope0': No such device");
-	assert_int_equal(net_link_mac(fx->nl, 999999, (uint8_t[6]){ 0 }, &err), -ENODEV);
+	assert_int_equal(net_link_mac(fx->nl, 999999, (uint8_t[6]){0}, &err), -ENODEV);
 	assert_non_null(strstr(err.msg, "link 999999"));
 	assert_int_equal(net_addr_add(fx->nl, 999999, ip4("10.5.0.1"), 24, &err), -ENODEV);
 	/* the kernel's extended ack rides along in parentheses */
 	assert_non_null(strstr(err.msg, "add address 10.5.0.1/24 on link 999999: No such device"));
 	assert_int_equal(net_addr_add(fx->nl, 1, ip4("10.5.0.1"), 33, &err), -EINVAL);
-	assert_int_equal(net_route_set(fx->nl, ip4("10.5.0.0"), 24, ip4("10.6.0.1"), 1, false, &err),
-			 -ENETUNREACH); /* gateway on no connected subnet, not onlink */
+	assert_int_equal(
+	    net_route_set(fx->nl, ip4("10.5.0.0"), 24, ip4("10.6.0.1"), 1, false, &err),
+	    -ENETUNREACH); /* gateway on no connected subnet, not onlink */
 	assert_non_null(strstr(err.msg, "set route 10.5.0.0/24 via 10.6.0.1"));
 
 	assert_int_equal(net_bridge_add(fx->nl, "a-name-way-too-long", 0, &err), -EINVAL);
@@ -446,11 +462,11 @@ static void test_errors(void **state)
 static void test_timing(void **state)
 {
 	struct fx *fx = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct net_nl *nlb = NULL;
 	_cleanup_free_ char *pb = ns_path(fx->b);
 	struct timespec t0, t1, t2;
-	struct net_link_change up = { .up = 1, .netns_fd = -1 };
+	struct net_link_change up = {.up = 1, .netns_fd = -1};
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(net_bridge_add(fx->nl, "cbr-b", 1450, &err), 0);
@@ -459,14 +475,14 @@ static void test_timing(void **state)
 	assert_int_equal(net_link_set(fx->nl, br, &up, &err), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_int_equal(net_veth_add(fx->nl, "vb1", "eth0", fx->b, 1450, &err), 0);
-	struct net_link_change port = { .up = 1, .master = br, .netns_fd = -1 };
+	struct net_link_change port = {.up = 1, .master = br, .netns_fd = -1};
 	assert_int_equal(net_link_set(fx->nl, idx(fx->nl, "vb1"), &port, &err), 0);
 	assert_int_equal(net_nl_open_ns(pb, &nlb, &err), 0);
 	int e0 = idx(nlb, "eth0");
 	assert_int_equal(net_addr_add(nlb, e0, ip4("10.78.0.2"), 24, &err), 0);
 	assert_int_equal(net_link_set(nlb, e0, &up, &err), 0);
-	assert_int_equal(net_route_set(nlb, (struct in_addr){ 0 }, 0, ip4("10.78.0.1"), e0, false,
-				       &err), 0);
+	assert_int_equal(
+	    net_route_set(nlb, (struct in_addr){0}, 0, ip4("10.78.0.1"), e0, false, &err), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	print_message("timing: bridge+addr+up %.3f ms; veth+master+open_ns+addr+up+route %.3f ms\n",
 		      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
@@ -477,13 +493,13 @@ static void test_timing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_parse),
-		cmocka_unit_test_setup_teardown(test_open_ns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bridge_veth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_move_rename, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vxlan_fdb, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timing, setup, teardown),
+	    cmocka_unit_test(test_cidr_parse),
+	    cmocka_unit_test_setup_teardown(test_open_ns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bridge_veth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_rename, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vxlan_fdb, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timing, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
