@@ -1,5 +1,8 @@
-/* libFuzzer target: layer unpacking. Any bytes, read as a tar (plain, or wrapped in
- * gzip when the first byte is odd), are applied to a fresh dest inside a fresh parent;
+/* libFuzzer target: layer unpacking. The input is read as a tar — wrapped in gzip when
+ * its first byte is odd — or, when it starts with 0xff, as a list of entries that the
+ * harness writes as a valid tar (so mutations reach the entry logic instead of dying on
+ * header checksums).
+ * The result is applied to a fresh dest inside a fresh parent;
  * afterwards nothing but dest may exist in the parent, and no fd may be left open.
  * A failure must carry a message. Run as root (whiteouts need mknod):
  * build/fuzz/fuzz_unpack -max_total_time=60 fuzz/corpus/unpack */
@@ -55,6 +58,58 @@ static int gzip_fd(const uint8_t *data, size_t size)
 	return fd;
 }
 
+/* Entry records: type byte, NUL-terminated path, NUL-terminated link target, one
+ * length byte and that much data. */
+static const uint8_t *take_str(const uint8_t *p, const uint8_t *end, char *out, size_t max)
+{
+	size_t n = 0;
+	while (p < end && *p && n < max - 1)
+		out[n++] = (char)*p++;
+	out[n] = '\0';
+	while (p < end && *p)
+		p++;
+	return p < end ? p + 1 : end;
+}
+
+static int entries_fd(const uint8_t *p, const uint8_t *end)
+{
+	static const mode_t types[] = {AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFREG,
+				       AE_IFIFO, AE_IFCHR, AE_IFBLK, AE_IFDIR};
+	int fd = memfd_create("entries", MFD_CLOEXEC);
+	struct archive *a = archive_write_new();
+
+	archive_write_set_format_pax_restricted(a);
+	archive_write_open_fd(a, fd);
+	for (int n = 0; p < end && n < 64; n++) {
+		char path[512], target[512];
+		uint8_t t = *p++;
+		size_t len;
+		struct archive_entry *e = archive_entry_new();
+
+		p = take_str(p, end, path, sizeof(path));
+		p = take_str(p, end, target, sizeof(target));
+		len = p < end ? *p++ : 0;
+		if (len > (size_t)(end - p))
+			len = (size_t)(end - p);
+		archive_entry_set_pathname(e, path[0] ? path : "x");
+		archive_entry_set_filetype(e, types[t & 7]);
+		archive_entry_set_perm(e, (mode_t)(t >> 3) * 0111);
+		if ((t & 7) == 2)
+			archive_entry_set_symlink(e, target[0] ? target : "/");
+		if ((t & 7) == 3)
+			archive_entry_set_hardlink(e, target[0] ? target : "x");
+		archive_entry_set_size(e, (t & 7) == 0 ? (la_int64_t)len : 0);
+		if (archive_write_header(a, e) == ARCHIVE_OK && (t & 7) == 0 && len)
+			archive_write_data(a, p, len);
+		p += len;
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -70,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct img_unpack_opts o = {.set_owners = true, .what = "fuzz layer"};
 	struct err err = {0};
 	int fd, probe_before, probe_after, r;
-	bool gz = size > 0 && (data[0] & 1);
+	bool entries = size > 0 && data[0] == 0xff;
+	bool gz = !entries && size > 0 && (data[0] & 1);
 
 	if (!mkdtemp(parent))
 		abort();
@@ -79,7 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	probe_before = dup(0);
 	close(probe_before);
-	if (gz) {
+	if (entries) {
+		fd = entries_fd(data + 1, data + size);
+	} else if (gz) {
 		fd = gzip_fd(data, size);
 	} else {
 		fd = memfd_create("tar", MFD_CLOEXEC);

@@ -489,6 +489,15 @@ static int docker_import(struct img_store *st, int root, const char *name, char 
 
 /* ---- import ---- */
 
+/* Names from an archive are its bytes: the one-line error must stay one line. */
+static int err_printable(struct err *err, int r)
+{
+	for (char *c = err->msg; r < 0 && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return r;
+}
+
 static const char *tmp_base(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -537,7 +546,7 @@ static int import_root(struct img_store *st, int root, const char *path, const c
 			       "import '%s': neither a docker-save archive (manifest.json) nor an "
 			       "OCI layout (oci-layout, index.json)",
 			       path);
-	return r < 0 ? err_wrap(err, "import '%s'", path) : 0;
+	return r < 0 ? err_printable(err, err_wrap(err, "import '%s'", path)) : 0;
 }
 
 int img_import(struct img_store *st, const char *path, const char *name, char ***ret_names,

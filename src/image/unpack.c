@@ -510,6 +510,14 @@ static int finish_dirs(struct unpack *u, struct err *err)
 	return 0;
 }
 
+/* Entry names are bytes from the archive: the one-line error must stay one line. */
+static void err_printable(struct err *err)
+{
+	for (char *c = err->msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
 static void unpack_done(struct unpack *u)
 {
 	for (size_t i = 0; i < u->n_dirs; i++)
@@ -595,5 +603,7 @@ int img_unpack_fd(int fd, enum img_compression comp, const char *dest,
 		err_wrap(err, "%s", u.what);
 out:
 	unpack_done(&u);
+	if (r < 0)
+		err_printable(err);
 	return r;
 }

@@ -587,6 +587,13 @@ static void test_bad_input(void **state)
 	assert_null(strchr(err.msg, '\n'));
 	close(fd);
 
+	/* names are bytes: the error stays on one line */
+	const struct ent nl[] = {{.path = "x\n/../../y", .data = "x"}};
+	assert_true(unpack_ents(f->dest, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, nl,
+				1, &owners, &err) < 0);
+	assert_null(strchr(err.msg, '\n'));
+	assert_non_null(strstr(err.msg, "'x?/../../y'"));
+
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
 	for (size_t i = 100; i < sizeof(name) - 1; i += 100)
