@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/image.h"
+#include "cli/net.h"
 #include "cli/rtcli.h"
 
 #ifndef COOP_VERSION
@@ -18,6 +19,10 @@ static void coop_help(void)
 	       "container runtime and the image store; the daemon and networking come next.\n\n"
 	       "Commands:\n"
 	       "  image ...      pull, list, inspect, tag, remove, import, save, prune images\n"
+	       "  vpc ...        create, list, delete VPCs (private networks)\n"
+	       "  net ...        attach containers' network namespaces to VPCs\n"
+	       "  port ...       publish host ports, balanced over healthy backends\n"
+	       "  dns serve      the VPCs' resolver\n"
 	       "  runtime ARGS   the OCI runtime (same as running coop-runtime ARGS)\n"
 	       "  version        print the version\n\n"
 	       "See README.md and docs/ for more.\n");
@@ -33,6 +38,9 @@ int main(int argc, char **argv)
 		return rtcli_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "image") == 0)
 		return image_cli_main(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "vpc") == 0 || strcmp(argv[1], "net") == 0 ||
+			 strcmp(argv[1], "port") == 0 || strcmp(argv[1], "dns") == 0))
+		return net_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
 		printf("coop version %s\n", COOP_VERSION);
 		return 0;

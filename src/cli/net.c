@@ -1,0 +1,900 @@
+/* net: `coop vpc|net|port|dns VERB` — VPCs, attaching containers' network namespaces,
+ * published ports and their backends, and the per-VPC resolver, on this node. Verbs come
+ * from tables; each prints at most one error line ("coop: ...") and returns 0, 1
+ * (failure) or 2 (usage). The state lives in --net-dir / $COOP_NET_DIR. */
+#include "cli/net.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "base/js.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "net/attach.h"
+#include "net/dns.h"
+#include "net/netstate.h"
+#include "net/ports.h"
+
+static const char *net_dir; /* --net-dir; NULL = $COOP_NET_DIR or the default */
+static const char *group;   /* "vpc", "net", "port" or "dns" */
+
+static int fail(const struct err *e)
+{
+	fprintf(stderr, "coop: %s\n", e->msg);
+	return 1;
+}
+
+static int usage_error(const char *verb, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "coop %s %s: ", group, verb);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see 'coop %s %s --help')\n", group, verb);
+	return 2;
+}
+
+/* What the verbs' options fill in. */
+struct opts {
+	const char *vpc, *name, *cidr, *etc, *workload, *hostname, *publish, *upstream;
+	const char *verb;
+	long subnet_size, mtu, port;
+	bool json, healthy, unhealthy;
+};
+
+static int number(const char *verb, const char *arg, long lo, long hi, long *ret)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < lo || v > hi) {
+		fprintf(stderr, "coop %s %s: expected a number from %ld to %ld, got '%s'\n", group,
+			verb, lo, hi, arg);
+		return -1;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int opt_set(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'v': o->vpc = arg; break;
+	case 'n': o->name = arg; break;
+	case 'c': o->cidr = arg; break;
+	case 'e': o->etc = arg; break;
+	case 'w': o->workload = arg; break;
+	case 'H': o->hostname = arg; break;
+	case 'p': o->publish = arg; break;
+	case 'u': o->upstream = arg; break;
+	case 'S': return number(o->verb, arg, 16, 29, &o->subnet_size);
+	case 'm': return number(o->verb, arg, 576, 9000, &o->mtu);
+	case 'P': return number(o->verb, arg, 1, 65535, &o->port);
+	case 'y': o->healthy = true; break;
+	case 'N': o->unhealthy = true; break;
+	case 'o':
+		if (!streq(arg, "json") && !streq(arg, "table")) {
+			usage_error(o->verb, "-o: expected json or table, got '%s'", arg);
+			return -1;
+		}
+		o->json = streq(arg, "json");
+		break;
+	}
+	return 0;
+}
+
+/* Parses a verb's options into o; returns the index of the first operand, -1 after
+ * --help (printed), -2 on a usage error (printed). */
+static int parse(int argc, char **argv, const char *shorts, const struct option *longs,
+		 struct opts *o, const char *help)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->verb = argv[0];
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return -1;
+		}
+		if (c == '?' || c == ':') {
+			usage_error(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
+			return -2;
+		}
+		if (opt_set(o, c, optarg) < 0)
+			return -2;
+	}
+	return optind;
+}
+
+#define HELP_OPT { "help", no_argument, NULL, 'h' }
+#define OUT_OPT { "output", required_argument, NULL, 'o' }
+#define PARSE(shorts, longs, help)                                           \
+	struct opts o;                                                       \
+	int first = parse(argc, argv, "+" shorts "h", longs, &o, help);      \
+	if (first == -1)                                                     \
+		return 0;                                                    \
+	if (first < 0)                                                       \
+		return 2
+
+static bool operands(int argc, char **argv, int first, int lo, int hi, const char *what)
+{
+	int n = argc - first;
+	if (n < lo) {
+		usage_error(argv[0], "missing %s", what);
+		return false;
+	}
+	if (hi >= 0 && n > hi) {
+		usage_error(argv[0], "unexpected argument '%s'", argv[first + hi]);
+		return false;
+	}
+	return true;
+}
+
+static void state_closep(struct netstate **ns)
+{
+	netstate_close(*ns);
+}
+#define _cleanup_state_ _cleanup_(state_closep)
+
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+}
+
+static int find_vpc(struct netstate *ns, const char *key, struct net_vpc **ret, struct err *err)
+{
+	*ret = netstate_vpc_find(ns, key ? key : NETSTATE_DEFAULT_VPC);
+	if (!*ret)
+		return err_msg(err, ENOENT, "VPC '%s' not found (see 'coop vpc list')",
+			       key ? key : NETSTATE_DEFAULT_VPC);
+	return 0;
+}
+
+/* ---- vpc ---- */
+
+static int vpc_create(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "cidr", required_argument, NULL, 'c' },
+		{ "subnet-size", required_argument, NULL, 'S' },
+		{ "mtu", required_argument, NULL, 'm' },
+		HELP_OPT,
+		{ 0 },
+	};
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct net_vpc *v;
+	struct err err = { 0 };
+	PARSE("n:c:", longs,
+	      "Usage: coop vpc create --name NAME --cidr CIDR [--subnet-size N] [--mtu N]\n"
+	      "Create a VPC: a private network for containers. Each node takes one subnet of\n"
+	      "the CIDR (a /24 of a /16 by default) and bridges its containers there; VPCs\n"
+	      "cannot reach each other. Prints the new VPC's id.\n\n"
+	      "  -n, --name NAME       1-32 of a-z, 0-9, '-'\n"
+	      "  -c, --cidr CIDR       e.g. 10.50.0.0/16 (/8 to /29; may not overlap another VPC)\n"
+	      "      --subnet-size N   this node's subnet prefix (default: CIDR prefix + 8, at\n"
+	      "                        most /24, at least the CIDR itself)\n"
+	      "      --mtu N           MTU of the bridge and containers (default 1500)\n\n"
+	      "Example:\n"
+	      "  coop vpc create --name backend --cidr 10.50.0.0/16\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (!o.name || !o.cidr)
+		return usage_error("create", "%s", o.name ? "missing --cidr" : "missing --name");
+	if (netstate_open(net_dir, true, &ns, &err) < 0 ||
+	    netstate_vpc_create(ns, o.name, o.cidr, (int)o.subnet_size, (unsigned)o.mtu, &v,
+				&err) < 0 ||
+	    netstate_save(ns, &err) < 0)
+		return fail(&err);
+	printf("%s\n", v->id);
+	return 0;
+}
+
+static json_t *vpc_row(const struct net_vpc *v)
+{
+	char c[20], s[20], g[16];
+	json_t *owners = json_array();
+	for (size_t i = 0; i < v->n_leases; i++)
+		json_array_append_new(owners, json_string(v->leases[i].owner));
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:o}", "id", v->id, "name", v->name,
+			 "cidr", net_ipam_cidr_fmt(&v->cidr, c), "subnet",
+			 net_ipam_cidr_fmt(&v->subnet, s), "gateway",
+			 net_ipam_addr_fmt(v->gateway, g), "bridge", v->bridge, "vni",
+			 (json_int_t)v->vni, "mtu", (json_int_t)v->mtu, "created",
+			 v->created ? v->created : "", "containers", owners);
+}
+
+static int vpc_list(int argc, char **argv)
+{
+	static const struct option longs[] = { OUT_OPT, HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	PARSE("o:", longs,
+	      "Usage: coop vpc list [-o json|table]\n"
+	      "List the VPCs: ID, NAME, CIDR, this node's SUBNET and GATEWAY, its BRIDGE and\n"
+	      "how many CONTAINERS are attached here.\n\n"
+	      "Example:\n"
+	      "  coop vpc list -o json | jq -r '.[].name'\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, false, &ns, &err) < 0)
+		return fail(&err);
+	if (o.json) {
+		_cleanup_json_ json_t *rows = json_array();
+		for (size_t i = 0; i < ns->n_vpcs; i++)
+			json_array_append_new(rows, vpc_row(&ns->vpcs[i]));
+		print_json(rows);
+		return 0;
+	}
+	printf("%-12s  %-16s %-18s %-18s %-15s %-11s %s\n", "ID", "NAME", "CIDR", "SUBNET",
+	       "GATEWAY", "BRIDGE", "CONTAINERS");
+	for (size_t i = 0; i < ns->n_vpcs; i++) {
+		const struct net_vpc *v = &ns->vpcs[i];
+		char c[20], s[20], g[16];
+		printf("%-12s  %-16s %-18s %-18s %-15s %-11s %zu\n", v->id, v->name,
+		       net_ipam_cidr_fmt(&v->cidr, c), net_ipam_cidr_fmt(&v->subnet, s),
+		       net_ipam_addr_fmt(v->gateway, g), v->bridge, v->n_leases);
+	}
+	return 0;
+}
+
+static int vpc_delete(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 }, first_err = { 0 };
+	PARSE("", longs,
+	      "Usage: coop vpc delete ID|NAME...\n"
+	      "Delete VPCs and their bridges on this node. A VPC with containers attached or\n"
+	      "ports published is refused; an id that is already gone succeeds (deleting is\n"
+	      "idempotent). The default VPC stays. Prints each id deleted.\n\n"
+	      "Example:\n"
+	      "  coop vpc delete backend\n");
+	if (!operands(argc, argv, first, 1, -1, "VPC id or name"))
+		return 2;
+	if (netstate_open(net_dir, true, &ns, &err) < 0)
+		return fail(&err);
+	for (int i = first; i < argc; i++) {
+		struct net_vpc *v = netstate_vpc_find(ns, argv[i]);
+		struct net_vpc copy;
+		if (!v) {
+			printf("%s\n", argv[i]);
+			continue;
+		}
+		if (streq(v->name, NETSTATE_DEFAULT_VPC)) {
+			if (!first_err.code)
+				err_msg(&first_err, EPERM, "the default VPC cannot be deleted");
+			continue;
+		}
+		copy = *v; /* the bridge name outlives the entry */
+		if (netstate_vpc_delete(ns, v, &err) < 0) {
+			if (!first_err.code)
+				first_err = err;
+			continue;
+		}
+		if (netstate_save(ns, &err) < 0 || net_bridge_remove(&copy, &err) < 0)
+			return fail(&err);
+		printf("%s\n", copy.id);
+	}
+	if (net_ports_apply(ns, false, &err) < 0 || netstate_save(ns, &err) < 0)
+		return fail(&err);
+	return first_err.code ? fail(&first_err) : 0;
+}
+
+/* ---- net ---- */
+
+static int net_attach_cmd(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "vpc", required_argument, NULL, 'v' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "workload", required_argument, NULL, 'w' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "etc", required_argument, NULL, 'e' },
+		{ "mtu", required_argument, NULL, 'm' },
+		HELP_OPT,
+		{ 0 },
+	};
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_free_ char *path = NULL, *name = NULL;
+	struct net_vpc *v;
+	struct err err = { 0 };
+	uint32_t ip;
+	char a[16];
+	PARSE("v:n:w:e:", longs,
+	      "Usage: coop net attach [--vpc VPC] [--name NAME] [--workload W] [--etc DIR]\n"
+	      "                       NETNS_PATH|PID\n"
+	      "Connect a network namespace (a container's) to a VPC on this node: lease an\n"
+	      "address, create the VPC's bridge if needed, put a veth into the namespace as\n"
+	      "eth0 with that address and a default route via the VPC's gateway. Prints the\n"
+	      "address. Undo with `coop net detach NAME`.\n\n"
+	      "  -v, --vpc VPC        id or name (default: default)\n"
+	      "  -n, --name NAME      the container's name: its DNS name and the key for detach\n"
+	      "                       and port backends (default: the namespace's file name,\n"
+	      "                       or pid-PID)\n"
+	      "  -w, --workload W     a name shared by replicas: DNS answers it with all of them\n"
+	      "      --hostname H     the name written into DIR/hostname and DIR/hosts\n"
+	      "  -e, --etc DIR        write hosts, hostname and resolv.conf for it into DIR\n"
+	      "      --mtu N          eth0's MTU (default: the VPC's)\n\n"
+	      "Example:\n"
+	      "  ip netns add c1 && coop net attach --vpc default --name web-1 /run/netns/c1\n"
+	      "  coop net attach --name db $(cat /run/db.pid)\n");
+	if (!operands(argc, argv, first, 1, 1, "network namespace path or PID"))
+		return 2;
+	const char *target = argv[first];
+	if (strspn(target, "0123456789") == strlen(target)) {
+		path = xasprintf("/proc/%s/ns/net", target);
+		name = xasprintf("pid-%s", target);
+	} else {
+		const char *slash = strrchr(target, '/');
+		path = xstrdup(target);
+		name = xstrdup(slash ? slash + 1 : target);
+	}
+	struct net_attach_opts ao = { .workload = o.workload, .hostname = o.hostname,
+				      .etc_dir = o.etc, .mtu = (unsigned)o.mtu };
+	if (netstate_open(net_dir, true, &ns, &err) < 0 || find_vpc(ns, o.vpc, &v, &err) < 0 ||
+	    net_attach(ns, v, o.name ? o.name : name, path, &ao, &ip, &err) < 0)
+		return fail(&err);
+	printf("%s\n", net_ipam_addr_fmt(ip, a));
+	return 0;
+}
+
+static int net_detach_cmd(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	PARSE("", longs,
+	      "Usage: coop net detach NAME...\n"
+	      "Disconnect containers: release their addresses, take them out of published\n"
+	      "ports' backends and delete their veths (the VPC's bridge goes with its last\n"
+	      "container).\n\n"
+	      "Example:\n"
+	      "  coop net detach web-1\n");
+	if (!operands(argc, argv, first, 1, -1, "container name"))
+		return 2;
+	if (netstate_open(net_dir, true, &ns, &err) < 0)
+		return fail(&err);
+	for (int i = first; i < argc; i++)
+		if (net_detach(ns, argv[i], &err) < 0)
+			return fail(&err);
+	return 0;
+}
+
+static int net_ls(int argc, char **argv)
+{
+	static const struct option longs[] = { OUT_OPT, HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_json_ json_t *rows = json_array();
+	struct err err = { 0 };
+	PARSE("o:", longs,
+	      "Usage: coop net ls [-o json|table]\n"
+	      "List the containers attached on this node: NAME, VPC, IP, host-side VETH,\n"
+	      "WORKLOAD.\n\n"
+	      "Example:\n"
+	      "  coop net ls -o json | jq -r '.[] | select(.vpc == \"default\") | .ip'\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, false, &ns, &err) < 0)
+		return fail(&err);
+	for (size_t i = 0; i < ns->n_vpcs; i++)
+		for (size_t k = 0; k < ns->vpcs[i].n_leases; k++) {
+			const struct net_lease *l = &ns->vpcs[i].leases[k];
+			char a[16], veth[16];
+			netstate_veth_name(l->owner, veth);
+			json_array_append_new(
+				rows, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "name", l->owner,
+						"vpc", ns->vpcs[i].name, "ip",
+						net_ipam_addr_fmt(l->ip, a), "veth", veth, "workload",
+						l->workload ? l->workload : "", "netns",
+						l->netns ? l->netns : "", "created",
+						l->created ? l->created : ""));
+		}
+	if (o.json) {
+		print_json(rows);
+		return 0;
+	}
+	size_t i;
+	json_t *r;
+	printf("%-24s %-16s %-15s %-11s %s\n", "NAME", "VPC", "IP", "VETH", "WORKLOAD");
+	json_array_foreach(rows, i, r)
+		printf("%-24s %-16s %-15s %-11s %s\n", json_string_value(json_object_get(r, "name")),
+		       json_string_value(json_object_get(r, "vpc")),
+		       json_string_value(json_object_get(r, "ip")),
+		       json_string_value(json_object_get(r, "veth")),
+		       json_string_value(json_object_get(r, "workload")));
+	return 0;
+}
+
+static int net_sync_cmd(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	PARSE("", longs,
+	      "Usage: coop net sync\n"
+	      "Re-create what the state describes and the kernel lacks: the bridges of VPCs\n"
+	      "with containers here and coop's nftables ruleset (applied again even if\n"
+	      "unchanged). Existing bridges are adopted, never duplicated.\n\n"
+	      "Example:\n"
+	      "  coop net sync\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, true, &ns, &err) < 0 || net_sync(ns, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+static int net_rules(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_free_ char *script = NULL;
+	struct err err = { 0 };
+	PARSE("", longs,
+	      "Usage: coop net rules\n"
+	      "Print the nftables script coop applies for the current state (what\n"
+	      "`nft list table inet coop` should show).\n\n"
+	      "Example:\n"
+	      "  coop net rules | less\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, false, &ns, &err) < 0 || net_ports_render(ns, &script, &err) < 0)
+		return fail(&err);
+	fputs(script, stdout);
+	return 0;
+}
+
+/* ---- port ---- */
+
+static int port_publish(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "vpc", required_argument, NULL, 'v' },
+		{ "publish", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'n' },
+		HELP_OPT,
+		{ 0 },
+	};
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	struct net_vpc *v;
+	uint16_t hp, cp;
+	const char *proto;
+	PARSE("v:p:n:", longs,
+	      "Usage: coop port publish [--vpc VPC] -p HOST:CONTAINER[/tcp|udp] --name SERVICE\n"
+	      "Publish a host port: connections to any address of this host on HOST (from\n"
+	      "other hosts, the host itself and its containers) are balanced over the\n"
+	      "service's healthy backends' CONTAINER port, in the kernel (nftables). Add\n"
+	      "backends with `coop port backend add`; with none healthy the port refuses\n"
+	      "connections.\n\n"
+	      "  -v, --vpc VPC        the backends' VPC (default: default)\n"
+	      "  -p, --publish SPEC   8080:80, 5353:53/udp\n"
+	      "  -n, --name SERVICE   1-32 of a-z, 0-9, '-'\n\n"
+	      "Example:\n"
+	      "  coop port publish -p 8080:80 --name web && coop port backend add web web-1\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (!o.publish || !o.name)
+		return usage_error("publish", "%s", o.name ? "missing -p HOST:CONTAINER" : "missing --name");
+	if (netstate_port_spec_parse(o.publish, &hp, &cp, &proto, &err) < 0)
+		return fail(&err);
+	if (netstate_open(net_dir, true, &ns, &err) < 0 || find_vpc(ns, o.vpc, &v, &err) < 0 ||
+	    netstate_port_publish(ns, o.name, proto, hp, v, cp, NULL, &err) < 0 ||
+	    net_port_probe(proto, hp, &err) < 0 || net_ports_apply(ns, false, &err) < 0 ||
+	    netstate_save(ns, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+static int find_port(struct netstate *ns, const char *name, struct net_port **ret,
+		     struct err *err)
+{
+	*ret = netstate_port_find(ns, name);
+	if (!*ret)
+		return err_msg(err, ENOENT, "service '%s' is not published (see 'coop port ls')",
+			       name);
+	return 0;
+}
+
+static int port_backend(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "healthy", no_argument, NULL, 'y' },
+		{ "unhealthy", no_argument, NULL, 'N' },
+		HELP_OPT,
+		{ 0 },
+	};
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	struct net_port *p;
+	int r;
+	PARSE("", longs,
+	      "Usage: coop port backend add|rm|health SERVICE NAME [--healthy|--unhealthy]\n"
+	      "Change a published port's backends: add a container (by the name it was\n"
+	      "attached with; healthy unless --unhealthy), remove it, or mark it healthy or\n"
+	      "unhealthy. Only healthy backends receive new connections; the change is\n"
+	      "applied to the kernel atomically before the command returns.\n\n"
+	      "Example:\n"
+	      "  coop port backend health web web-2 --unhealthy\n");
+	if (!operands(argc, argv, first, 3, 3, "add|rm|health SERVICE NAME"))
+		return 2;
+	const char *op = argv[first], *svc = argv[first + 1], *owner = argv[first + 2];
+	if (o.healthy && o.unhealthy)
+		return usage_error("backend", "%s", "--healthy and --unhealthy exclude each other");
+	if (streq(op, "health") && !o.healthy && !o.unhealthy)
+		return usage_error("backend", "%s", "health needs --healthy or --unhealthy");
+	if (!streq(op, "add") && !streq(op, "rm") && !streq(op, "health"))
+		return usage_error("backend", "expected add, rm or health, got '%s'", op);
+	if (netstate_open(net_dir, true, &ns, &err) < 0 || find_port(ns, svc, &p, &err) < 0)
+		return fail(&err);
+	if (streq(op, "add"))
+		r = netstate_backend_add(ns, p, owner, !o.unhealthy, &err);
+	else if (streq(op, "rm"))
+		r = netstate_backend_remove(ns, p, owner, &err);
+	else
+		r = netstate_backend_health(ns, p, owner, o.healthy, &err);
+	if (r < 0 || net_ports_apply(ns, false, &err) < 0 || netstate_save(ns, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+static int port_ls(int argc, char **argv)
+{
+	static const struct option longs[] = { OUT_OPT, HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_json_ json_t *rows = json_array();
+	struct err err = { 0 };
+	PARSE("o:", longs,
+	      "Usage: coop port ls [-o json|table]\n"
+	      "List published ports: SERVICE, PORT (host:container/proto), VPC and BACKENDS\n"
+	      "(name=ip, with '!' for unhealthy ones).\n\n"
+	      "Example:\n"
+	      "  coop port ls -o json | jq '.[] | {name, healthy: [.backends[] | select(.healthy)]}'\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, false, &ns, &err) < 0)
+		return fail(&err);
+	if (o.json) {
+		for (size_t i = 0; i < ns->n_ports; i++) {
+			struct net_port *p = &ns->ports[i];
+			struct net_vpc *v = netstate_vpc_find(ns, p->vpc);
+			json_t *bs = json_array();
+			for (size_t k = 0; k < p->n_backends; k++) {
+				char a[16];
+				json_array_append_new(bs, json_pack("{s:s,s:s,s:I,s:b}", "name",
+						 p->backends[k].owner, "ip",
+						 net_ipam_addr_fmt(p->backends[k].ip, a), "port",
+						 (json_int_t)p->backends[k].port, "healthy",
+						 p->backends[k].healthy));
+			}
+			json_array_append_new(rows, json_pack("{s:s,s:s,s:I,s:I,s:s,s:o}", "name",
+							      p->name, "proto", p->proto, "host_port",
+							      (json_int_t)p->host_port,
+							      "container_port",
+							      (json_int_t)p->container_port, "vpc",
+							      v ? v->name : p->vpc, "backends", bs));
+		}
+		print_json(rows);
+		return 0;
+	}
+	printf("%-16s %-18s %-16s %s\n", "SERVICE", "PORT", "VPC", "BACKENDS");
+	for (size_t i = 0; i < ns->n_ports; i++) {
+		struct net_port *p = &ns->ports[i];
+		struct net_vpc *v = netstate_vpc_find(ns, p->vpc);
+		char spec[32];
+		snprintf(spec, sizeof(spec), "%u:%u/%s", p->host_port, p->container_port, p->proto);
+		printf("%-16s %-18s %-16s", p->name, spec, v ? v->name : p->vpc);
+		for (size_t k = 0; k < p->n_backends; k++) {
+			char a[16];
+			printf("%s%s%s=%s", k ? ", " : " ", p->backends[k].healthy ? "" : "!",
+			       p->backends[k].owner, net_ipam_addr_fmt(p->backends[k].ip, a));
+		}
+		printf("\n");
+	}
+	return 0;
+}
+
+static int port_rm(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	PARSE("", longs,
+	      "Usage: coop port rm SERVICE...\n"
+	      "Unpublish ports (the containers behind them keep running).\n\n"
+	      "Example:\n"
+	      "  coop port rm web\n");
+	if (!operands(argc, argv, first, 1, -1, "service name"))
+		return 2;
+	if (netstate_open(net_dir, true, &ns, &err) < 0)
+		return fail(&err);
+	for (int i = first; i < argc; i++)
+		if (netstate_port_remove(ns, argv[i], &err) < 0)
+			return fail(&err);
+	if (net_ports_apply(ns, false, &err) < 0 || netstate_save(ns, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+/* ---- dns ---- */
+
+/* One resolver per VPC with containers here, bound to its gateway. */
+struct resolver {
+	char vpc_id[13];
+	struct dns_server *srv;
+	struct dns_ctx *ctx;
+};
+
+struct dns_ctx {
+	char vpc_id[13];
+	unsigned rotate; /* round-robin over a workload's replicas */
+};
+
+static struct netstate *dns_state; /* shared by all resolvers, reloaded on change */
+static volatile sig_atomic_t dns_stop;
+
+static void on_signal(int sig)
+{
+	dns_stop = 1;
+}
+
+static int dns_lookup(void *ctx, const char *name, struct in_addr *out, size_t max)
+{
+	struct dns_ctx *c = ctx;
+	struct net_vpc *v = dns_state ? netstate_vpc_find(dns_state, c->vpc_id) : NULL;
+	if (!v)
+		return -ENOENT;
+	return netstate_dns_lookup(v, name, c->rotate++, out, max);
+}
+
+/* Reloads the state when state.json or leases.log changed (mtime or size); returns
+ * true if it did. */
+static bool dns_reload(const char *dir, uint64_t *sig)
+{
+	static const char *const files[] = { "state.json", "leases.log" };
+	struct netstate *ns;
+	struct err err = { 0 };
+	uint64_t now = 1469598103934665603ull;
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", netstate_dir(dir), files[i]);
+		struct stat st = { 0 };
+		stat(path, &st);
+		uint64_t v[3] = { (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+				  (uint64_t)st.st_size };
+		for (size_t k = 0; k < 3; k++)
+			now = (now ^ v[k]) * 1099511628211ull;
+	}
+	if (dns_state && now == *sig)
+		return false;
+	if (netstate_open(dir, false, &ns, &err) < 0) {
+		log_warn("dns: %s (keeping the previous state)", err.msg);
+		return false;
+	}
+	netstate_close(dns_state);
+	dns_state = ns;
+	*sig = now;
+	return true;
+}
+
+/* Starts resolvers for VPCs that have a bridge now, stops those whose VPC went. */
+static void dns_reconcile(struct resolver *rs, size_t *n, const char *only, const char *upstream,
+			  uint16_t port)
+{
+	for (size_t i = 0; i < *n;) {
+		struct net_vpc *v = netstate_vpc_find(dns_state, rs[i].vpc_id);
+		if (v && v->n_leases) {
+			i++;
+			continue;
+		}
+		dns_server_free(rs[i].srv);
+		free(rs[i].ctx);
+		rs[i] = rs[--*n];
+	}
+	for (size_t k = 0; k < dns_state->n_vpcs && *n < NETSTATE_MAX_VPCS; k++) {
+		struct net_vpc *v = &dns_state->vpcs[k];
+		struct err err = { 0 };
+		bool have = false;
+		char gw[16];
+		if (!v->n_leases || (only && !streq(only, v->name) && !streq(only, v->id)))
+			continue;
+		for (size_t i = 0; i < *n && !have; i++)
+			have = streq(rs[i].vpc_id, v->id);
+		if (have)
+			continue;
+		struct dns_ctx *c = xcalloc(1, sizeof(*c));
+		memcpy(c->vpc_id, v->id, sizeof(c->vpc_id));
+		if (dns_server_new(net_ipam_addr_fmt(v->gateway, gw), port, "coop", upstream,
+				   dns_lookup, c, &rs[*n].srv, &err) < 0) {
+			/* the bridge may not carry its address yet: retried on the next tick */
+			log_warn("dns: VPC '%s': %s", v->name, err.msg);
+			free(c);
+			continue;
+		}
+		log_info("dns: serving VPC '%s' on %s:%u", v->name, gw, port ? port : 53);
+		memcpy(rs[*n].vpc_id, v->id, sizeof(rs[*n].vpc_id));
+		rs[*n].ctx = c;
+		++*n;
+	}
+}
+
+static int dns_serve(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "vpc", required_argument, NULL, 'v' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "upstream", required_argument, NULL, 'u' },
+		HELP_OPT,
+		{ 0 },
+	};
+	struct resolver *rs = xcalloc(NETSTATE_MAX_VPCS, sizeof(*rs));
+	struct pollfd *fds = xcalloc(NETSTATE_MAX_VPCS, sizeof(*fds));
+	uint64_t sig = 0;
+	size_t n = 0;
+	struct err err = { 0 };
+	PARSE("v:", longs,
+	      "Usage: coop dns serve [--vpc VPC] [--port N] [--upstream IP[:PORT],...]\n"
+	      "Run the node's resolver in the foreground: on each VPC's gateway address\n"
+	      "(port 53), answer the names of the containers attached to that VPC (NAME and\n"
+	      "NAME.coop; a workload name gets all its replicas, rotated) and forward other\n"
+	      "names to the host's resolvers. Follows changes to the state as they happen.\n"
+	      "Stops on SIGINT/SIGTERM.\n\n"
+	      "  -v, --vpc VPC          serve only this VPC\n"
+	      "      --port N           port (default 53)\n"
+	      "      --upstream LIST    resolvers to forward to (default: /etc/resolv.conf's)\n\n"
+	      "Example:\n"
+	      "  coop dns serve &   # then, in a container: nslookup web-1\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (o.vpc) {
+		_cleanup_state_ struct netstate *ns = NULL;
+		struct net_vpc *v;
+		if (netstate_open(net_dir, false, &ns, &err) < 0 || find_vpc(ns, o.vpc, &v, &err) < 0)
+			return fail(&err);
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	unsigned tick = 0;
+	while (!dns_stop) {
+		/* reconcile on a change, and every few ticks to retry a failed bind */
+		if (dns_reload(net_dir, &sig) || tick++ % 10 == 0)
+			if (dns_state)
+				dns_reconcile(rs, &n, o.vpc, o.upstream, (uint16_t)o.port);
+		for (size_t i = 0; i < n; i++)
+			fds[i] = (struct pollfd){ .fd = dns_server_fd(rs[i].srv), .events = POLLIN };
+		int k = poll(fds, n, 200);
+		if (k < 0 && errno != EINTR) {
+			err_sys(&err, errno, "poll");
+			break;
+		}
+		for (size_t i = 0; k > 0 && i < n; i++)
+			if (fds[i].revents & POLLIN)
+				dns_server_process(rs[i].srv);
+	}
+	for (size_t i = 0; i < n; i++) {
+		dns_server_free(rs[i].srv);
+		free(rs[i].ctx);
+	}
+	free(rs);
+	free(fds);
+	netstate_close(dns_state);
+	return err.code ? fail(&err) : 0;
+}
+
+/* ---- dispatch ---- */
+
+struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct verb vpc_verbs[] = {
+	{ "create", vpc_create, "create a VPC (--name, --cidr)" },
+	{ "list", vpc_list, "list VPCs" },
+	{ "ls", vpc_list, NULL },
+	{ "delete", vpc_delete, "delete VPCs by id or name" },
+	{ "rm", vpc_delete, NULL },
+	{ 0 },
+};
+static const struct verb net_verbs[] = {
+	{ "attach", net_attach_cmd, "connect a network namespace to a VPC; prints its address" },
+	{ "detach", net_detach_cmd, "disconnect containers" },
+	{ "ls", net_ls, "list attached containers" },
+	{ "list", net_ls, NULL },
+	{ "sync", net_sync_cmd, "re-create missing bridges and rules from the state" },
+	{ "rules", net_rules, "print the nftables ruleset for the current state" },
+	{ 0 },
+};
+static const struct verb port_verbs[] = {
+	{ "publish", port_publish, "publish a host port over a service's backends" },
+	{ "backend", port_backend, "add, remove, or set the health of a backend" },
+	{ "ls", port_ls, "list published ports" },
+	{ "list", port_ls, NULL },
+	{ "rm", port_rm, "unpublish ports" },
+	{ 0 },
+};
+static const struct verb dns_verbs[] = {
+	{ "serve", dns_serve, "run the VPCs' resolver in the foreground" },
+	{ 0 },
+};
+
+static const struct group {
+	const char *name;
+	const struct verb *verbs;
+	const char *about, *example;
+} groups[] = {
+	{ "vpc", vpc_verbs, "VPCs: private networks for containers, isolated from each other.",
+	  "coop vpc create --name backend --cidr 10.50.0.0/16 && coop vpc list" },
+	{ "net", net_verbs, "Containers' network plumbing on this node.",
+	  "coop net attach --vpc backend --name db /run/netns/db" },
+	{ "port", port_verbs, "Published ports, balanced in the kernel over healthy backends.",
+	  "coop port publish -p 8080:80 --name web && coop port backend add web web-1" },
+	{ "dns", dns_verbs, "The resolver on each VPC's gateway.", "coop dns serve" },
+};
+
+static void group_help(const struct group *g)
+{
+	printf("Usage: coop %s [--net-dir DIR] COMMAND [OPTIONS] [ARGS]\n\n%s\n\nCommands:\n",
+	       g->name, g->about);
+	for (const struct verb *v = g->verbs; v->name; v++)
+		if (v->summary)
+			printf("  %-8s %s\n", v->name, v->summary);
+	printf("\nOptions:\n"
+	       "  --net-dir DIR  the node's network state (default $COOP_NET_DIR or %s)\n"
+	       "  --debug        log what happens to stderr\n\n"
+	       "Example:\n  %s\n"
+	       "Run 'coop %s COMMAND --help' for a command's options.\n",
+	       NETSTATE_DEFAULT_DIR, g->example, g->name);
+}
+
+int net_cli_main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "net-dir", required_argument, NULL, 'd' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const struct group *g = NULL;
+	bool debug = false;
+	int c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(groups); i++)
+		if (streq(argv[0], groups[i].name))
+			g = &groups[i];
+	if (!g)
+		return 2;
+	group = g->name;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, "+h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': net_dir = optarg; break;
+		case 'D': debug = true; break;
+		case 'h': group_help(g); return 0;
+		default:
+			fprintf(stderr, "coop %s: unknown or incomplete option '%s' (see coop %s --help)\n",
+				group, argv[optind - 1], group);
+			return 2;
+		}
+	}
+	log_setup(NULL, 0, debug ? LOG_DEBUG : LOG_WARN);
+	if (optind >= argc) {
+		group_help(g);
+		return 2;
+	}
+	for (const struct verb *v = g->verbs; v->name; v++)
+		if (streq(argv[optind], v->name))
+			return v->fn(argc - optind, argv + optind);
+	fprintf(stderr, "coop %s: unknown command '%s' (see coop %s --help)\n", group,
+		argv[optind], group);
+	return 2;
+}
