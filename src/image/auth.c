@@ -332,6 +332,10 @@ int img_auth_base64_decode(const char *s, char **ret, size_t *ret_len)
 			}
 			v = v << 6 | (uint32_t)(q - b64);
 		}
+		if ((pad == 1 && (v & 0xff)) || (pad == 2 && (v & 0xffff))) {
+			free(out); /* non-zero bits after the data: not canonical */
+			return -EINVAL;
+		}
 		out[o++] = v >> 16;
 		if (pad < 2)
 			out[o++] = (v >> 8) & 255;
@@ -353,7 +357,7 @@ static bool parse_i64(const char **pp, int64_t *ret)
 	if (!isdigit((unsigned char)*p))
 		return false;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (v > (INT64_MAX - 9) / 10)
+		if (v > (INT64_MAX - (*p - '0')) / 10)
 			return false;
 		v = v * 10 + (*p - '0');
 	}
