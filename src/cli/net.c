@@ -92,7 +92,7 @@ static int parse(int argc, char **argv, const char *shorts, const struct option 
 
 	memset(o, 0, sizeof(*o));
 	o->verb = argv[0];
-	optind = 1;
+	optind = 0; /* 0, not 1: GNU getopt re-reads the ordering ("+") from shorts */
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
 		if (c == 'h') {
@@ -113,7 +113,7 @@ static int parse(int argc, char **argv, const char *shorts, const struct option 
 #define OUT_OPT { "output", required_argument, NULL, 'o' }
 #define PARSE(shorts, longs, help)                                           \
 	struct opts o;                                                       \
-	int first = parse(argc, argv, "+" shorts "h", longs, &o, help);      \
+	int first = parse(argc, argv, shorts "h", longs, &o, help);            \
 	if (first == -1)                                                     \
 		return 0;                                                    \
 	if (first < 0)                                                       \

@@ -67,6 +67,10 @@ static int bridge_ensure(struct net_nl *nl, const struct net_vpc *vpc, int *ret_
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", vpc->bridge);
 	if ((r = sysctl_set(path, "0", err)) < 0)
 		return r;
+	/* the host reaching a published port on 127.0.0.1: DNATed, then routed out here */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", vpc->bridge);
+	if ((r = sysctl_set(path, "1", err)) < 0)
+		return r;
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/send_redirects", vpc->bridge);
 	if ((r = sysctl_set(path, "0", err)) < 0 ||
 	    (r = sysctl_set("/proc/sys/net/ipv4/ip_forward", "1", err)) < 0 ||

@@ -557,11 +557,12 @@ static json_t *vpc_json(const struct net_vpc *v)
 		json_object_set_new(leases, net_ipam_addr_fmt(v->leases[i].ip, a),
 				    json_string(v->leases[i].owner));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "id", v->id, "name",
-			 v->name, "cidr", net_ipam_cidr_fmt(&v->cidr, c), "subnet",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:I}", "id", v->id,
+			 "name", v->name, "cidr", net_ipam_cidr_fmt(&v->cidr, c), "subnet",
 			 net_ipam_cidr_fmt(&v->subnet, s), "gateway", net_ipam_addr_fmt(v->gateway, g),
 			 "vni", (json_int_t)v->vni, "mtu", (json_int_t)v->mtu, "bridge", v->bridge,
-			 "created", v->created ? v->created : "", "leases", leases);
+			 "created", v->created ? v->created : "", "leases", leases, "next",
+			 (json_int_t)v->pool.next);
 }
 
 static json_t *port_json(const struct net_port *p)
@@ -627,7 +628,7 @@ static int vpc_parse(json_t *o, const char *path, json_t *eps, struct net_vpc *v
 		     struct err *err)
 {
 	_cleanup_free_ char *id = NULL, *cidr = NULL, *subnet = NULL;
-	uint64_t vni = 0, mtu = NETSTATE_DEFAULT_MTU;
+	uint64_t vni = 0, mtu = NETSTATE_DEFAULT_MTU, next = 0;
 	json_t *leases = NULL, *owner;
 	const char *ip;
 	int r;
@@ -639,6 +640,7 @@ static int vpc_parse(json_t *o, const char *path, json_t *eps, struct net_vpc *v
 	    (r = js_str(o, path, "created", false, &v->created, err)) < 0 ||
 	    (r = js_u64(o, path, "vni", 16777215, &vni, err)) < 0 ||
 	    (r = js_u64(o, path, "mtu", 9000, &mtu, err)) < 0 ||
+	    (r = js_u64(o, path, "next", UINT32_MAX, &next, err)) < 0 ||
 	    (r = js_get(o, path, "leases", JSON_OBJECT, false, &leases, err)) < 0)
 		return r;
 	if (strlen(id) != 12 || strspn(id, "0123456789abcdef") != 12)
@@ -649,6 +651,10 @@ static int vpc_parse(json_t *o, const char *path, json_t *eps, struct net_vpc *v
 	if ((r = net_ipam_cidr_parse(cidr, &v->cidr, err)) < 0 ||
 	    (r = net_ipam_cidr_parse(subnet, &v->subnet, err)) < 0 || (r = vpc_derive(v, err)) < 0)
 		return err_wrap(err, "%s", path);
+	/* where the next lease search starts: a released address is not handed out again
+	 * at once, even by the next process */
+	if (next >= 2 && next < v->pool.size)
+		v->pool.next = (uint32_t)next;
 	json_object_foreach(leases, ip, owner) {
 		uint32_t a = 0;
 		json_t *e;
@@ -854,6 +860,7 @@ static void replay_one(struct netstate *ns, json_t *rec)
 		if (!v || !ip || netstate_lease_find(ns, owner, NULL) ||
 		    addr_parse("leases.log", ip, &a, NULL) < 0 || net_ipam_reserve(&v->pool, a, NULL) < 0)
 			return;
+		v->pool.next = (a - v->subnet.addr + 1) % v->pool.size;
 		lease_push(v, a, owner, json_string_value(json_object_get(rec, "workload")),
 			   json_string_value(json_object_get(rec, "netns")),
 			   created ? xstrdup(created) : NULL);

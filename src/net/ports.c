@@ -29,7 +29,8 @@ static void build_free(struct nft_build *b)
 	free(b->ips);
 }
 
-/* A VPC is described only while it has containers here: its bridge exists then. */
+/* A VPC is described only while it has containers (its bridge exists then) or ports
+ * here. */
 static void build(struct netstate *ns, struct nft_build *b)
 {
 	size_t nb = 0, k = 0;
@@ -45,7 +46,10 @@ static void build(struct netstate *ns, struct nft_build *b)
 	for (size_t i = 0; i < ns->n_vpcs; i++) {
 		struct net_vpc *v = &ns->vpcs[i];
 		size_t n = b->cfg.n_networks;
-		if (!v->n_leases)
+		bool published = false;
+		for (size_t k = 0; k < ns->n_ports && !published; k++)
+			published = streq(ns->ports[k].vpc, v->id);
+		if (!v->n_leases && !published)
 			continue;
 		b->nets[n] = (struct net_nft_network){
 			.name = v->name,
