@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "cli/image.h"
 #include "cli/net.h"
 #include "cli/rtcli.h"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		return rtcli_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "runtime") == 0)
 		return rtcli_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "monitor") == 0)
+		return agent_monitor_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "image") == 0)
 		return image_cli_main(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "vpc") == 0 || strcmp(argv[1], "net") == 0 ||
