@@ -21,6 +21,7 @@ struct img_progress {
 	size_t n;
 	struct layer *layers;
 	size_t drawn;        /* lines drawn last time (to move back over them) */
+	bool finished;       /* img_progress_done: no more redrawing */
 	struct timespec last; /* last redraw */
 };
 
@@ -78,7 +79,7 @@ static void redraw(struct img_progress *p, bool force)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000;
-	if (!force && p->drawn && ms < 100)
+	if (p->finished || (!force && p->drawn && ms < 100))
 		return;
 	p->last = now;
 	if (p->drawn)
@@ -160,8 +161,10 @@ void img_progress_note(struct img_progress *p, const char *fmt, ...)
 
 void img_progress_done(struct img_progress *p)
 {
-	if (p && p->tty && p->n)
+	if (!p)
+		return;
+	if (p->tty && p->n)
 		redraw(p, true);
-	if (p)
-		p->drawn = 0;
+	p->drawn = 0;
+	p->finished = true;
 }

@@ -432,8 +432,9 @@ static int ping(struct client *c, struct err *err)
 			rc = curl_easy_perform(h);
 			curl_easy_cleanup(h);
 			bool again = rc != CURLE_OK ? curl_transient(rc) : http_transient(r.code);
-			/* an insecure registry on plain HTTP: go on to HTTP at once */
-			if (rc != CURLE_OK && c->insecure && s == 0)
+			/* nobody listening is most likely a wrong address: say so now; and an
+			 * insecure registry on plain HTTP goes on to HTTP at once */
+			if (rc == CURLE_COULDNT_CONNECT || (rc != CURLE_OK && c->insecure && s == 0))
 				again = false;
 			if (!again || attempt >= c->retries)
 				break;

@@ -149,6 +149,14 @@ blobs_in_store() { find "$COOP_IMAGE_STORE/blobs" -type f | wc -l; }
 	[[ "$output" == "coop: pull $PLAIN/test/nosuch:1: "*"manifest unknown (404)" ]] || fail "$output"
 	run coop image ls -q
 	[ -z "$output" ]
+	# nobody listening: said at once, not after retries
+	local port
+	port=$(free_port)
+	SECONDS=0
+	run coop image pull -q "127.0.0.1:$port/test/multi:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"127.0.0.1:$port: cannot connect"* ]] || fail "$output"
+	[ "$SECONDS" -lt 5 ]
 }
 
 @test "TLS: the registry's CA from the certs dir; without it a clear error" {
@@ -188,9 +196,25 @@ blobs_in_store() { find "$COOP_IMAGE_STORE/blobs" -type f | wc -l; }
 	run coop image pull -q --insecure "$TOKEN" -u bob --password nope "$TOKEN/test/multi:1"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"token server refused the credentials"* ]] || fail "$output"
+	local before
+	before=$(grep -c "user=bob scope=repository:test/multi:pull granted=1" "$TOKEN_LOG" || true)
 	run coop image pull -q --insecure "$TOKEN" -u bob --password pw "$TOKEN/test/multi:1"
 	[ "$status" -eq 0 ] || fail "$output"
-	grep -q "token user=bob scope=repository:test/multi:pull granted=1" "$TOKEN_LOG"
+	# one token serves the whole pull (it lasts 300 s)
+	[ "$(grep -c "user=bob scope=repository:test/multi:pull granted=1" "$TOKEN_LOG")" -eq $((before + 1)) ]
+}
+
+@test "token auth: a short-lived token is renewed during the pull" {
+	local d=$BATS_TEST_TMPDIR/reg
+	token_start "$d" "$TEST_PIDS" "$FIX/certs" bob:pw --expires 1
+	reg_start "$d" "$TEST_PIDS" --token "http://127.0.0.1:$TOKEN_PORT/token" "$FIX/certs"
+	push "$OCI" multi:1 "$REG_PORT" test/multi:1 --dest-creds bob:pw
+	: >"$d/token.log"
+	run coop image pull -q --insecure "127.0.0.1:$REG_PORT" -u bob --password pw \
+		"127.0.0.1:$REG_PORT/test/multi:1"
+	[ "$status" -eq 0 ] || fail "$output"
+	# manifest, config and two layers: more than one token
+	[ "$(grep -c 'user=bob .*granted=1' "$d/token.log")" -ge 3 ] || fail "$(cat "$d/token.log")"
 }
 
 @test "credentials from docker config.json auths (host:port and URL keys)" {
@@ -269,7 +293,7 @@ partial_over() {
 	# same size, different bytes
 	printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc 2>/dev/null
 	run coop image pull -q --insecure "127.0.0.1:$REG_PORT" "127.0.0.1:$REG_PORT/test/multi:1"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 1 ] || fail "pull of a corrupted blob: $output"
 	[[ "$output" == *"layer 2/2 sha256:${layer:7:12}"*"mismatch"* ]] || fail "$output"
 	[ ! -e "$COOP_IMAGE_STORE/blobs/sha256/${layer#sha256:}" ] || fail "bad blob stored"
 	run coop image ls -q
@@ -324,6 +348,34 @@ partial_over() {
 	[ "$(blobs_in_store)" -eq 0 ]
 	run coop image ls -q
 	[ -z "$output" ]
+}
+
+@test "save and import round trips (docker and OCI archives, rootfs tarballs)" {
+	pull_plain "$PLAIN/test/multi:1" >/dev/null
+	local id t=$BATS_TEST_TMPDIR
+	id=$(coop image inspect "$PLAIN/test/multi:1" | jq -r '.[0].Id')
+	run coop image save -o "$t/d.tar" "$PLAIN/test/multi:1"
+	[ "$status" -eq 0 ] || fail "$output"
+	run coop image save --format oci -o "$t/o.tar" "$PLAIN/test/multi:1"
+	[ "$status" -eq 0 ] || fail "$output"
+	run -2 coop image save "$PLAIN/test/multi:1"
+	coop image rm "$PLAIN/test/multi:1" >/dev/null
+	coop image prune >/dev/null
+	run coop image import "$t/d.tar"
+	[ "$status" -eq 0 ] || fail "$output"
+	[ "$output" = "$PLAIN/test/multi:1" ] || fail "$output"
+	[ "$(coop image inspect "$PLAIN/test/multi:1" | jq -r '.[0].Id')" = "$id" ]
+	run coop image import --name again:1 "$t/o.tar"
+	[ "$status" -eq 0 ] || fail "$output"
+	[ "$(coop image inspect again:1 | jq -r '.[0].Id')" = "$id" ]
+	tar -C "$CACHE/rootfs" -czf "$t/rootfs.tgz" .
+	run -2 coop image import --rootfs "$t/rootfs.tgz"
+	run coop image import --rootfs --name base:1 "$t/rootfs.tgz"
+	[ "$status" -eq 0 ] || fail "$output"
+	[ "$(coop image inspect base:1 | jq -r '.[0].Layers | length')" -eq 1 ]
+	run coop image import "$t/nosuch.tar"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
 }
 
 @test "a container runs the pulled image's Cmd through coop-runtime" {
