@@ -43,6 +43,7 @@ struct img_store {
 	char *root;
 	int hold_fd; /* shared flock on gc.lock while held */
 	unsigned holds;
+	struct img_ingest *active; /* this handle's ingests, to refuse a self-deadlock */
 };
 
 struct img_ingest {
@@ -51,6 +52,7 @@ struct img_ingest {
 	int64_t size, offset;
 	int fd, lock_fd;
 	struct img_hasher *h;
+	struct img_ingest *next; /* in st->active */
 };
 
 static const char *const layout_dirs[] = { "blobs", "blobs/sha256", "ingest", "layers", "l" };
@@ -464,6 +466,11 @@ int img_store_put_blob(struct img_store *st, const char *digest, const void *dat
 
 static void ingest_free(struct img_ingest *in)
 {
+	for (struct img_ingest **p = &in->st->active; *p; p = &(*p)->next)
+		if (*p == in) {
+			*p = in->next;
+			break;
+		}
 	if (in->fd >= 0)
 		close(in->fd);
 	unlock_file(in->lock, in->lock_fd);
@@ -502,6 +509,11 @@ int img_ingest_begin(struct img_store *st, const char *digest, int64_t size,
 	int r;
 
 	CHECK(check_digest(digest, err));
+	/* a second flock on the blob from this process would wait for ourselves forever */
+	for (struct img_ingest *a = st->active; a; a = a->next)
+		if (streq(a->digest, digest))
+			return err_msg(err, EDEADLK, "blob %s is already being downloaded by this "
+						     "process", digest);
 	hex = img_digest_hex(digest);
 	in = xcalloc(1, sizeof(*in));
 	in->st = st;
@@ -510,8 +522,11 @@ int img_ingest_begin(struct img_store *st, const char *digest, int64_t size,
 	in->fd = in->lock_fd = -1;
 	in->lock = spath(st, "ingest/%s.lock", hex);
 	in->partial = spath(st, "ingest/%s.partial", hex);
+	in->next = st->active;
+	st->active = in;
 	r = lock_file(in->lock, false, &in->lock_fd, err);
 	if (r == 0 && img_store_has_blob(st, digest)) {
+		unlink(in->partial); /* a leftover from before it was stored */
 		ingest_free(in);
 		*ret = NULL;
 		*ret_exists = true;

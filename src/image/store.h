@@ -53,9 +53,9 @@ int img_store_put_blob(struct img_store *st, const char *digest, const void *dat
 
 /* Streaming ingestion with resume and per-blob locking. */
 struct img_ingest;
-/* Locks the blob (waiting if another process/thread downloads it). *ret_exists is set
- * when the blob is already in the store (nothing to do: *ret is NULL). size < 0 when
- * unknown. */
+/* Locks the blob (waiting while another process downloads it; the same blob twice
+ * through one handle is -EDEADLK, not a wait). *ret_exists is set when the blob is
+ * already in the store (nothing to do: *ret is NULL). size < 0 when unknown. */
 int img_ingest_begin(struct img_store *st, const char *digest, int64_t size,
 		     struct img_ingest **ret, bool *ret_exists, struct err *err);
 /* Bytes already in the partial file (resume with Range from here; the hash has been

@@ -178,6 +178,19 @@ static void test_ingest_resume(void **state)
 		assert_int_equal(n, 0);
 	}
 
+	/* the same blob twice from one handle is refused, not a deadlock */
+	{
+		struct img_ingest *a = NULL, *b = NULL;
+		char d2[IMG_DIGEST_LEN + 1];
+
+		img_digest_buf("twice", 5, d2);
+		assert_int_equal(img_ingest_begin(f->st, d2, 5, &a, &ex, &err), 0);
+		assert_int_equal(img_ingest_begin(f->st, d2, 5, &b, &ex, &err), -EDEADLK);
+		img_ingest_abort(a, false);
+		assert_int_equal(img_ingest_begin(f->st, d2, 5, &b, &ex, &err), 0);
+		img_ingest_abort(b, false);
+	}
+
 	/* already there: nothing to do */
 	assert_int_equal(img_ingest_begin(f->st, d, 16, &in, &ex, &err), 0);
 	assert_true(ex);
