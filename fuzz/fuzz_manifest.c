@@ -9,7 +9,10 @@
 #include "image/manifest.h"
 
 static const char *const content_types[] = {
-	NULL, IMG_MT_OCI_MANIFEST, IMG_MT_DOCKER_LIST, "application/json",
+    NULL,
+    IMG_MT_OCI_MANIFEST,
+    IMG_MT_DOCKER_LIST,
+    "application/json",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -17,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *ct = content_types[size % 4];
 	struct img_manifest *m = NULL;
 	struct img_config *c = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	enum img_compression comp;
 
 	if (img_manifest_parse((const char *)data, size, ct, &m, &err) == 0) {

@@ -11,16 +11,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = strndup((const char *)data, size);
-	struct img_ref r = { 0 };
-	struct err err = { 0 };
+	struct img_ref r = {0};
+	struct err err = {0};
 
 	if (img_ref_parse(s, &r, &err) == 0) {
-		char *full = img_ref_string(&r), *fam = img_ref_familiar(&r), *repo = img_ref_repo(&r);
-		const char *forms[] = { full, fam };
+		char *full = img_ref_string(&r), *fam = img_ref_familiar(&r),
+		     *repo = img_ref_repo(&r);
+		const char *forms[] = {full, fam};
 
 		(void)img_ref_registry_host(&r);
 		for (size_t i = 0; i < 2; i++) {
-			struct img_ref again = { 0 };
+			struct img_ref again = {0};
 			char *full2;
 
 			if (img_ref_parse(forms[i], &again, &err) < 0)

@@ -33,12 +33,12 @@ int img_digest_validate(const char *d, struct err *err)
 		return err_msg(err, EINVAL, "invalid digest '%.80s': expected 'sha256:<hex>'", d);
 	if ((size_t)(colon - d) != PREFIX_LEN - 1 || strncmp(d, PREFIX, PREFIX_LEN) != 0)
 		return err_msg(err, EINVAL,
-			       "invalid digest '%.80s': unsupported algorithm '%.*s' (only sha256)", d,
-			       (int)((colon - d) > 32 ? 32 : (colon - d)), d);
+			       "invalid digest '%.80s': unsupported algorithm '%.*s' (only sha256)",
+			       d, (int)((colon - d) > 32 ? 32 : (colon - d)), d);
 	n = strlen(colon + 1);
 	if (n != 2 * SHA256_LEN)
-		return err_msg(err, EINVAL, "invalid digest '%.80s': expected 64 hex characters, got %zu",
-			       d, n);
+		return err_msg(err, EINVAL,
+			       "invalid digest '%.80s': expected 64 hex characters, got %zu", d, n);
 	for (const char *p = colon + 1; *p; p++)
 		if (!is_lower_hex(*p))
 			return err_msg(err, EINVAL,

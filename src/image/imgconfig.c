@@ -15,16 +15,16 @@
 #include "base/js.h"
 #include "base/util.h"
 
-#define CHECK(x)                   \
-	do {                       \
-		int _r = (x);      \
-		if (_r < 0)        \
-			return _r; \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		int _r = (x);                                                                      \
+		if (_r < 0)                                                                        \
+			return _r;                                                                 \
 	} while (0)
 
 #define ID_FILE_MAX (4u << 20) /* a passwd or group file larger than this is refused */
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define ID_MAX 0x7fffffffu     /* as Docker: uids and gids are 0..2^31-1 */
+#define ID_MAX 0x7fffffffu /* as Docker: uids and gids are 0..2^31-1 */
 
 /* ---- /etc/passwd and /etc/group inside the rootfs ---- */
 
@@ -32,8 +32,8 @@
 static int read_in_root(const char *rootfs, const char *rel, char **ret, struct err *err)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	    .flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	_cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int fd = -1;
@@ -196,7 +196,7 @@ int img_resolve_user(const char *rootfs, const char *user, unsigned *ret_uid, un
 	_cleanup_free_ char *spec = xstrdup(user ? user : "");
 	_cleanup_free_ char *passwd = NULL, *group = NULL;
 	_cleanup_free_ unsigned *groups = NULL;
-	struct pw_match m = { 0 };
+	struct pw_match m = {0};
 	char *colon = strchr(spec, ':');
 	const char *u = spec, *g = colon && colon[1] ? colon + 1 : NULL;
 	unsigned uid = 0, gid = 0, num = 0;
@@ -253,8 +253,8 @@ static int append_str(json_t *arr, const char *s, const char *what, struct err *
 }
 
 /* Entrypoint + Cmd; overriding the entrypoint drops the image's Cmd (Docker). */
-static int build_args(const struct img_config *ic, const struct img_overrides *ov,
-		      json_t **ret, struct err *err)
+static int build_args(const struct img_config *ic, const struct img_overrides *ov, json_t **ret,
+		      struct err *err)
 {
 	char *const *ep = ov->entrypoint ? ov->entrypoint : ic->entrypoint;
 	char *const *cmd = ov->cmd ? ov->cmd : ov->entrypoint ? NULL : ic->cmd;
@@ -293,8 +293,8 @@ static char **env_set(char **env, const char *kv)
 
 /* Image Env, then the overrides replacing same keys, PATH when nobody set one, and TERM
  * for a terminal (as Docker does). */
-static int build_env(const struct img_config *ic, const struct img_overrides *ov,
-		     bool terminal, json_t **ret, struct err *err)
+static int build_env(const struct img_config *ic, const struct img_overrides *ov, bool terminal,
+		     json_t **ret, struct err *err)
 {
 	_cleanup_strv_ char **env = NULL;
 	json_t *out;
@@ -303,7 +303,8 @@ static int build_env(const struct img_config *ic, const struct img_overrides *ov
 		env = env_set(env, ic->env[i]);
 	for (size_t i = 0; ov->env && ov->env[i]; i++) {
 		if (!strchr(ov->env[i], '=') || ov->env[i][0] == '=')
-			return err_msg(err, EINVAL, "environment '%s': expected KEY=VALUE", ov->env[i]);
+			return err_msg(err, EINVAL, "environment '%s': expected KEY=VALUE",
+				       ov->env[i]);
 		env = env_set(env, ov->env[i]);
 	}
 	if (env_find(env, "PATH=") < 0)
@@ -328,7 +329,8 @@ static int build_cwd(const struct img_config *ic, const struct img_overrides *ov
 	if (ov->workdir && *ov->workdir) {
 		if (ov->workdir[0] != '/')
 			return err_msg(err, EINVAL,
-				       "working directory '%s' is not an absolute path", ov->workdir);
+				       "working directory '%s' is not an absolute path",
+				       ov->workdir);
 		*ret = xstrdup(ov->workdir);
 	} else if (ic->working_dir && *ic->working_dir) {
 		/* old builders wrote relative WorkingDirs; Docker reads them from / */
@@ -348,8 +350,8 @@ static int build_user(const struct img_config *ic, const char *rootfs,
 	size_t n = 0;
 	json_t *add;
 
-	CHECK(img_resolve_user(rootfs, ov->user ? ov->user : ic->user, &uid, &gid, &groups, &n,
-			       err));
+	CHECK(
+	    img_resolve_user(rootfs, ov->user ? ov->user : ic->user, &uid, &gid, &groups, &n, err));
 	json_object_set_new(user, "uid", json_integer(uid));
 	json_object_set_new(user, "gid", json_integer(gid));
 	json_object_del(user, "additionalGids");
@@ -384,9 +386,8 @@ static void set_annotations(const struct img_config *ic, json_t *oci)
 		ann = json_object();
 		json_object_set_new(oci, "annotations", ann);
 	}
-	json_object_foreach(ic->labels, k, v)
-		if (!json_object_get(ann, k))
-			json_object_set(ann, k, v);
+	json_object_foreach(ic->labels, k, v) if (!json_object_get(ann, k))
+	    json_object_set(ann, k, v);
 	if (ic->stop_signal && *ic->stop_signal)
 		json_object_set_new(ann, "org.opencontainers.image.stopSignal",
 				    json_string(ic->stop_signal));
@@ -403,7 +404,7 @@ static void set_annotations(const struct img_config *ic, json_t *oci)
 int img_apply_config(const struct img_config *ic, const char *rootfs,
 		     const struct img_overrides *ov, json_t *oci, struct err *err)
 {
-	static const struct img_overrides none = { 0 };
+	static const struct img_overrides none = {0};
 	_cleanup_json_ json_t *args = NULL, *env = NULL, *jcwd = NULL;
 	_cleanup_free_ char *cwd = NULL;
 	json_t *proc, *user;

@@ -10,40 +10,43 @@
 #include "base/util.h"
 #include "image/digest.h"
 
-#define CHECK(x)                   \
-	do {                       \
-		int _r = (x);      \
-		if (_r < 0)        \
-			return _r; \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		int _r = (x);                                                                      \
+		if (_r < 0)                                                                        \
+			return _r;                                                                 \
 	} while (0)
 
 static const struct {
 	const char *type;
 	enum img_manifest_kind kind;
 } manifest_types[] = {
-	{ IMG_MT_OCI_MANIFEST, IMG_KIND_MANIFEST },
-	{ IMG_MT_DOCKER_MANIFEST, IMG_KIND_MANIFEST },
-	{ IMG_MT_OCI_INDEX, IMG_KIND_INDEX },
-	{ IMG_MT_DOCKER_LIST, IMG_KIND_INDEX },
+    {IMG_MT_OCI_MANIFEST, IMG_KIND_MANIFEST},
+    {IMG_MT_DOCKER_MANIFEST, IMG_KIND_MANIFEST},
+    {IMG_MT_OCI_INDEX, IMG_KIND_INDEX},
+    {IMG_MT_DOCKER_LIST, IMG_KIND_INDEX},
 };
 
 /* Content-Types that say nothing about the document: infer from its shape instead. */
 static const char *const generic_types[] = {
-	"", "application/json", "text/plain", "application/octet-stream",
+    "",
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
 };
 
 static const struct {
 	const char *type;
 	int comp; /* enum img_compression, or -1: refused */
 } layer_types[] = {
-	{ IMG_MT_OCI_LAYER, IMG_COMP_NONE },
-	{ IMG_MT_OCI_LAYER_GZIP, IMG_COMP_GZIP },
-	{ IMG_MT_OCI_LAYER_ZSTD, IMG_COMP_ZSTD },
-	{ IMG_MT_DOCKER_LAYER, IMG_COMP_GZIP },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar", -1 },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", -1 },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", -1 },
-	{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", -1 },
+    {IMG_MT_OCI_LAYER, IMG_COMP_NONE},
+    {IMG_MT_OCI_LAYER_GZIP, IMG_COMP_GZIP},
+    {IMG_MT_OCI_LAYER_ZSTD, IMG_COMP_ZSTD},
+    {IMG_MT_DOCKER_LAYER, IMG_COMP_GZIP},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar", -1},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", -1},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", -1},
+    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", -1},
 };
 
 int img_layer_compression(const char *media_type, enum img_compression *ret, struct err *err)
@@ -89,8 +92,7 @@ void img_manifest_free(struct img_manifest *m)
 	free(m);
 }
 
-static int parse_platform(json_t *o, const char *path, struct img_descriptor *d,
-			  struct err *err)
+static int parse_platform(json_t *o, const char *path, struct img_descriptor *d, struct err *err)
 {
 	json_t *p = NULL;
 	_cleanup_free_ char *pp = js_path(path, "platform");
@@ -104,8 +106,8 @@ static int parse_platform(json_t *o, const char *path, struct img_descriptor *d,
 	return 0;
 }
 
-static int parse_descriptor(json_t *o, const char *path, bool platform,
-			    struct img_descriptor *d, struct err *err)
+static int parse_descriptor(json_t *o, const char *path, bool platform, struct img_descriptor *d,
+			    struct err *err)
 {
 	_cleanup_free_ char *dp = js_path(path, "digest");
 
@@ -134,7 +136,8 @@ static int parse_descriptors(json_t *doc, const char *key, bool platform,
 
 	CHECK(js_get(doc, "", key, JSON_ARRAY, true, &arr, err));
 	*ret = xcalloc(json_array_size(arr), sizeof(**ret));
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		_cleanup_free_ char *p = js_index(key, i);
 		*ret_n = i + 1;
 		CHECK(parse_descriptor(e, p, platform, &(*ret)[i], err));
@@ -207,8 +210,7 @@ static int media_type(json_t *doc, const char *content_type, struct img_manifest
 	return 0;
 }
 
-static int parse_doc(json_t *doc, const char *content_type, struct img_manifest *m,
-		     struct err *err)
+static int parse_doc(json_t *doc, const char *content_type, struct img_manifest *m, struct err *err)
 {
 	json_t *cfg = NULL;
 	int64_t version = 0;
@@ -219,8 +221,8 @@ static int parse_doc(json_t *doc, const char *content_type, struct img_manifest 
 	if (version == 1)
 		return err_msg(err, ENOTSUP, "schema 1 manifests are not supported");
 	if (version != 2)
-		return err_msg(err, EINVAL, "schemaVersion: %s", version ? "must be 2"
-									  : "missing required field");
+		return err_msg(err, EINVAL, "schemaVersion: %s",
+			       version ? "must be 2" : "missing required field");
 	CHECK(media_type(doc, content_type, m, err));
 	if (m->kind == IMG_KIND_INDEX)
 		return parse_descriptors(doc, "manifests", true, &m->manifests, &m->n_manifests,
@@ -261,13 +263,25 @@ int img_manifest_parse(const char *data, size_t len, const char *content_type,
 static const struct {
 	const char *machine, *arch, *variant;
 } arch_table[] = {
-	{ "x86_64", "amd64", NULL },  { "amd64", "amd64", NULL },   { "aarch64", "arm64", "v8" },
-	{ "arm64", "arm64", "v8" },   { "armv8l", "arm", "v8" },    { "armv7l", "arm", "v7" },
-	{ "armv7", "arm", "v7" },     { "armv6l", "arm", "v6" },    { "armv5tel", "arm", "v5" },
-	{ "i386", "386", NULL },      { "i486", "386", NULL },      { "i586", "386", NULL },
-	{ "i686", "386", NULL },      { "ppc64le", "ppc64le", NULL }, { "ppc64", "ppc64", NULL },
-	{ "s390x", "s390x", NULL },   { "riscv64", "riscv64", NULL }, { "mips64", "mips64", NULL },
-	{ "loongarch64", "loong64", NULL },
+    {"x86_64", "amd64", NULL},
+    {"amd64", "amd64", NULL},
+    {"aarch64", "arm64", "v8"},
+    {"arm64", "arm64", "v8"},
+    {"armv8l", "arm", "v8"},
+    {"armv7l", "arm", "v7"},
+    {"armv7", "arm", "v7"},
+    {"armv6l", "arm", "v6"},
+    {"armv5tel", "arm", "v5"},
+    {"i386", "386", NULL},
+    {"i486", "386", NULL},
+    {"i586", "386", NULL},
+    {"i686", "386", NULL},
+    {"ppc64le", "ppc64le", NULL},
+    {"ppc64", "ppc64", NULL},
+    {"s390x", "s390x", NULL},
+    {"riscv64", "riscv64", NULL},
+    {"mips64", "mips64", NULL},
+    {"loongarch64", "loong64", NULL},
 };
 
 /* uname/GOARCH spellings to GOARCH; *variant set only when the name implies one. */
@@ -395,8 +409,7 @@ void img_config_free(struct img_config *c)
 }
 
 /* ExposedPorts and Volumes are objects whose keys are the values ({"80/tcp": {}}). */
-static int object_keys(json_t *o, const char *path, const char *key, char ***ret,
-		       struct err *err)
+static int object_keys(json_t *o, const char *path, const char *key, char ***ret, struct err *err)
 {
 	json_t *v = NULL, *e;
 	const char *k;
@@ -407,8 +420,7 @@ static int object_keys(json_t *o, const char *path, const char *key, char ***ret
 	if (!v)
 		return 0;
 	out = xcalloc(json_object_size(v) + 1, sizeof(char *));
-	json_object_foreach(v, k, e)
-		out[i++] = xstrdup(k);
+	json_object_foreach(v, k, e) out[i++] = xstrdup(k);
 	*ret = out;
 	return 0;
 }
@@ -421,11 +433,11 @@ static int parse_labels(json_t *o, const char *path, json_t **ret, struct err *e
 	CHECK(js_get(o, path, "Labels", JSON_OBJECT, false, &v, err));
 	if (!v)
 		return 0;
-	json_object_foreach(v, k, e)
-		if (!json_is_string(e)) {
-			_cleanup_free_ char *p = js_path(path, "Labels");
-			return err_msg(err, EINVAL, "%s.%s: expected a string", p, k);
-		}
+	json_object_foreach(v, k, e) if (!json_is_string(e))
+	{
+		_cleanup_free_ char *p = js_path(path, "Labels");
+		return err_msg(err, EINVAL, "%s.%s: expected a string", p, k);
+	}
 	*ret = json_incref(v);
 	return 0;
 }
@@ -449,8 +461,9 @@ static int parse_container_config(json_t *doc, struct img_config *c, struct err 
 	CHECK(parse_labels(o, p, &c->labels, err));
 	for (size_t i = 0; c->env && c->env[i]; i++)
 		if (!strchr(c->env[i], '=') || c->env[i][0] == '=')
-			return err_msg(err, EINVAL, "config.Env[%zu]: expected KEY=VALUE, got '%.100s'",
-				       i, c->env[i]);
+			return err_msg(err, EINVAL,
+				       "config.Env[%zu]: expected KEY=VALUE, got '%.100s'", i,
+				       c->env[i]);
 	return 0;
 }
 
@@ -479,8 +492,9 @@ int img_config_parse(const char *data, size_t len, struct img_config **ret, stru
 	int r;
 
 	if (len > IMG_MANIFEST_MAX)
-		return err_msg(err, EFBIG, "image config of %zu bytes is larger than the %u allowed",
-			       len, IMG_MANIFEST_MAX);
+		return err_msg(err, EFBIG,
+			       "image config of %zu bytes is larger than the %u allowed", len,
+			       IMG_MANIFEST_MAX);
 	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc)
 		return err_msg(err, EINVAL, "image config:%d:%d: invalid JSON: %s", je.line,

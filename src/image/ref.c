@@ -140,7 +140,8 @@ static int check_path(const char *ref, const char *path, struct err *err)
 	for (const char *c = path; *c; c++)
 		if (isupper((unsigned char)*c))
 			return err_msg(err, EINVAL,
-				       "invalid reference '%s': repository name must be lowercase", ref);
+				       "invalid reference '%s': repository name must be lowercase",
+				       ref);
 	for (;;) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
@@ -225,9 +226,10 @@ static int parse(const char *s, struct img_ref *r, struct err *err)
 		return r_rc;
 	/* measured normalized, as Docker does: "docker.io/library/" counts */
 	if (strlen(r->domain) + 1 + strlen(r->path) > NAME_MAX_LEN)
-		return err_msg(err, EINVAL,
-			       "invalid reference '%.64s...': repository name longer than %d characters",
-			       s, NAME_MAX_LEN);
+		return err_msg(
+		    err, EINVAL,
+		    "invalid reference '%.64s...': repository name longer than %d characters", s,
+		    NAME_MAX_LEN);
 	if (!r->tag && !r->digest)
 		r->tag = xstrdup(DEFAULT_TAG);
 	return 0;
@@ -235,7 +237,7 @@ static int parse(const char *s, struct img_ref *r, struct err *err)
 
 int img_ref_parse(const char *s, struct img_ref *ret, struct err *err)
 {
-	struct img_ref r = { 0 };
+	struct img_ref r = {0};
 	int rc;
 
 	if (!s)
@@ -259,7 +261,7 @@ void img_ref_free(struct img_ref *r)
 	free(r->path);
 	free(r->tag);
 	free(r->digest);
-	*r = (struct img_ref){ 0 };
+	*r = (struct img_ref){0};
 }
 
 static char *with_suffix(const char *name, const struct img_ref *r)

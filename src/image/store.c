@@ -29,11 +29,11 @@
 #include "image/ref.h"
 #include "image/unpack.h"
 
-#define CHECK(x)                   \
-	do {                       \
-		int _r = (x);      \
-		if (_r < 0)        \
-			return _r; \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		int _r = (x);                                                                      \
+		if (_r < 0)                                                                        \
+			return _r;                                                                 \
 	} while (0)
 
 #define SHORT_LEN 10
@@ -55,7 +55,7 @@ struct img_ingest {
 	struct img_ingest *next; /* in st->active */
 };
 
-static const char *const layout_dirs[] = { "blobs", "blobs/sha256", "ingest", "layers", "l" };
+static const char *const layout_dirs[] = {"blobs", "blobs/sha256", "ingest", "layers", "l"};
 
 /* ---- small helpers ---- */
 
@@ -396,8 +396,8 @@ int img_store_read_blob(struct img_store *st, const char *digest, size_t max, ch
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return err_sys(err, errno, "open '%s'", p);
 	if ((uint64_t)sb.st_size > max)
-		return err_msg(err, EFBIG, "blob %s is %lld bytes, more than the %zu allowed", digest,
-			       (long long)sb.st_size, max);
+		return err_msg(err, EFBIG, "blob %s is %lld bytes, more than the %zu allowed",
+			       digest, (long long)sb.st_size, max);
 	buf = xmalloc(sb.st_size + 1);
 	while (len < (size_t)sb.st_size) {
 		ssize_t n = pread(fd, buf + len, sb.st_size - len, len);
@@ -412,7 +412,8 @@ int img_store_read_blob(struct img_store *st, const char *digest, size_t max, ch
 	buf[len] = '\0';
 	img_digest_buf(buf, len, got);
 	if (!streq(got, digest))
-		return err_msg(err, EIO, "blob %s is corrupt: its content hashes to %s", digest, got);
+		return err_msg(err, EIO, "blob %s is corrupt: its content hashes to %s", digest,
+			       got);
 	if (ret_len)
 		*ret_len = len;
 	*ret = take_ptr(buf);
@@ -426,7 +427,7 @@ static int write_blob(struct img_store *st, const char *digest, const void *data
 	static unsigned counter;
 	_cleanup_free_ char *dir = spath(st, "%s", "blobs/sha256");
 	_cleanup_free_ char *tmp =
-		xasprintf("%s/.tmp-%d-%u", dir, (int)getpid(), __atomic_fetch_add(&counter, 1, 0));
+	    xasprintf("%s/.tmp-%d-%u", dir, (int)getpid(), __atomic_fetch_add(&counter, 1, 0));
 	_cleanup_free_ char *dst = img_store_blob_path(st, digest);
 	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int r;
@@ -512,8 +513,10 @@ int img_ingest_begin(struct img_store *st, const char *digest, int64_t size,
 	/* a second flock on the blob from this process would wait for ourselves forever */
 	for (struct img_ingest *a = st->active; a; a = a->next)
 		if (streq(a->digest, digest))
-			return err_msg(err, EDEADLK, "blob %s is already being downloaded by this "
-						     "process", digest);
+			return err_msg(err, EDEADLK,
+				       "blob %s is already being downloaded by this "
+				       "process",
+				       digest);
 	hex = img_digest_hex(digest);
 	in = xcalloc(1, sizeof(*in));
 	in->st = st;
@@ -673,8 +676,7 @@ static int unpack_layer(struct img_store *st, const char *digest, enum img_compr
 	_cleanup_free_ char *name = NULL, *link = NULL;
 	_cleanup_close_ int fd = open(blob, O_RDONLY | O_CLOEXEC);
 	struct img_unpack_opts o = {
-		.allow_devices = geteuid() == 0, .set_owners = geteuid() == 0, .what = what
-	};
+	    .allow_devices = geteuid() == 0, .set_owners = geteuid() == 0, .what = what};
 	int r;
 
 	if (fd < 0 && errno == ENOENT)
@@ -706,8 +708,7 @@ static int unpack_layer(struct img_store *st, const char *digest, enum img_compr
 }
 
 /* An existing layer: its short name, relinked if l/ lost it. */
-static int existing_layer(struct img_store *st, const char *hex, char **ret_short,
-			  struct err *err)
+static int existing_layer(struct img_store *st, const char *hex, char **ret_short, struct err *err)
 {
 	_cleanup_free_ char *name = NULL, *link = NULL;
 	_cleanup_free_ char *target = xasprintf("../layers/%s/diff", hex);
@@ -760,7 +761,7 @@ static int refs_load(struct img_store *st, json_t **ret, struct err *err)
 	_cleanup_free_ char *s = NULL;
 	json_t *j = NULL;
 
-	struct err e = { 0 };
+	struct err e = {0};
 
 	if (fs_read_at(AT_FDCWD, p, &s, NULL, &e) < 0) {
 		if (e.code != ENOENT)
@@ -814,8 +815,8 @@ int img_store_ref_set(struct img_store *st, const char *name, const char *target
 		return err_wrap(err, "image '%s' manifest", name);
 	CHECK(lock_store(st, LOCK_EX, &lock, err));
 	CHECK(refs_load(st, &refs, err));
-	json_object_set_new(refs, key, json_pack("{s:s,s:s}", "target", target, "manifest",
-						 manifest));
+	json_object_set_new(refs, key,
+			    json_pack("{s:s,s:s}", "target", target, "manifest", manifest));
 	return refs_save(st, refs, err);
 }
 
@@ -968,7 +969,8 @@ static void sweep_layers(struct img_store *st, struct marks *m, uint64_t *bytes)
 		_cleanup_free_ char *lock = NULL;
 		int fd = -1;
 
-		if (!is_hex64(e->d_name, strlen(e->d_name)) || json_object_get(m->layers, e->d_name))
+		if (!is_hex64(e->d_name, strlen(e->d_name)) ||
+		    json_object_get(m->layers, e->d_name))
 			continue;
 		lock = spath(st, "layers/%s.lock", e->d_name);
 		if (lock_file(lock, true, &fd, NULL) < 0)
@@ -978,8 +980,7 @@ static void sweep_layers(struct img_store *st, struct marks *m, uint64_t *bytes)
 	}
 }
 
-int img_store_prune(struct img_store *st, uint64_t *ret_blobs, uint64_t *ret_bytes,
-		    struct err *err)
+int img_store_prune(struct img_store *st, uint64_t *ret_blobs, uint64_t *ret_bytes, struct err *err)
 {
 	_cleanup_free_ char *gc = spath(st, "%s", "gc.lock");
 	_cleanup_close_ int gc_fd = -1, lock = -1;
@@ -990,8 +991,9 @@ int img_store_prune(struct img_store *st, uint64_t *ret_blobs, uint64_t *ret_byt
 	json_t *e;
 
 	if (st->holds)
-		return err_msg(err, EBUSY, "prune: this store handle holds content (a pull is "
-					   "in progress)");
+		return err_msg(err, EBUSY,
+			       "prune: this store handle holds content (a pull is "
+			       "in progress)");
 	/* wait for pulls that hold content not yet named by a reference */
 	gc_fd = open(gc, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (gc_fd < 0)
@@ -1001,8 +1003,9 @@ int img_store_prune(struct img_store *st, uint64_t *ret_blobs, uint64_t *ret_byt
 			return err_sys(err, errno, "lock '%s'", gc);
 	CHECK(lock_store(st, LOCK_EX, &lock, err));
 	CHECK(refs_load(st, &refs, err));
-	m = (struct marks){ json_object(), json_object() };
-	json_object_foreach(refs, name, e) {
+	m = (struct marks){json_object(), json_object()};
+	json_object_foreach(refs, name, e)
+	{
 		mark(st, &m, json_string_value(json_object_get(e, "target")) ?: "", 0);
 		mark(st, &m, json_string_value(json_object_get(e, "manifest")) ?: "", 0);
 	}

@@ -19,23 +19,25 @@
 
 #define DESC(mt, d, sz) "{\"mediaType\":\"" mt "\",\"digest\":\"" d "\",\"size\":" #sz "}"
 #define PLAT(os, arch) "\"platform\":{\"os\":\"" os "\",\"architecture\":\"" arch "\"}"
-#define PLATV(os, arch, v) \
+#define PLATV(os, arch, v)                                                                         \
 	"\"platform\":{\"os\":\"" os "\",\"architecture\":\"" arch "\",\"variant\":\"" v "\"}"
-#define ENTRY(d, plat) \
+#define ENTRY(d, plat)                                                                             \
 	"{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" d "\",\"size\":10," plat "}"
 
 static const char oci_manifest[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\","
-	"\"config\":" DESC(IMG_MT_OCI_CONFIG, D1, 100) ","
-	"\"layers\":[" DESC(IMG_MT_OCI_LAYER_GZIP, D2, 2000) "," DESC(IMG_MT_OCI_LAYER, D3, 0) "]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\","
+    "\"config\":" DESC(IMG_MT_OCI_CONFIG, D1,
+		       100) ","
+			    "\"layers\":[" DESC(IMG_MT_OCI_LAYER_GZIP, D2,
+						2000) "," DESC(IMG_MT_OCI_LAYER, D3, 0) "]}";
 
 static const char umoci_manifest[] = /* no mediaType */
-	"{\"schemaVersion\":2,\"config\":" DESC(IMG_MT_OCI_CONFIG, D1, 1) ",\"layers\":[]}";
+    "{\"schemaVersion\":2,\"config\":" DESC(IMG_MT_OCI_CONFIG, D1, 1) ",\"layers\":[]}";
 
 static const char docker_list[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_LIST "\",\"manifests\":["
-	ENTRY(D1, PLAT("linux", "amd64")) "," ENTRY(D2, PLATV("linux", "arm64", "v8")) ","
-	ENTRY(D3, PLAT("linux", "s390x")) "]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_LIST
+    "\",\"manifests\":[" ENTRY(D1, PLAT("linux", "amd64")) "," ENTRY(
+	D2, PLATV("linux", "arm64", "v8")) "," ENTRY(D3, PLAT("linux", "s390x")) "]}";
 
 static int parse(const char *s, const char *ct, struct img_manifest **m, struct err *err)
 {
@@ -45,7 +47,7 @@ static int parse(const char *s, const char *ct, struct img_manifest **m, struct 
 static void test_oci_manifest(void **state)
 {
 	struct img_manifest *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(parse(oci_manifest, NULL, &m, &err), 0);
 	assert_int_equal(m->kind, IMG_KIND_MANIFEST);
@@ -62,7 +64,7 @@ static void test_oci_manifest(void **state)
 static void test_media_type_sources(void **state)
 {
 	struct img_manifest *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	/* inferred from the shape */
 	assert_int_equal(parse(umoci_manifest, NULL, &m, &err), 0);
@@ -95,50 +97,50 @@ static void test_media_type_sources(void **state)
 static const struct {
 	const char *doc, *ct, *msg;
 } bad[] = {
-	{ "{\"schemaVersion\":1,\"name\":\"x\",\"fsLayers\":[]}", NULL,
-	  "schema 1 manifests are not supported" },
-	{ "{\"schemaVersion\":2,\"mediaType\":"
-	  "\"application/vnd.docker.distribution.manifest.v1+prettyjws\"}",
-	  NULL, "schema 1 manifests are not supported" },
-	{ "{\"schemaVersion\":2}", "application/vnd.docker.distribution.manifest.v1+prettyjws",
-	  "schema 1 manifests are not supported" },
-	{ "{\"schemaVersion\":3,\"manifests\":[]}", NULL, "schemaVersion: must be 2" },
-	{ "{\"manifests\":[]}", NULL, "schemaVersion: missing required field" },
-	{ "{\"schemaVersion\":\"2\",\"manifests\":[]}", NULL, "schemaVersion: expected an integer" },
-	{ "{\"schemaVersion\":2,\"mediaType\":\"application/x-foo\"}", NULL,
-	  "unsupported manifest type 'application/x-foo'" },
-	{ "{\"schemaVersion\":2,\"manifests\":[]}", "application/x-bar",
-	  "unsupported manifest type 'application/x-bar'" },
-	{ "{\"schemaVersion\":2}", NULL, "not an image manifest or index" },
-	{ "[]", NULL, "expected a JSON object" },
-	{ "{", NULL, "invalid JSON" },
-	{ "{\"schemaVersion\":2,\"schemaVersion\":2}", NULL, "invalid JSON" },
-	{ "{\"schemaVersion\":2,\"config\":" DESC("x", "sha256:12", 1) ",\"layers\":[]}", NULL,
-	  "config.digest: invalid digest 'sha256:12'" },
-	{ "{\"schemaVersion\":2,\"config\":" DESC("x", D1, -1) ",\"layers\":[]}", NULL,
-	  "config.size: must not be negative" },
-	{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\"},"
-	  "\"layers\":[]}",
-	  NULL, "config.size: missing required field" },
-	{ "{\"schemaVersion\":2,\"config\":" DESC("x", D1, 1) ",\"layers\":[" DESC("x", D2, 1)
-	  ",{\"digest\":\"" D1 "\",\"size\":1}]}",
-	  NULL, "layers[1].mediaType: missing required field" },
-	{ "{\"schemaVersion\":2,\"config\":" DESC("x", D1, 1) ",\"layers\":[1]}", NULL,
-	  "layers[0]: expected an object" },
-	{ "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"manifests\":[]}", NULL,
-	  "config: missing required field" },
-	{ "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
-	  "{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1,\"platform\":{\"os\":1}}]}",
-	  NULL, "manifests[0].platform.os: expected a string" },
-	{ "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":{}}", NULL,
-	  "manifests: expected an array" },
+    {"{\"schemaVersion\":1,\"name\":\"x\",\"fsLayers\":[]}", NULL,
+     "schema 1 manifests are not supported"},
+    {"{\"schemaVersion\":2,\"mediaType\":"
+     "\"application/vnd.docker.distribution.manifest.v1+prettyjws\"}",
+     NULL, "schema 1 manifests are not supported"},
+    {"{\"schemaVersion\":2}", "application/vnd.docker.distribution.manifest.v1+prettyjws",
+     "schema 1 manifests are not supported"},
+    {"{\"schemaVersion\":3,\"manifests\":[]}", NULL, "schemaVersion: must be 2"},
+    {"{\"manifests\":[]}", NULL, "schemaVersion: missing required field"},
+    {"{\"schemaVersion\":\"2\",\"manifests\":[]}", NULL, "schemaVersion: expected an integer"},
+    {"{\"schemaVersion\":2,\"mediaType\":\"application/x-foo\"}", NULL,
+     "unsupported manifest type 'application/x-foo'"},
+    {"{\"schemaVersion\":2,\"manifests\":[]}", "application/x-bar",
+     "unsupported manifest type 'application/x-bar'"},
+    {"{\"schemaVersion\":2}", NULL, "not an image manifest or index"},
+    {"[]", NULL, "expected a JSON object"},
+    {"{", NULL, "invalid JSON"},
+    {"{\"schemaVersion\":2,\"schemaVersion\":2}", NULL, "invalid JSON"},
+    {"{\"schemaVersion\":2,\"config\":" DESC("x", "sha256:12", 1) ",\"layers\":[]}", NULL,
+     "config.digest: invalid digest 'sha256:12'"},
+    {"{\"schemaVersion\":2,\"config\":" DESC("x", D1, -1) ",\"layers\":[]}", NULL,
+     "config.size: must not be negative"},
+    {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" D1 "\"},"
+     "\"layers\":[]}",
+     NULL, "config.size: missing required field"},
+    {"{\"schemaVersion\":2,\"config\":" DESC("x", D1, 1) ",\"layers\":[" DESC(
+	 "x", D2, 1) ",{\"digest\":\"" D1 "\",\"size\":1}]}",
+     NULL, "layers[1].mediaType: missing required field"},
+    {"{\"schemaVersion\":2,\"config\":" DESC("x", D1, 1) ",\"layers\":[1]}", NULL,
+     "layers[0]: expected an object"},
+    {"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"manifests\":[]}", NULL,
+     "config: missing required field"},
+    {"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
+     "{\"mediaType\":\"x\",\"digest\":\"" D1 "\",\"size\":1,\"platform\":{\"os\":1}}]}",
+     NULL, "manifests[0].platform.os: expected a string"},
+    {"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":{}}", NULL,
+     "manifests: expected an array"},
 };
 
 static void test_errors(void **state)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct img_manifest *m = NULL;
-		struct err err = { 0 };
+		struct err err = {0};
 
 		assert_true(parse(bad[i].doc, bad[i].ct, &m, &err) < 0);
 		assert_null(m);
@@ -152,7 +154,7 @@ static void test_size_limit(void **state)
 	size_t n = IMG_MANIFEST_MAX + 1;
 	char *big = xmalloc(n);
 	struct img_manifest *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	memset(big, ' ', n);
 	assert_int_equal(img_manifest_parse(big, n, NULL, &m, &err), -EFBIG);
@@ -163,7 +165,7 @@ static void test_size_limit(void **state)
 static void test_compression(void **state)
 {
 	enum img_compression c;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(img_layer_compression(IMG_MT_OCI_LAYER, &c, &err), 0);
 	assert_int_equal(c, IMG_COMP_NONE);
@@ -174,13 +176,13 @@ static void test_compression(void **state)
 	assert_int_equal(img_layer_compression(IMG_MT_DOCKER_LAYER, &c, &err), 0);
 	assert_int_equal(c, IMG_COMP_GZIP);
 	assert_int_equal(img_layer_compression(
-				 "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", &c, &err),
+			     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", &c, &err),
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "foreign"));
 	assert_int_equal(
-		img_layer_compression("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-				      &c, &err),
-		-EINVAL);
+	    img_layer_compression("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+				  &c, &err),
+	    -EINVAL);
 	assert_int_equal(img_layer_compression("text/plain", &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "unsupported layer media type 'text/plain'"));
 }
@@ -188,11 +190,11 @@ static void test_compression(void **state)
 static void test_select(void **state)
 {
 	static const char arm[] =
-		"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
-		ENTRY(D1, PLATV("linux", "arm", "v6")) "," ENTRY(D2, PLATV("linux", "arm", "v7")) ","
-		ENTRY(D3, PLAT("linux", "arm64")) "]}";
+	    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX
+	    "\",\"manifests\":[" ENTRY(D1, PLATV("linux", "arm", "v6")) "," ENTRY(
+		D2, PLATV("linux", "arm", "v7")) "," ENTRY(D3, PLAT("linux", "arm64")) "]}";
 	struct img_manifest *m = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	const struct img_descriptor *d;
 
 	assert_int_equal(parse(docker_list, NULL, &m, &err), 0);
@@ -224,8 +226,8 @@ static void test_select(void **state)
 	img_manifest_free(m);
 
 	static const char amd[] =
-		"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
-		ENTRY(D1, PLATV("linux", "amd64", "v3")) "," ENTRY(D2, PLAT("linux", "amd64")) "]}";
+	    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":[" ENTRY(
+		D1, PLATV("linux", "amd64", "v3")) "," ENTRY(D2, PLAT("linux", "amd64")) "]}";
 	assert_int_equal(parse(amd, NULL, &m, &err), 0);
 	d = img_index_select(m, "linux", "amd64", NULL, &err); /* plain beats v3 */
 	assert_string_equal(d->digest, D2);
@@ -245,18 +247,18 @@ static void test_native(void **state)
 }
 
 static const char config_doc[] =
-	"{\"architecture\":\"amd64\",\"os\":\"linux\","
-	"\"config\":{\"User\":\"www:web\",\"Env\":[\"PATH=/bin\",\"A=1=2\"],"
-	"\"Entrypoint\":[\"/init\"],\"Cmd\":[\"-v\"],\"WorkingDir\":\"/srv\","
-	"\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"Volumes\":{\"/data\":{}},"
-	"\"StopSignal\":\"SIGQUIT\",\"Labels\":{\"a\":\"b\"},\"ArgsEscaped\":true},"
-	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]},"
-	"\"history\":[{\"created_by\":\"x\"}]}";
+    "{\"architecture\":\"amd64\",\"os\":\"linux\","
+    "\"config\":{\"User\":\"www:web\",\"Env\":[\"PATH=/bin\",\"A=1=2\"],"
+    "\"Entrypoint\":[\"/init\"],\"Cmd\":[\"-v\"],\"WorkingDir\":\"/srv\","
+    "\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"Volumes\":{\"/data\":{}},"
+    "\"StopSignal\":\"SIGQUIT\",\"Labels\":{\"a\":\"b\"},\"ArgsEscaped\":true},"
+    "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]},"
+    "\"history\":[{\"created_by\":\"x\"}]}";
 
 static void test_config(void **state)
 {
 	struct img_config *c = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(img_config_parse(config_doc, strlen(config_doc), &c, &err), 0);
 	assert_string_equal(c->user, "www:web");
@@ -287,31 +289,32 @@ static void test_config(void **state)
 static const struct {
 	const char *doc, *msg;
 } bad_configs[] = {
-	{ "{}", "rootfs: missing required field" },
-	{ "{\"rootfs\":{\"type\":\"layers\"}}", "rootfs.diff_ids: missing required field" },
-	{ "{\"rootfs\":{\"type\":\"zfs\",\"diff_ids\":[]}}", "rootfs.type: expected \"layers\"" },
-	{ "{\"rootfs\":{\"diff_ids\":[\"sha256:x\"]}}", "rootfs.diff_ids[0]: invalid digest" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Env\":[1]}}", "config.Env[0]: expected a string" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Env\":[\"NOEQ\"]}}", "config.Env[0]: expected KEY=VALUE" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Cmd\":\"sh\"}}", "config.Cmd: expected an array" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"User\":0}}", "config.User: expected a string" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"ExposedPorts\":[\"80\"]}}",
-	  "config.ExposedPorts: expected an object" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Labels\":{\"a\":1}}}",
-	  "config.Labels.a: expected a string" },
-	{ "{\"rootfs\":{\"diff_ids\":[]},\"os\":1}", "os: expected a string" },
-	{ "[1]", "expected an object" },
-	{ "nope", "invalid JSON" },
+    {"{}", "rootfs: missing required field"},
+    {"{\"rootfs\":{\"type\":\"layers\"}}", "rootfs.diff_ids: missing required field"},
+    {"{\"rootfs\":{\"type\":\"zfs\",\"diff_ids\":[]}}", "rootfs.type: expected \"layers\""},
+    {"{\"rootfs\":{\"diff_ids\":[\"sha256:x\"]}}", "rootfs.diff_ids[0]: invalid digest"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Env\":[1]}}", "config.Env[0]: expected a string"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Env\":[\"NOEQ\"]}}",
+     "config.Env[0]: expected KEY=VALUE"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Cmd\":\"sh\"}}", "config.Cmd: expected an array"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"User\":0}}", "config.User: expected a string"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"ExposedPorts\":[\"80\"]}}",
+     "config.ExposedPorts: expected an object"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Labels\":{\"a\":1}}}",
+     "config.Labels.a: expected a string"},
+    {"{\"rootfs\":{\"diff_ids\":[]},\"os\":1}", "os: expected a string"},
+    {"[1]", "expected an object"},
+    {"nope", "invalid JSON"},
 };
 
 static void test_config_errors(void **state)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad_configs); i++) {
 		struct img_config *c = NULL;
-		struct err err = { 0 };
+		struct err err = {0};
 
-		assert_true(img_config_parse(bad_configs[i].doc, strlen(bad_configs[i].doc), &c,
-					     &err) < 0);
+		assert_true(
+		    img_config_parse(bad_configs[i].doc, strlen(bad_configs[i].doc), &c, &err) < 0);
 		print_message("%s\n", err.msg);
 		assert_non_null(strstr(err.msg, bad_configs[i].msg));
 		assert_null(c);
@@ -321,11 +324,11 @@ static void test_config_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_oci_manifest), cmocka_unit_test(test_media_type_sources),
-		cmocka_unit_test(test_errors),       cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_compression),  cmocka_unit_test(test_select),
-		cmocka_unit_test(test_native),       cmocka_unit_test(test_config),
-		cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_oci_manifest),  cmocka_unit_test(test_media_type_sources),
+	    cmocka_unit_test(test_errors),	  cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_compression),	  cmocka_unit_test(test_select),
+	    cmocka_unit_test(test_native),	  cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_config_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
-	struct err err = { 0 };
+	struct err err = {0};
 
 	strcpy(f->dir, "/tmp/coop-store-XXXXXX");
 	if (!mkdtemp(f->dir) || img_store_open(f->dir, &f->st, &err) < 0) {
@@ -88,7 +88,7 @@ static pid_t dead_pid(void)
 static void test_layout(void **state)
 {
 	struct fx *f = *state;
-	static const char *const dirs[] = { "blobs/sha256", "ingest", "layers", "l" };
+	static const char *const dirs[] = {"blobs/sha256", "ingest", "layers", "l"};
 	struct stat sb;
 
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
@@ -103,7 +103,7 @@ static void test_layout(void **state)
 static void test_blobs(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	char d[IMG_DIGEST_LEN + 1];
 	_cleanup_free_ char *got = NULL, *data = NULL, *path = NULL;
 	size_t len;
@@ -127,8 +127,10 @@ static void test_blobs(void **state)
 	data = NULL;
 	assert_int_equal(img_store_read_blob(f->st, d, 4, &data, &len, &err), -EFBIG);
 	/* not there */
-	assert_int_equal(img_store_read_blob(f->st, "sha256:" "00000000000000000000000000000000"
-						    "00000000000000000000000000000000",
+	assert_int_equal(img_store_read_blob(f->st,
+					     "sha256:"
+					     "00000000000000000000000000000000"
+					     "00000000000000000000000000000000",
 					     100, &data, &len, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "not in the store"));
@@ -147,7 +149,7 @@ static void test_blobs(void **state)
 static void test_ingest_resume(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct img_ingest *in = NULL;
 	char d[IMG_DIGEST_LEN + 1];
 	bool ex = true;
@@ -166,7 +168,8 @@ static void test_ingest_resume(void **state)
 	assert_int_equal(img_ingest_write(in, "x", 1, &err), -EIO); /* beyond its size */
 	assert_int_equal(img_ingest_commit(in, &err), 0);
 	assert_true(img_store_has_blob(f->st, d));
-	assert_false(exists(f, "ingest/" "partial")); /* nothing left in ingest/ */
+	assert_false(exists(f, "ingest/"
+			       "partial")); /* nothing left in ingest/ */
 	{
 		_cleanup_closedir_ DIR *dir = NULL;
 		_cleanup_free_ char *p = at(f, "ingest");
@@ -200,7 +203,7 @@ static void test_ingest_resume(void **state)
 static void test_ingest_verify(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct img_ingest *in = NULL;
 	char d[IMG_DIGEST_LEN + 1];
 	bool ex;
@@ -254,7 +257,7 @@ static void test_ingest_concurrent(void **state)
 	a = fork();
 	if (a == 0) {
 		struct img_ingest *in = NULL;
-		struct err err = { 0 };
+		struct err err = {0};
 		bool ex;
 
 		if (img_ingest_begin(f->st, d, 12, &in, &ex, &err) < 0 || ex)
@@ -273,7 +276,7 @@ static void test_ingest_concurrent(void **state)
 	if (b == 0) {
 		struct img_store *st = NULL;
 		struct img_ingest *in = NULL;
-		struct err err = { 0 };
+		struct err err = {0};
 		bool ex = false;
 
 		/* its own handle, as another process would have; A's partial must survive
@@ -302,7 +305,7 @@ static void test_open_cleans(void **state)
 {
 	struct fx *f = *state;
 	struct img_store *st = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	char hex1[65], hex2[65];
 	_cleanup_free_ char *p1 = NULL, *p2 = NULL, *l2 = NULL, *tmpl = NULL, *tmpb = NULL,
 			    *held_lock = NULL, *live = NULL;
@@ -377,7 +380,7 @@ static char *make_layer(struct fx *f, const char *name, const char *content)
 	struct archive *a = archive_write_new();
 	size_t cap = 1 << 16, used = 0;
 	char *buf = xmalloc(cap), *digest = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	archive_write_set_format_pax_restricted(a);
 	archive_write_add_filter_none(a);
@@ -391,8 +394,8 @@ static char *make_layer(struct fx *f, const char *name, const char *content)
 	return digest;
 }
 
-static void check_short(struct fx *f, const char *shortname, const char *digest,
-			const char *file, const char *content)
+static void check_short(struct fx *f, const char *shortname, const char *digest, const char *file,
+			const char *content)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s/%s", f->dir, shortname, file);
 	_cleanup_free_ char *link = xasprintf("%s/%s", f->dir, shortname);
@@ -400,7 +403,7 @@ static void check_short(struct fx *f, const char *shortname, const char *digest,
 	_cleanup_free_ char *s = NULL;
 	char target[PATH_MAX];
 	ssize_t n;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(strlen(shortname), 2 + 10);
 	assert_memory_equal(shortname, "l/", 2);
@@ -417,7 +420,7 @@ static void check_short(struct fx *f, const char *shortname, const char *digest,
 static void test_layer(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = make_layer(f, "etc/hello", "hi\n");
 	_cleanup_free_ char *s1 = NULL, *s2 = NULL, *linkf = NULL, *name = NULL;
 
@@ -438,8 +441,10 @@ static void test_layer(void **state)
 	assert_int_equal(img_store_layer(f->st, d, "text/plain", "image x layer 2/3", &s2, &err),
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "image x layer 2/3"));
-	assert_int_equal(img_store_layer(f->st, "sha256:" "0123456789012345678901234567890123456789"
-						 "012345678901234567890123",
+	assert_int_equal(img_store_layer(f->st,
+					 "sha256:"
+					 "0123456789012345678901234567890123456789"
+					 "012345678901234567890123",
 					 IMG_MT_OCI_LAYER, "layer 3", &s2, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "layer 3"));
@@ -450,14 +455,14 @@ static void test_layer_concurrent(void **state)
 	struct fx *f = *state;
 	_cleanup_free_ char *d = make_layer(f, "etc/x", "x");
 	int p[2], status;
-	char a[64] = { 0 }, b[64] = { 0 };
+	char a[64] = {0}, b[64] = {0};
 	pid_t pids[2];
 
 	assert_int_equal(pipe(p), 0);
 	for (int i = 0; i < 2; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			struct err err = { 0 };
+			struct err err = {0};
 			char *s = NULL, line[32];
 
 			if (img_store_layer(f->st, d, IMG_MT_OCI_LAYER, "l", &s, &err) < 0)
@@ -483,7 +488,7 @@ static void test_layer_concurrent(void **state)
 static void test_refs(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	char d1[IMG_DIGEST_LEN + 1], d2[IMG_DIGEST_LEN + 1];
 	_cleanup_free_ char *t = NULL, *m = NULL;
 	json_t *all = NULL;
@@ -516,7 +521,7 @@ static void test_refs(void **state)
 static char *put(struct fx *f, const char *s)
 {
 	char *d = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(img_store_put_blob(f->st, NULL, s, strlen(s), &d, &err), 0);
 	return d;
 }
@@ -524,7 +529,7 @@ static char *put(struct fx *f, const char *s)
 static void test_prune(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *keep_layer = make_layer(f, "etc/a", "a");
 	_cleanup_free_ char *drop_layer = make_layer(f, "etc/b", "b");
 	_cleanup_free_ char *cfg = put(f, "{\"rootfs\":{\"diff_ids\":[]}}");
@@ -581,7 +586,7 @@ static void test_prune(void **state)
 static void test_prune_skips_locked(void **state)
 {
 	struct fx *f = *state;
-	struct err err = { 0 };
+	struct err err = {0};
 	_cleanup_free_ char *d = put(f, "in flight");
 	_cleanup_free_ char *lock = xasprintf("%s/ingest/%s.lock", f->dir, img_digest_hex(d));
 	int fd = open(lock, O_RDWR | O_CREAT, 0600);
@@ -599,17 +604,17 @@ static void test_prune_skips_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ingest_resume, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ingest_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_cleans, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_layer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_layer_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_skips_locked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_resume, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_cleans, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layer_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_skips_locked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
