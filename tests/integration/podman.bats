@@ -100,8 +100,19 @@ teardown() {
 	pm rm -f -t 0 -a >/dev/null 2>&1
 	[ -z "$(pm ps -aq)" ] || problems+=("podman containers left: $(pm ps -aq)")
 	for id in "${PM_IDS[@]}"; do
-		for d in /sys/fs/cgroup/*/libpod_parent/libpod-"$id"*; do
-			[ -d "$d" ] && problems+=("cgroup left: $d") && rm_cgroup "$d"
+		[ -n "$id" ] || continue
+		for d in /sys/fs/cgroup/*/libpod_parent/libpod-"$id"; do
+			[ -d "$d" ] || continue
+			problems+=("cgroup left: $d")
+			# what is still in the container's own cgroup is the container's
+			kill -9 $(cat "$d/cgroup.procs") 2>/dev/null || true
+		done
+	done
+	sleep 0.2
+	for id in "${PM_IDS[@]}"; do
+		[ -n "$id" ] || continue
+		for d in /sys/fs/cgroup/*/libpod_parent/libpod-"$id"; do
+			[ -d "$d" ] && rm_cgroup "$d"
 		done
 	done
 	d=$(podman_mounts)
