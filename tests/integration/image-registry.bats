@@ -25,6 +25,10 @@ setup_file() {
 	mkdir -p "$FIX"
 	make_images "$OCI" || { echo "cannot build the test images" >&2; return 1; }
 	reg_certs "$FIX/certs" || return 1
+	# skopeo's certs dir layout for pushing to a registry that wants client certs
+	mkdir -p "$FIX/certs/skopeo" && cp "$FIX/certs/ca.crt" "$FIX/certs/skopeo/" &&
+		cp "$FIX/certs/client.crt" "$FIX/certs/skopeo/client.cert" &&
+		cp "$FIX/certs/client.key" "$FIX/certs/skopeo/client.key" || return 1
 
 	reg_start "$FIX/plain" "$pids" || return 1
 	export PLAIN=127.0.0.1:$REG_PORT
@@ -175,6 +179,21 @@ blobs_in_store() { find "$COOP_IMAGE_STORE/blobs" -type f | wc -l; }
 	run coop image pull -q "$PLAIN/test/multi:1"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"TLS handshake failed"*"--insecure $PLAIN"* ]] || fail "$output"
+}
+
+@test "TLS client certificates from the certs dir (client.cert, client.key)" {
+	local d=$BATS_TEST_TMPDIR/reg
+	reg_start "$d" "$TEST_PIDS" --tls "$FIX/certs" --client-ca
+	local reg=127.0.0.1:$REG_PORT
+	push "$OCI" multi:1 "$REG_PORT" test/multi:1 --dest-cert-dir "$FIX/certs/skopeo"
+	mkdir -p "$COOP_CERTS_DIR/$reg"
+	cp "$FIX/certs/ca.crt" "$COOP_CERTS_DIR/$reg/ca.crt"
+	run coop image pull -q "$reg/test/multi:1"
+	[ "$status" -eq 1 ] || fail "pulled without a client certificate"
+	cp "$FIX/certs/client.crt" "$COOP_CERTS_DIR/$reg/client.cert"
+	cp "$FIX/certs/client.key" "$COOP_CERTS_DIR/$reg/client.key"
+	run coop image pull -q "$reg/test/multi:1"
+	[ "$status" -eq 0 ] || fail "$output"
 }
 
 @test "Basic auth: no, wrong and right credentials; --password-stdin" {

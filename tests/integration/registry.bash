@@ -26,7 +26,7 @@ free_port() {
 
 # reg_certs DIR: a test CA and a server certificate for 127.0.0.1 (and localhost)
 # signed by it: DIR/{ca.crt,ca.key,server.crt,server.key}; a self-signed token signing
-# pair DIR/{token.crt,token.key}.
+# pair DIR/{token.crt,token.key}; a client certificate DIR/{client.crt,client.key}.
 reg_certs() {
 	local d=$1
 	mkdir -p "$d"
@@ -38,6 +38,11 @@ reg_certs() {
 	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/ext"
 	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
 		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/server.crt" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=coop test client" \
+		-keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null || return 1
+	printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
+	openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/client.ext" -out "$d/client.crt" 2>/dev/null || return 1
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=coop test token signer" \
 		-keyout "$d/token.key" -out "$d/token.crt" 2>/dev/null
 }
@@ -61,16 +66,18 @@ wait_port() {
 	done
 }
 
-# reg_start DIR PIDFILE [--port P] [--tls CERTDIR] [--htpasswd USER:PASS]
+# reg_start DIR PIDFILE [--port P] [--tls CERTDIR [--client-ca]] [--htpasswd USER:PASS]
 #           [--token REALM CERTDIR] [--redirect BASEURL]
 # A registry with its config, storage and log in DIR; sets REG_PORT and REG_PID.
+# --client-ca: TLS clients must show a certificate signed by CERTDIR/ca.crt.
 reg_start() {
-	local dir=$1 pidfile=$2 port="" tls="" htp="" realm="" tcerts="" redirect=""
+	local dir=$1 pidfile=$2 port="" tls="" htp="" realm="" tcerts="" redirect="" cca=""
 	shift 2
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--port) port=$2; shift 2 ;;
 		--tls) tls=$2; shift 2 ;;
+		--client-ca) cca=1; shift ;;
 		--htpasswd) htp=$2; shift 2 ;;
 		--token) realm=$2; tcerts=$3; shift 3 ;;
 		--redirect) redirect=$2; shift 2 ;;
@@ -89,7 +96,7 @@ reg_start() {
 		echo "http:"
 		echo "  addr: 127.0.0.1:$port"
 		echo "  secret: coop-test-secret"
-		[ -n "$tls" ] && echo "  tls: {certificate: $tls/server.crt, key: $tls/server.key}"
+		[ -n "$tls" ] && echo "  tls: {certificate: $tls/server.crt, key: $tls/server.key${cca:+, clientcas: [$tls/ca.crt]}}"
 		if [ -n "$htp" ]; then
 			htpasswd -Bbn "${htp%%:*}" "${htp#*:}" >"$dir/htpasswd" || return 1
 			echo "auth: {htpasswd: {realm: coop-test, path: $dir/htpasswd}}"
