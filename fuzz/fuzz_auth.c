@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	char *s = malloc(size);
-	struct err err = { 0 };
+	struct err err = {0};
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
 	switch (data[0] % 6) {

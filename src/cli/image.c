@@ -71,13 +71,16 @@ static int parse_opts(int argc, char **argv, const char *shorts, const struct op
 	return optind;
 }
 
-#define HELP_OPT { "help", no_argument, NULL, 'h' }
-#define PARSE(shorts, longs, fn, ctx, help)                                      \
-	int first = parse_opts(argc, argv, shorts "h", longs, fn, ctx, help); \
-	if (first == -1)                                                         \
-		return 0;                                                        \
-	if (first < 0)                                                           \
-		return 2
+#define HELP_OPT                                                                                   \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+#define PARSE(shorts, longs, fn, ctx, help)                                                        \
+	int first = parse_opts(argc, argv, shorts "h", longs, fn, ctx, help);                      \
+	if (first == -1)                                                                           \
+		return 0;                                                                          \
+	if (first < 0)                                                                             \
+	return 2
 
 /* Operand count check: between lo and hi (hi < 0: no upper bound). */
 static bool operands(int argc, char **argv, int first, int lo, int hi, const char *what)
@@ -113,8 +116,9 @@ static int output_opt(const char *arg, bool *json, const char *verb, bool table_
 	else if (table_ok && streq(arg, "table"))
 		*json = false;
 	else
-		return usage_error(verb, table_ok ? "-o: expected json or table, got '%s'"
-						  : "-o: expected json, got '%s'",
+		return usage_error(verb,
+				   table_ok ? "-o: expected json or table, got '%s'"
+					    : "-o: expected json, got '%s'",
 				   arg),
 		       -1;
 	return 0;
@@ -133,7 +137,7 @@ static void print_json(json_t *j)
 static char *normalized(const char *s)
 {
 	struct img_ref r;
-	struct err e = { 0 };
+	struct err e = {0};
 	if (img_ref_parse(s, &r, &e) < 0)
 		return xstrdup(s);
 	char *n = img_ref_string(&r);
@@ -195,7 +199,9 @@ static int resolve_name(struct img_store *st, const char *s, char **ret, struct 
 		}
 		free(found);
 		if (matches > 1)
-			return err_msg(err, EINVAL, "'%s' matches more than one image: use more digits or a name", s);
+			return err_msg(
+			    err, EINVAL,
+			    "'%s' matches more than one image: use more digits or a name", s);
 	}
 	return err_msg(err, ENOENT, "image '%s' not found (see 'coop image ls')", s);
 }
@@ -206,7 +212,7 @@ struct info {
 	char *name, *target, *manifest;
 	struct img_manifest *mf;
 	json_t *config; /* the config blob's document */
-	int64_t size;   /* sum of the layer blobs */
+	int64_t size;	/* sum of the layer blobs */
 };
 
 static void info_free(struct info *i)
@@ -223,7 +229,7 @@ static int info_load(struct img_store *st, const char *name, struct info *ret, s
 {
 	_cleanup_free_ char *mdata = NULL, *cdata = NULL;
 	size_t mlen, clen;
-	struct info i = { .name = xstrdup(name) };
+	struct info i = {.name = xstrdup(name)};
 	json_error_t je;
 	int r;
 
@@ -279,7 +285,7 @@ static const char *cfg_str(json_t *config, const char *key)
 static void split_name(const char *name, char **repo, char **tag)
 {
 	struct img_ref r;
-	struct err e = { 0 };
+	struct err e = {0};
 	if (img_ref_parse(name, &r, &e) < 0) {
 		*repo = xstrdup(name);
 		*tag = xstrdup("<none>");
@@ -302,7 +308,7 @@ static void split_name(const char *name, char **repo, char **tag)
 /* "3 days ago" from an RFC 3339 time. */
 static void since(const char *created, char *buf, size_t len)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	if (!created || !strptime(created, "%Y-%m-%dT%H:%M:%S", &tm)) {
 		snprintf(buf, len, "unknown");
 		return;
@@ -311,8 +317,8 @@ static void since(const char *created, char *buf, size_t len)
 	static const struct {
 		long secs;
 		const char *unit;
-	} units[] = { { 365L * 86400, "year" }, { 30L * 86400, "month" }, { 7L * 86400, "week" },
-		      { 86400, "day" },        { 3600, "hour" },          { 60, "minute" } };
+	} units[] = {{365L * 86400, "year"}, {30L * 86400, "month"}, {7L * 86400, "week"},
+		     {86400, "day"},	     {3600, "hour"},	     {60, "minute"}};
 	if (d < 60) {
 		snprintf(buf, len, d < 0 ? "in the future" : "less than a minute ago");
 		return;
@@ -338,12 +344,24 @@ static int pull_opt(int c, const char *arg, void *ctx)
 {
 	struct pull_ctx *x = ctx;
 	switch (c) {
-	case 'u': x->o.username = arg; break;
-	case 'P': x->o.password = arg; break;
-	case 'S': x->password_stdin = true; break;
-	case 'i': x->insecure = strv_append(x->insecure, arg); break;
-	case 'p': x->platform = xstrdup(arg); break;
-	case 'q': x->quiet = true; break;
+	case 'u':
+		x->o.username = arg;
+		break;
+	case 'P':
+		x->o.password = arg;
+		break;
+	case 'S':
+		x->password_stdin = true;
+		break;
+	case 'i':
+		x->insecure = strv_append(x->insecure, arg);
+		break;
+	case 'p':
+		x->platform = xstrdup(arg);
+		break;
+	case 'q':
+		x->quiet = true;
+		break;
 	case 'r':
 	case 'j': {
 		char *end;
@@ -356,33 +374,34 @@ static int pull_opt(int c, const char *arg, void *ctx)
 			x->o.parallel = (int)v;
 		break;
 	}
-	default: break;
+	default:
+		break;
 	}
 	return 0;
 }
 
 static const char pull_help[] =
-	"Usage: coop image pull [OPTIONS] REF\n"
-	"Download an image from a registry into the local store and unpack its layers.\n"
-	"REF is what `docker pull` takes: busybox, ghcr.io/org/app:1.2, HOST:PORT/x@sha256:...\n"
-	"Layers already in the store are not downloaded again; an interrupted pull resumes\n"
-	"where it stopped.\n\n"
-	"  -u, --username USER      registry user (else ~/.docker/config.json \"auths\")\n"
-	"      --password PASS      its password (visible in ps: prefer --password-stdin)\n"
-	"      --password-stdin     read the password from the first line of stdin\n"
-	"      --insecure HOST:PORT allow this registry without TLS verification or over\n"
-	"                           plain HTTP (repeatable)\n"
-	"      --platform OS/ARCH[/VARIANT]  pick this platform from a multi-arch image\n"
-	"                           (default: this machine's)\n"
-	"      --parallel N         layers downloaded at once (default 4)\n"
-	"      --retries N          attempts per request after a transient failure (default 5)\n"
-	"  -q, --quiet              print only the image's name when done\n\n"
-	"Registries' CAs: /etc/coop/certs.d/HOST:PORT/ca.crt (and client.cert/client.key),\n"
-	"as Docker's certs.d.\n\n"
-	"Examples:\n"
-	"  coop image pull busybox\n"
-	"  echo \"$TOKEN\" | coop image pull -u ci --password-stdin registry.example.com/app:2\n"
-	"  coop image pull --insecure 127.0.0.1:5000 127.0.0.1:5000/test:1\n";
+    "Usage: coop image pull [OPTIONS] REF\n"
+    "Download an image from a registry into the local store and unpack its layers.\n"
+    "REF is what `docker pull` takes: busybox, ghcr.io/org/app:1.2, HOST:PORT/x@sha256:...\n"
+    "Layers already in the store are not downloaded again; an interrupted pull resumes\n"
+    "where it stopped.\n\n"
+    "  -u, --username USER      registry user (else ~/.docker/config.json \"auths\")\n"
+    "      --password PASS      its password (visible in ps: prefer --password-stdin)\n"
+    "      --password-stdin     read the password from the first line of stdin\n"
+    "      --insecure HOST:PORT allow this registry without TLS verification or over\n"
+    "                           plain HTTP (repeatable)\n"
+    "      --platform OS/ARCH[/VARIANT]  pick this platform from a multi-arch image\n"
+    "                           (default: this machine's)\n"
+    "      --parallel N         layers downloaded at once (default 4)\n"
+    "      --retries N          attempts per request after a transient failure (default 5)\n"
+    "  -q, --quiet              print only the image's name when done\n\n"
+    "Registries' CAs: /etc/coop/certs.d/HOST:PORT/ca.crt (and client.cert/client.key),\n"
+    "as Docker's certs.d.\n\n"
+    "Examples:\n"
+    "  coop image pull busybox\n"
+    "  echo \"$TOKEN\" | coop image pull -u ci --password-stdin registry.example.com/app:2\n"
+    "  coop image pull --insecure 127.0.0.1:5000 127.0.0.1:5000/test:1\n";
 
 static int read_password_stdin(char **ret)
 {
@@ -402,22 +421,22 @@ static int read_password_stdin(char **ret)
 static int cmd_pull(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "username", required_argument, NULL, 'u' },
-		{ "password", required_argument, NULL, 'P' },
-		{ "password-stdin", no_argument, NULL, 'S' },
-		{ "insecure", required_argument, NULL, 'i' },
-		{ "platform", required_argument, NULL, 'p' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "retries", required_argument, NULL, 'r' },
-		{ "parallel", required_argument, NULL, 'j' },
-		HELP_OPT,
-		{ 0 },
+	    {"username", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'P'},
+	    {"password-stdin", no_argument, NULL, 'S'},
+	    {"insecure", required_argument, NULL, 'i'},
+	    {"platform", required_argument, NULL, 'p'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"retries", required_argument, NULL, 'r'},
+	    {"parallel", required_argument, NULL, 'j'},
+	    HELP_OPT,
+	    {0},
 	};
-	struct pull_ctx x = { 0 };
+	struct pull_ctx x = {0};
 	_cleanup_strv_ char **insecure = NULL;
 	_cleanup_free_ char *password = NULL, *platform = NULL, *manifest = NULL;
 	_cleanup_store_ struct img_store *st = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	int first = parse_opts(argc, argv, "u:qh", longs, pull_opt, &x, pull_help);
 
 	insecure = x.insecure;
@@ -430,7 +449,8 @@ static int cmd_pull(int argc, char **argv)
 		return 2;
 	if (x.password_stdin) {
 		if (x.o.password)
-			return usage_error("pull", "%s", "--password and --password-stdin exclude each other");
+			return usage_error("pull", "%s",
+					   "--password and --password-stdin exclude each other");
 		if (read_password_stdin(&password) < 0)
 			return usage_error("pull", "%s", "--password-stdin: nothing on stdin");
 		x.o.password = password;
@@ -440,8 +460,8 @@ static int cmd_pull(int argc, char **argv)
 	if (platform) {
 		char *a = strchr(platform, '/'), *v = a ? strchr(a + 1, '/') : NULL;
 		if (!a || a == platform || !a[1] || (v && !v[1]))
-			return usage_error("pull", "--platform: expected OS/ARCH[/VARIANT], got '%s'",
-					   platform);
+			return usage_error(
+			    "pull", "--platform: expected OS/ARCH[/VARIANT], got '%s'", platform);
 		*a = '\0';
 		if (v)
 			*v = '\0';
@@ -480,10 +500,10 @@ static int out_opt(int c, const char *arg, void *ctx)
 }
 
 static const struct option out_longs[] = {
-	{ "output", required_argument, NULL, 'o' },
-	{ "quiet", no_argument, NULL, 'q' },
-	HELP_OPT,
-	{ 0 },
+    {"output", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},
+    HELP_OPT,
+    {0},
 };
 
 static json_t *info_summary(const struct info *i)
@@ -497,10 +517,10 @@ static json_t *info_summary(const struct info *i)
 
 static int cmd_ls(int argc, char **argv)
 {
-	struct out_ctx x = { .verb = "ls", .table_ok = true };
+	struct out_ctx x = {.verb = "ls", .table_ok = true};
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_json_ json_t *refs = NULL, *rows = json_array();
-	struct err err = { 0 };
+	struct err err = {0};
 	const char *name;
 	json_t *v;
 	PARSE("o:q", out_longs, out_opt, &x,
@@ -535,7 +555,8 @@ static int cmd_ls(int argc, char **argv)
 	}
 	size_t idx;
 	if (!x.quiet)
-		printf("%-40s %-16s %-14s %-18s %s\n", "NAME", "TAG", "IMAGE ID", "CREATED", "SIZE");
+		printf("%-40s %-16s %-14s %-18s %s\n", "NAME", "TAG", "IMAGE ID", "CREATED",
+		       "SIZE");
 	json_array_foreach(rows, idx, v)
 	{
 		const char *id = img_digest_hex(json_string_value(json_object_get(v, "id")));
@@ -545,7 +566,8 @@ static int cmd_ls(int argc, char **argv)
 			continue;
 		}
 		since(json_string_value(json_object_get(v, "created")), created, sizeof(created));
-		img_progress_size(json_integer_value(json_object_get(v, "size")), size, sizeof(size));
+		img_progress_size(json_integer_value(json_object_get(v, "size")), size,
+				  sizeof(size));
 		printf("%-40s %-16s %-14.12s %-18s %s\n",
 		       json_string_value(json_object_get(v, "repository")),
 		       json_string_value(json_object_get(v, "tag")), id, created, size);
@@ -557,8 +579,8 @@ static int cmd_ls(int argc, char **argv)
 
 static json_t *descriptor_json(const struct img_descriptor *d)
 {
-	return json_pack("{s:s,s:s,s:I}", "mediaType", d->media_type ? d->media_type : "",
-			 "digest", d->digest, "size", (json_int_t)d->size);
+	return json_pack("{s:s,s:s,s:I}", "mediaType", d->media_type ? d->media_type : "", "digest",
+			 d->digest, "size", (json_int_t)d->size);
 }
 
 static json_t *info_json(const struct info *i)
@@ -568,16 +590,15 @@ static json_t *info_json(const struct info *i)
 		json_array_append_new(layers, descriptor_json(&i->mf->layers[k]));
 	json_t *rootfs = json_object_get(i->config, "rootfs");
 	json_t *cfg = json_object_get(i->config, "config");
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:O,s:O}", "Id",
-			      i->mf->config.digest, "Name", i->name, "Digest", i->manifest,
-			      "Target", i->target, "MediaType",
-			      i->mf->media_type ? i->mf->media_type : "", "Created",
-			      cfg_str(i->config, "created"), "Os", cfg_str(i->config, "os"),
-			      "Architecture", cfg_str(i->config, "architecture"), "Size",
-			      (json_int_t)i->size, "ConfigDescriptor", descriptor_json(&i->mf->config),
-			      "Layers", layers, "Config", cfg ? cfg : json_null(), "DiffIds",
-			      json_object_get(rootfs, "diff_ids") ? json_object_get(rootfs, "diff_ids")
-								  : json_null());
+	json_t *j = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:O,s:O}", "Id", i->mf->config.digest,
+	    "Name", i->name, "Digest", i->manifest, "Target", i->target, "MediaType",
+	    i->mf->media_type ? i->mf->media_type : "", "Created", cfg_str(i->config, "created"),
+	    "Os", cfg_str(i->config, "os"), "Architecture", cfg_str(i->config, "architecture"),
+	    "Size", (json_int_t)i->size, "ConfigDescriptor", descriptor_json(&i->mf->config),
+	    "Layers", layers, "Config", cfg ? cfg : json_null(), "DiffIds",
+	    json_object_get(rootfs, "diff_ids") ? json_object_get(rootfs, "diff_ids")
+						: json_null());
 	const char *variant = cfg_str(i->config, "variant");
 	if (*variant)
 		json_object_set_new(j, "Variant", json_string(variant));
@@ -586,10 +607,10 @@ static json_t *info_json(const struct info *i)
 
 static int cmd_inspect(int argc, char **argv)
 {
-	struct out_ctx x = { .verb = "inspect", .json = true };
+	struct out_ctx x = {.verb = "inspect", .json = true};
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_json_ json_t *all = json_array();
-	struct err err = { 0 };
+	struct err err = {0};
 	PARSE("o:", out_longs, out_opt, &x,
 	      "Usage: coop image inspect [-o json] REF...\n"
 	      "Print what the store knows of images, as a JSON array (as docker inspect does):\n"
@@ -616,12 +637,12 @@ static int cmd_inspect(int argc, char **argv)
 
 /* ---- rm, tag ---- */
 
-static const struct option help_only[] = { HELP_OPT, { 0 } };
+static const struct option help_only[] = {HELP_OPT, {0}};
 
 static int cmd_rm(int argc, char **argv)
 {
 	_cleanup_store_ struct img_store *st = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	int rc = 0;
 	PARSE("", help_only, NULL, NULL,
 	      "Usage: coop image rm REF...\n"
@@ -649,7 +670,7 @@ static int cmd_tag(int argc, char **argv)
 {
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_free_ char *src = NULL, *dst = NULL, *target = NULL, *manifest = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	struct img_ref r;
 	PARSE("", help_only, NULL, NULL,
 	      "Usage: coop image tag SOURCE TARGET\n"
@@ -689,16 +710,16 @@ static int import_opt(int c, const char *arg, void *ctx)
 static int cmd_import(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "rootfs", no_argument, NULL, 'r' },
-		HELP_OPT,
-		{ 0 },
+	    {"name", required_argument, NULL, 'n'},
+	    {"rootfs", no_argument, NULL, 'r'},
+	    HELP_OPT,
+	    {0},
 	};
-	struct import_ctx x = { 0 };
+	struct import_ctx x = {0};
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_strv_ char **names = NULL;
 	_cleanup_free_ char *name = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	PARSE("n:", longs, import_opt, &x,
 	      "Usage: coop image import [--name NAME] [--rootfs] FILE\n"
 	      "Add images from a file: a `docker save` archive or an OCI image layout (a\n"
@@ -747,7 +768,8 @@ static int save_opt(int c, const char *arg, void *ctx)
 		else if (streq(arg, "oci"))
 			x->fmt = IMG_ARCHIVE_OCI;
 		else
-			return usage_error("save", "--format: expected docker or oci, got '%s'", arg);
+			return usage_error("save", "--format: expected docker or oci, got '%s'",
+					   arg);
 	}
 	return 0;
 }
@@ -755,15 +777,15 @@ static int save_opt(int c, const char *arg, void *ctx)
 static int cmd_save(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "format", required_argument, NULL, 'f' },
-		HELP_OPT,
-		{ 0 },
+	    {"output", required_argument, NULL, 'o'},
+	    {"format", required_argument, NULL, 'f'},
+	    HELP_OPT,
+	    {0},
 	};
-	struct save_ctx x = { .fmt = IMG_ARCHIVE_DOCKER };
+	struct save_ctx x = {.fmt = IMG_ARCHIVE_DOCKER};
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_strv_ char **names = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	PARSE("o:f:", longs, save_opt, &x,
 	      "Usage: coop image save [--format docker|oci] -o FILE REF...\n"
 	      "Write images to a tar: `docker load` reads the docker format; the oci format is\n"
@@ -791,9 +813,9 @@ static int cmd_save(int argc, char **argv)
 
 static int cmd_prune(int argc, char **argv)
 {
-	struct out_ctx x = { .verb = "prune", .table_ok = false };
+	struct out_ctx x = {.verb = "prune", .table_ok = false};
 	_cleanup_store_ struct img_store *st = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	uint64_t blobs = 0, bytes = 0;
 	char size[16];
 	PARSE("o:", out_longs, out_opt, &x,
@@ -807,8 +829,8 @@ static int cmd_prune(int argc, char **argv)
 	if (open_store(&st, &err) < 0 || img_store_prune(st, &blobs, &bytes, &err) < 0)
 		return fail(&err);
 	if (x.json) {
-		_cleanup_json_ json_t *j = json_pack("{s:I,s:I}", "blobs", (json_int_t)blobs,
-						     "bytes", (json_int_t)bytes);
+		_cleanup_json_ json_t *j =
+		    json_pack("{s:I,s:I}", "blobs", (json_int_t)blobs, "bytes", (json_int_t)bytes);
 		print_json(j);
 		return 0;
 	}
@@ -838,7 +860,7 @@ static int cmd_mount(int argc, char **argv)
 {
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_free_ char *name = NULL, *rw = NULL, *real = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	PARSE("", help_only, NULL, NULL,
 	      "Usage: coop image mount REF DIR\n"
 	      "Mount the image's root filesystem at DIR (created if missing): an overlay of\n"
@@ -859,7 +881,7 @@ static int cmd_mount(int argc, char **argv)
 		return fail(&err);
 	}
 	if (img_rootfs_mount(st, name, rw, real, &err) < 0) {
-		struct err e2 = { 0 };
+		struct err e2 = {0};
 		fs_rm_rf(rw, &e2);
 		return fail(&err);
 	}
@@ -870,7 +892,7 @@ static int cmd_umount(int argc, char **argv)
 {
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_free_ char *rw = NULL, *real = NULL;
-	struct err err = { 0 };
+	struct err err = {0};
 	PARSE("", help_only, NULL, NULL,
 	      "Usage: coop image umount DIR\n"
 	      "Unmount an image mounted with `coop image mount` and delete its writable layer.\n\n"
@@ -920,19 +942,19 @@ static int load_img_config(struct img_store *st, const char *name, struct img_co
 static int cmd_config(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "bundle", required_argument, NULL, 'b' },
-		{ "rootfs", required_argument, NULL, 'r' },
-		{ "tty", no_argument, NULL, 't' },
-		HELP_OPT,
-		{ 0 },
+	    {"bundle", required_argument, NULL, 'b'},
+	    {"rootfs", required_argument, NULL, 'r'},
+	    {"tty", no_argument, NULL, 't'},
+	    HELP_OPT,
+	    {0},
 	};
-	struct config_ctx x = { 0 };
+	struct config_ctx x = {0};
 	_cleanup_store_ struct img_store *st = NULL;
 	_cleanup_free_ char *name = NULL, *rootfs = NULL, *file = NULL, *s = NULL;
 	_cleanup_json_ json_t *oci = NULL;
 	struct img_config *ic = NULL;
-	struct img_overrides ov = { 0 };
-	struct err err = { 0 };
+	struct img_overrides ov = {0};
+	struct err err = {0};
 	struct stat sb;
 	PARSE("+b:r:t", longs, config_opt, &x, /* "+": CMD may carry options of its own */
 	      "Usage: coop image config [--bundle DIR] [--rootfs DIR] [--tty] REF [CMD...]\n"
@@ -952,7 +974,8 @@ static int cmd_config(int argc, char **argv)
 		return usage_error("config", "%s", "need --bundle or --rootfs (the mounted image)");
 	rootfs = x.rootfs ? xstrdup(x.rootfs) : xasprintf("%s/rootfs", x.bundle);
 	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		err_msg(&err, ENOENT, "rootfs '%s' not found: mount the image first (coop image mount %s %s)",
+		err_msg(&err, ENOENT,
+			"rootfs '%s' not found: mount the image first (coop image mount %s %s)",
 			rootfs, argv[first], rootfs);
 		return fail(&err);
 	}
@@ -990,17 +1013,17 @@ static const struct verb {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } verbs[] = {
-	{ "pull", cmd_pull, "download an image from a registry" },
-	{ "ls", cmd_ls, "list images" },
-	{ "inspect", cmd_inspect, "show an image's manifest, config and layers as JSON" },
-	{ "rm", cmd_rm, "remove image names (content goes on prune)" },
-	{ "tag", cmd_tag, "give an image another name" },
-	{ "import", cmd_import, "add images from a docker-save/OCI archive or a rootfs tarball" },
-	{ "save", cmd_save, "write images to a docker or OCI archive" },
-	{ "prune", cmd_prune, "delete content no image name reaches" },
-	{ "mount", cmd_mount, "mount an image's root filesystem at a directory" },
-	{ "umount", cmd_umount, "undo `image mount`" },
-	{ "config", cmd_config, "write the runtime config.json that runs an image" },
+    {"pull", cmd_pull, "download an image from a registry"},
+    {"ls", cmd_ls, "list images"},
+    {"inspect", cmd_inspect, "show an image's manifest, config and layers as JSON"},
+    {"rm", cmd_rm, "remove image names (content goes on prune)"},
+    {"tag", cmd_tag, "give an image another name"},
+    {"import", cmd_import, "add images from a docker-save/OCI archive or a rootfs tarball"},
+    {"save", cmd_save, "write images to a docker or OCI archive"},
+    {"prune", cmd_prune, "delete content no image name reaches"},
+    {"mount", cmd_mount, "mount an image's root filesystem at a directory"},
+    {"umount", cmd_umount, "undo `image mount`"},
+    {"config", cmd_config, "write the runtime config.json that runs an image"},
 };
 
 static void main_help(void)
@@ -1026,11 +1049,11 @@ static void main_help(void)
 int image_cli_main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "store", required_argument, NULL, 's' },
-		{ "certs-dir", required_argument, NULL, 'c' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"certs-dir", required_argument, NULL, 'c'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool debug = false;
 	int c;
@@ -1040,12 +1063,22 @@ int image_cli_main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, "+h", longs, NULL)) != -1) {
 		switch (c) {
-		case 's': G.store = optarg; break;
-		case 'c': G.certs_dir = optarg; break;
-		case 'd': debug = true; break;
-		case 'h': main_help(); return 0;
+		case 's':
+			G.store = optarg;
+			break;
+		case 'c':
+			G.certs_dir = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			main_help();
+			return 0;
 		default:
-			fprintf(stderr, "coop image: unknown or incomplete option '%s' (see coop image --help)\n",
+			fprintf(stderr,
+				"coop image: unknown or incomplete option '%s' (see coop image "
+				"--help)\n",
 				argv[optind - 1]);
 			return 2;
 		}

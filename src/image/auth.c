@@ -122,10 +122,9 @@ static int parse_params(const char **pp, struct img_auth_challenge *c)
 	return 0;
 }
 
-int img_auth_challenge_parse(const char *header, struct img_auth_challenge *ret,
-			     struct err *err)
+int img_auth_challenge_parse(const char *header, struct img_auth_challenge *ret, struct err *err)
 {
-	struct img_auth_challenge best = { 0 };
+	struct img_auth_challenge best = {0};
 	const char *p = header ? header : "";
 	bool any = false;
 
@@ -140,7 +139,7 @@ int img_auth_challenge_parse(const char *header, struct img_auth_challenge *ret,
 			img_auth_challenge_free(&best);
 			return err_msg(err, EINVAL, "WWW-Authenticate '%.80s': malformed", header);
 		}
-		struct img_auth_challenge c = { .scheme = scheme_of(scheme) };
+		struct img_auth_challenge c = {.scheme = scheme_of(scheme)};
 		if (parse_params(&p, &c) < 0) {
 			img_auth_challenge_free(&c);
 			img_auth_challenge_free(&best);
@@ -213,8 +212,8 @@ static char *normalize_host(const char *s)
 	char *h = strndup(p, n);
 	for (char *q = h; *q; q++)
 		*q = tolower((unsigned char)*q);
-	static const char *const hub[] = { "index.docker.io", "registry-1.docker.io",
-					   "registry.docker.io", "docker.io" };
+	static const char *const hub[] = {"index.docker.io", "registry-1.docker.io",
+					  "registry.docker.io", "docker.io"};
 	for (size_t i = 0; i < ARRAY_SIZE(hub); i++)
 		if (streq(h, hub[i])) {
 			free(h);
@@ -235,9 +234,10 @@ static int creds_from_entry(json_t *ent, const char *key, char **ret_user, char 
 				       key);
 		char *colon = memchr(dec, ':', n);
 		if (!colon || strlen(dec) != n)
-			return err_msg(err, EINVAL,
-				       "docker config: auths.\"%s\".auth: expected base64 of user:password",
-				       key);
+			return err_msg(
+			    err, EINVAL,
+			    "docker config: auths.\"%s\".auth: expected base64 of user:password",
+			    key);
 		*colon = '\0';
 		*ret_user = xstrdup(dec);
 		*ret_pass = xstrdup(colon + 1);
@@ -366,8 +366,7 @@ static bool parse_i64(const char **pp, int64_t *ret)
 	return true;
 }
 
-int img_auth_content_range(const char *v, int64_t *ret_start, int64_t *ret_end,
-			   int64_t *ret_total)
+int img_auth_content_range(const char *v, int64_t *ret_start, int64_t *ret_end, int64_t *ret_total)
 {
 	int64_t s, e, t = -1;
 	const char *p = skip_ws(v);
@@ -400,7 +399,7 @@ long img_auth_retry_after(const char *v, time_t now, long max)
 			return -EINVAL;
 		return secs > max ? max : (long)secs;
 	}
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *end = strptime(p, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (!end || *skip_ws(end))
 		return -EINVAL;

@@ -21,8 +21,7 @@ struct img_auth_challenge {
  * token values, in any order, commas between). When a header offers several
  * challenges, Bearer is preferred over Basic. Unknown schemes are -ENOTSUP; a Bearer
  * challenge without realm is -EINVAL. */
-int img_auth_challenge_parse(const char *header, struct img_auth_challenge *ret,
-			     struct err *err);
+int img_auth_challenge_parse(const char *header, struct img_auth_challenge *ret, struct err *err);
 void img_auth_challenge_free(struct img_auth_challenge *c);
 
 /* A token endpoint's answer: "token" or else "access_token"; expires_in (seconds,
@@ -44,8 +43,7 @@ char *img_auth_base64_encode(const void *data, size_t len);
 int img_auth_base64_decode(const char *s, char **ret, size_t *ret_len);
 
 /* "bytes START-END/TOTAL" (TOTAL may be "*": -1). -EINVAL when malformed. */
-int img_auth_content_range(const char *v, int64_t *ret_start, int64_t *ret_end,
-			   int64_t *ret_total);
+int img_auth_content_range(const char *v, int64_t *ret_start, int64_t *ret_end, int64_t *ret_total);
 
 /* Retry-After: delta-seconds or an HTTP-date (relative to now). Returns seconds >= 0,
  * capped at max; -EINVAL when unparsable. */

@@ -20,14 +20,14 @@ struct img_progress {
 	bool tty;
 	size_t n;
 	struct layer *layers;
-	size_t drawn;        /* lines drawn last time (to move back over them) */
-	bool finished;       /* img_progress_done: no more redrawing */
+	size_t drawn;	      /* lines drawn last time (to move back over them) */
+	bool finished;	      /* img_progress_done: no more redrawing */
 	struct timespec last; /* last redraw */
 };
 
 void img_progress_size(int64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
 	double v = n < 0 ? 0 : (double)n;
 	size_t u = 0;
 	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {

@@ -22,7 +22,7 @@ void img_progress_bytes(struct img_progress *p, size_t i, int64_t done);
 void img_progress_state(struct img_progress *p, size_t i, const char *state, int final);
 /* One line about the image as a whole ("resolved ... to sha256:..."). */
 void img_progress_note(struct img_progress *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Draws the final state (terminal) and stops redrawing. */
 void img_progress_done(struct img_progress *p);
 

@@ -34,9 +34,9 @@ struct client {
 	struct img_store *st;
 	const struct img_pull_opts *o;
 	struct img_ref ref;
-	const char *host;  /* what we connect to: "127.0.0.1:5000", "registry-1.docker.io" */
-	char *base;        /* "https://host" or "http://host" */
-	bool insecure;     /* listed in o->insecure: no verification, HTTP fallback */
+	const char *host; /* what we connect to: "127.0.0.1:5000", "registry-1.docker.io" */
+	char *base;	  /* "https://host" or "http://host" */
+	bool insecure;	  /* listed in o->insecure: no verification, HTTP fallback */
 	char *cafile, *certfile, *keyfile;
 	char *user, *pass;
 	struct img_auth_challenge chal;
@@ -112,11 +112,11 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 			const char *name;
 			size_t off;
 		} want[] = {
-			{ "Content-Type", offsetof(struct resp, content_type) },
-			{ "Docker-Content-Digest", offsetof(struct resp, digest) },
-			{ "WWW-Authenticate", offsetof(struct resp, www_auth) },
-			{ "Retry-After", offsetof(struct resp, retry_after) },
-			{ "Content-Range", offsetof(struct resp, content_range) },
+		    {"Content-Type", offsetof(struct resp, content_type)},
+		    {"Docker-Content-Digest", offsetof(struct resp, digest)},
+		    {"WWW-Authenticate", offsetof(struct resp, www_auth)},
+		    {"Retry-After", offsetof(struct resp, retry_after)},
+		    {"Content-Range", offsetof(struct resp, content_range)},
 		};
 		for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 			char **slot = (char **)((char *)r + want[i].off);
@@ -145,7 +145,7 @@ static long now_ms(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -341,7 +341,7 @@ static int fetch_token(struct client *c, struct err *err)
 {
 	_cleanup_free_ char *url = NULL, *scope = NULL;
 	char ebuf[CURL_ERROR_SIZE] = "";
-	struct resp r = { .max = IMG_MANIFEST_MAX };
+	struct resp r = {.max = IMG_MANIFEST_MAX};
 	CURL *h = curl_easy_init();
 	char *svc = NULL, *sc = NULL;
 	int ret = 0;
@@ -370,7 +370,8 @@ static int fetch_token(struct client *c, struct err *err)
 		}
 		CURLcode rc = curl_easy_perform(h);
 		curl_easy_cleanup(h);
-		if ((rc != CURLE_OK && curl_transient(rc)) || (rc == CURLE_OK && http_transient(r.code))) {
+		if ((rc != CURLE_OK && curl_transient(rc)) ||
+		    (rc == CURLE_OK && http_transient(r.code))) {
 			if (attempt < c->retries) {
 				sleep_ms(backoff_ms(attempt, r.retry_after));
 				continue;
@@ -383,17 +384,18 @@ static int fetch_token(struct client *c, struct err *err)
 		if (r.code != 200) {
 			ret = http_error(&r, NULL, err);
 			if (r.code == 401 || r.code == 403)
-				ret = err_msg(err, EACCES,
-					      "unauthorized: token server refused %s: check "
-					      "--username/--password or ~/.docker/config.json (%ld)",
-					      c->user ? "the credentials" : "anonymous access", r.code);
+				ret = err_msg(
+				    err, EACCES,
+				    "unauthorized: token server refused %s: check "
+				    "--username/--password or ~/.docker/config.json (%ld)",
+				    c->user ? "the credentials" : "anonymous access", r.code);
 			break;
 		}
 		long exp;
 		free(c->token);
 		c->token = NULL;
-		if ((ret = img_auth_token_parse(r.body ? r.body : "", r.len, &c->token, &exp, err)) <
-		    0)
+		if ((ret = img_auth_token_parse(r.body ? r.body : "", r.len, &c->token, &exp,
+						err)) < 0)
 			break;
 		/* renew a little early so a token never expires in flight */
 		c->token_exp = time(NULL) + (exp > 20 ? exp - 10 : exp / 2);
@@ -416,12 +418,12 @@ static int ensure_token(struct client *c, struct err *err)
  * speak TLS) and learns the auth challenge. */
 static int ping(struct client *c, struct err *err)
 {
-	const char *schemes[] = { "https", "http" };
+	const char *schemes[] = {"https", "http"};
 	char ebuf[CURL_ERROR_SIZE];
 
 	for (size_t s = 0; s < (c->insecure ? 2u : 1u); s++) {
 		_cleanup_free_ char *url = xasprintf("%s://%s/v2/", schemes[s], c->host);
-		struct resp r = { .max = ERR_BODY_MAX };
+		struct resp r = {.max = ERR_BODY_MAX};
 		CURLcode rc = CURLE_OK;
 		for (int attempt = 0;; attempt++) {
 			resp_free(&r);
@@ -434,7 +436,8 @@ static int ping(struct client *c, struct err *err)
 			bool again = rc != CURLE_OK ? curl_transient(rc) : http_transient(r.code);
 			/* nobody listening is most likely a wrong address: say so now; and an
 			 * insecure registry on plain HTTP goes on to HTTP at once */
-			if (rc == CURLE_COULDNT_CONNECT || (rc != CURLE_OK && c->insecure && s == 0))
+			if (rc == CURLE_COULDNT_CONNECT ||
+			    (rc != CURLE_OK && c->insecure && s == 0))
 				again = false;
 			if (!again || attempt >= c->retries)
 				break;
@@ -454,16 +457,18 @@ static int ping(struct client *c, struct err *err)
 			if (ret < 0)
 				err_wrap(err, "%s", url);
 		} else if (r.code == 404) {
-			ret = err_msg(err, ENOENT, "%s: not a registry (no /v2/ API, 404)", c->host);
+			ret =
+			    err_msg(err, ENOENT, "%s: not a registry (no /v2/ API, 404)", c->host);
 		} else if (r.code < 200 || r.code > 299) {
 			ret = http_error(&r, NULL, err);
 			err_wrap(err, "%s", url);
 		}
 		if (ret == 0 && c->chal.scheme == IMG_AUTH_BASIC && !c->user)
-			ret = err_msg(err, EACCES,
-				      "%s: unauthorized: the registry wants a user name and password: "
-				      "check --username/--password or ~/.docker/config.json (401)",
-				      c->host);
+			ret = err_msg(
+			    err, EACCES,
+			    "%s: unauthorized: the registry wants a user name and password: "
+			    "check --username/--password or ~/.docker/config.json (401)",
+			    c->host);
 		resp_free(&r);
 		if (ret < 0)
 			return ret;
@@ -535,7 +540,7 @@ static int fetch_manifest(struct client *c, const char *reference, const char *w
 			  struct img_manifest **ret, char digest[IMG_DIGEST_LEN + 1],
 			  struct err *err)
 {
-	struct resp r = { 0 };
+	struct resp r = {0};
 	int ret_code;
 
 	if ((ret_code = get_small(c, "manifests", reference, IMG_MANIFEST_ACCEPT, IMG_MANIFEST_MAX,
@@ -548,8 +553,9 @@ static int fetch_manifest(struct client *c, const char *reference, const char *w
 	img_digest_buf(r.body ? r.body : "", r.len, digest);
 	const char *expect = want ? want : r.digest;
 	if (expect && !streq(expect, digest)) {
-		ret_code = err_msg(err, EBADMSG, "manifest %s: digest mismatch (expected %s, got %s)",
-				   reference, expect, digest);
+		ret_code =
+		    err_msg(err, EBADMSG, "manifest %s: digest mismatch (expected %s, got %s)",
+			    reference, expect, digest);
 		goto out;
 	}
 	if ((ret_code = img_manifest_parse(r.body ? r.body : "", r.len, r.content_type, ret, err)) <
@@ -569,7 +575,7 @@ out:
 
 static int fetch_config(struct client *c, const struct img_descriptor *d, struct err *err)
 {
-	struct resp r = { 0 };
+	struct resp r = {0};
 	char got[IMG_DIGEST_LEN + 1];
 	int ret;
 
@@ -586,7 +592,8 @@ static int fetch_config(struct client *c, const struct img_descriptor *d, struct
 	}
 	img_digest_buf(r.body ? r.body : "", r.len, got);
 	if (!streq(got, d->digest) || (int64_t)r.len != d->size) {
-		ret = err_msg(err, EBADMSG, "digest mismatch (expected %s, %lld bytes; got %s, %zu bytes)",
+		ret = err_msg(err, EBADMSG,
+			      "digest mismatch (expected %s, %lld bytes; got %s, %zu bytes)",
 			      d->digest, (long long)d->size, got, r.len);
 		goto out;
 	}
@@ -603,19 +610,19 @@ enum xstate { X_WAITING, X_ACTIVE, X_DONE };
 struct xfer {
 	struct client *c;
 	const struct img_descriptor *d;
-	size_t idx, n;          /* layer idx+1 of n, for messages */
-	struct img_ingest *in;  /* held from begin to commit/abort */
+	size_t idx, n;	       /* layer idx+1 of n, for messages */
+	struct img_ingest *in; /* held from begin to commit/abort */
 	CURL *h;
 	struct curl_slist *hdrs;
-	struct resp r;          /* headers; the body only when it is an error */
+	struct resp r; /* headers; the body only when it is an error */
 	enum xstate state;
 	int attempts;
 	bool refreshed;
-	long not_before;        /* ms, monotonic */
-	int64_t start_off;      /* where this request resumes */
-	long body_code;         /* the status the body bytes belong to (0: not decided) */
+	long not_before;   /* ms, monotonic */
+	int64_t start_off; /* where this request resumes */
+	long body_code;	   /* the status the body bytes belong to (0: not decided) */
 	bool werr_set;
-	struct err werr;        /* why a write callback stopped the transfer */
+	struct err werr; /* why a write callback stopped the transfer */
 	char ebuf[CURL_ERROR_SIZE];
 };
 
@@ -644,7 +651,8 @@ static size_t layer_write_cb(char *buf, size_t size, size_t n, void *ud)
 			    img_auth_content_range(x->r.content_range, &s, &e, &t) < 0 ||
 			    s != x->start_off) {
 				x->werr_set = true;
-				err_msg(&x->werr, EPROTO, "bad Content-Range '%s' for a resume at %lld",
+				err_msg(&x->werr, EPROTO,
+					"bad Content-Range '%s' for a resume at %lld",
 					x->r.content_range ? x->r.content_range : "",
 					(long long)x->start_off);
 				return 0;
@@ -876,7 +884,7 @@ static int fetch_layers(struct client *c, const struct img_manifest *mf, struct 
 		enum img_compression comp;
 		img_progress_layer(c->prog, i, mf->layers[i].digest, mf->layers[i].size);
 		if ((ret = img_layer_compression(mf->layers[i].media_type, &comp, err)) < 0) {
-			xs[0] = (struct xfer){ .d = &mf->layers[i], .idx = i, .n = n };
+			xs[0] = (struct xfer){.d = &mf->layers[i], .idx = i, .n = n};
 			ret = xfer_fail(&xs[0], err);
 			goto out;
 		}
@@ -886,13 +894,13 @@ static int fetch_layers(struct client *c, const struct img_manifest *mf, struct 
 		if (dup)
 			img_progress_state(c->prog, i, "same as an earlier layer", 1);
 		else
-			xs[nx++] = (struct xfer){ .c = c, .d = &mf->layers[i], .idx = i, .n = n };
+			xs[nx++] = (struct xfer){.c = c, .d = &mf->layers[i], .idx = i, .n = n};
 	}
 	qsort(xs, nx, sizeof(*xs), cmp_xfer);
 	for (size_t i = 0; i < nx; i++) {
 		bool exists = false;
-		if ((ret = img_ingest_begin(c->st, xs[i].d->digest, xs[i].d->size, &xs[i].in, &exists,
-					    err)) < 0) {
+		if ((ret = img_ingest_begin(c->st, xs[i].d->digest, xs[i].d->size, &xs[i].in,
+					    &exists, err)) < 0) {
 			ret = xfer_fail(&xs[i], err);
 			goto out;
 		}
@@ -903,9 +911,11 @@ static int fetch_layers(struct client *c, const struct img_manifest *mf, struct 
 	if (nx)
 		ret = run_transfers(xs, nx, err);
 out:
-	for (size_t i = 0; i < nx; i++)
+	for (size_t i = 0; i < nx; i++) {
 		if (xs[i].in)
 			img_ingest_abort(xs[i].in, true);
+		resp_free(&xs[i].r);
+	}
 	free(xs);
 	return ret;
 }
@@ -918,7 +928,7 @@ static int unpack_layers(struct client *c, const char *name, const struct img_ma
 	for (size_t i = 0; i < mf->n_layers; i++) {
 		const struct img_descriptor *d = &mf->layers[i];
 		_cleanup_free_ char *what =
-			xasprintf("image %s layer %zu/%zu %s", name, i + 1, mf->n_layers, d->digest);
+		    xasprintf("image %s layer %zu/%zu %s", name, i + 1, mf->n_layers, d->digest);
 		_cleanup_free_ char *shortname = NULL;
 		int ret = img_store_layer(c->st, d->digest, d->media_type, what, &shortname, err);
 		if (ret < 0)
@@ -1009,8 +1019,8 @@ static int resolve(struct client *c, struct img_manifest **ret_mf, char target[I
 		const char *os = c->o->os, *arch = c->o->arch, *variant = c->o->variant;
 		if (!os && !arch)
 			img_platform_native(&os, &arch, &variant);
-		const struct img_descriptor *d = img_index_select(mf, os ? os : "linux", arch,
-								  variant, err);
+		const struct img_descriptor *d =
+		    img_index_select(mf, os ? os : "linux", arch, variant, err);
 		if (!d) {
 			img_manifest_free(mf);
 			return -err->code;
@@ -1070,8 +1080,8 @@ out:
 int img_pull(struct img_store *st, const char *ref, const struct img_pull_opts *o,
 	     char **ret_manifest, struct err *err)
 {
-	static const struct img_pull_opts none = { 0 };
-	struct client c = { 0 };
+	static const struct img_pull_opts none = {0};
+	struct client c = {0};
 	int ret;
 
 	pthread_once(&curl_once, curl_init_once);

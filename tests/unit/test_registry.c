@@ -18,14 +18,14 @@ static void challenge_ok(const char *h, enum img_auth_scheme scheme, const char 
 			 const char *service, const char *scope, const char *error)
 {
 	struct img_auth_challenge c;
-	struct err err = { 0 };
+	struct err err = {0};
 
 	assert_int_equal(img_auth_challenge_parse(h, &c, &err), 0);
 	assert_int_equal(c.scheme, scheme);
-#define CHECK(f)                                 \
-	if (f)                                   \
-		assert_string_equal(c.f, f);     \
-	else                                     \
+#define CHECK(f)                                                                                   \
+	if (f)                                                                                     \
+		assert_string_equal(c.f, f);                                                       \
+	else                                                                                       \
 		assert_null(c.f);
 	CHECK(realm);
 	CHECK(service);
@@ -61,22 +61,22 @@ static void test_challenge(void **state)
 static void test_challenge_bad(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"   ",
-		"Bearer service=\"s\"",            /* no realm */
-		"Bearer realm=\"unterminated",
-		"Bearer realm=\"\"",
-		"\"quoted\" realm=x",
-		"Bearer realm=\"r\", =x",
+	    "",
+	    "   ",
+	    "Bearer service=\"s\"", /* no realm */
+	    "Bearer realm=\"unterminated",
+	    "Bearer realm=\"\"",
+	    "\"quoted\" realm=x",
+	    "Bearer realm=\"r\", =x",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct img_auth_challenge c = { 0 };
-		struct err err = { 0 };
+		struct img_auth_challenge c = {0};
+		struct err err = {0};
 		assert_true(img_auth_challenge_parse(bad[i], &c, &err) < 0);
 		assert_true(err.msg[0] != '\0');
 	}
 	struct img_auth_challenge c;
-	struct err err = { 0 };
+	struct err err = {0};
 	assert_int_equal(img_auth_challenge_parse("Digest realm=\"x\", nonce=\"y\"", &c, &err),
 			 -ENOTSUP);
 	assert_int_equal(img_auth_challenge_parse(NULL, &c, &err), -EINVAL);
@@ -84,11 +84,12 @@ static void test_challenge_bad(void **state)
 
 static void test_token(void **state)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	char *tok = NULL;
 	long exp = 0;
 
-	const char *a = "{\"token\":\"abc\",\"expires_in\":300,\"issued_at\":\"2024-01-01T00:00:00Z\"}";
+	const char *a =
+	    "{\"token\":\"abc\",\"expires_in\":300,\"issued_at\":\"2024-01-01T00:00:00Z\"}";
 	assert_int_equal(img_auth_token_parse(a, strlen(a), &tok, &exp, &err), 0);
 	assert_string_equal(tok, "abc");
 	assert_int_equal(exp, 300);
@@ -105,15 +106,15 @@ static void test_token(void **state)
 	assert_string_equal(tok, "q");
 	assert_int_equal(exp, 60);
 	free(tok);
-	static const char *const bad[] = { "", "[]", "{}", "{\"token\":5}", "{\"token\":\"\"}",
-					   "not json" };
+	static const char *const bad[] = {
+	    "", "[]", "{}", "{\"token\":5}", "{\"token\":\"\"}", "not json"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_true(img_auth_token_parse(bad[i], strlen(bad[i]), &tok, &exp, &err) < 0);
 }
 
 static int creds(const char *json, const char *host, char **u, char **p)
 {
-	struct err err = { 0 };
+	struct err err = {0};
 	*u = *p = NULL;
 	return img_auth_docker_config(json, strlen(json), host, u, p, &err);
 }
@@ -122,12 +123,13 @@ static void test_docker_config(void **state)
 {
 	char *u, *p;
 	/* YWxpY2U6czNjcjN0 = alice:s3cr3t; Ym9iOnA6dw== = bob:p:w */
-	const char *cfg = "{\"auths\":{"
-			  "\"https://index.docker.io/v1/\":{\"auth\":\"YWxpY2U6czNjcjN0\"},"
-			  "\"127.0.0.1:5000\":{\"auth\":\"Ym9iOnA6dw==\"},"
-			  "\"http://Reg.Example.com:8443/v2/\":{\"username\":\"u\",\"password\":\"pw\"},"
-			  "\"empty:1\":{}"
-			  "},\"credsStore\":\"desktop\"}";
+	const char *cfg =
+	    "{\"auths\":{"
+	    "\"https://index.docker.io/v1/\":{\"auth\":\"YWxpY2U6czNjcjN0\"},"
+	    "\"127.0.0.1:5000\":{\"auth\":\"Ym9iOnA6dw==\"},"
+	    "\"http://Reg.Example.com:8443/v2/\":{\"username\":\"u\",\"password\":\"pw\"},"
+	    "\"empty:1\":{}"
+	    "},\"credsStore\":\"desktop\"}";
 
 	assert_int_equal(creds(cfg, "registry-1.docker.io", &u, &p), 1);
 	assert_string_equal(u, "alice");
@@ -159,9 +161,13 @@ static void test_base64(void **state)
 {
 	static const struct {
 		const char *plain, *b64;
-	} v[] = { { "", "" },         { "f", "Zg==" },         { "fo", "Zm8=" },
-		  { "foo", "Zm9v" },  { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
-		  { "foobar", "Zm9vYmFy" } };
+	} v[] = {{"", ""},
+		 {"f", "Zg=="},
+		 {"fo", "Zm8="},
+		 {"foo", "Zm9v"},
+		 {"foob", "Zm9vYg=="},
+		 {"fooba", "Zm9vYmE="},
+		 {"foobar", "Zm9vYmFy"}};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
 		char *e = img_auth_base64_encode(v[i].plain, strlen(v[i].plain));
 		assert_string_equal(e, v[i].b64);
@@ -182,8 +188,8 @@ static void test_base64(void **state)
 	assert_int_equal(n, sizeof(bin));
 	assert_memory_equal(d, bin, n);
 	free(e), free(d);
-	static const char *const bad[] = { "Zg=", "Z===", "Zm9v=", "Zg==Zg==", "Zm 9", "Zm9\n",
-					   "=Zm9", "Zm=v", "Zh==", "Zm9=" };
+	static const char *const bad[] = {"Zg=",   "Z===", "Zm9v=", "Zg==Zg==", "Zm 9",
+					  "Zm9\n", "=Zm9", "Zm=v",  "Zh==",	"Zm9="};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(img_auth_base64_decode(bad[i], &d, &n), -EINVAL);
 }
@@ -196,12 +202,19 @@ static void test_content_range(void **state)
 	assert_int_equal(img_auth_content_range("bytes 0-0/*", &s, &e, &t), 0);
 	assert_true(s == 0 && e == 0 && t == -1);
 	assert_int_equal(img_auth_content_range("  Bytes 5-9/10 ", &s, &e, &t), 0);
-	assert_int_equal(img_auth_content_range("bytes 1-9223372036854775806/9223372036854775807",
-						&s, &e, &t),
-			 0);
-	static const char *const bad[] = { "", "bytes", "bytes */200", "bytes 10-5/20",
-					   "bytes 0-20/20", "bytes 0-1", "items 0-1/2",
-					   "bytes -1-5/9", "bytes 0-1/2x", "bytes 0-99999999999999999999/1" };
+	assert_int_equal(
+	    img_auth_content_range("bytes 1-9223372036854775806/9223372036854775807", &s, &e, &t),
+	    0);
+	static const char *const bad[] = {"",
+					  "bytes",
+					  "bytes */200",
+					  "bytes 10-5/20",
+					  "bytes 0-20/20",
+					  "bytes 0-1",
+					  "items 0-1/2",
+					  "bytes -1-5/9",
+					  "bytes 0-1/2x",
+					  "bytes 0-99999999999999999999/1"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(img_auth_content_range(bad[i], &s, &e, &t), -EINVAL);
 }
@@ -234,8 +247,12 @@ static void test_registry_error(void **state)
 	m = img_auth_registry_error(two, strlen(two), NULL);
 	assert_string_equal(m, "authentication required; DENIED");
 	free(m);
-	static const char *const none[] = { "", "{}", "{\"errors\":[]}", "{\"errors\":{}}",
-					    "<html>502</html>", "{\"errors\":[{}]}" };
+	static const char *const none[] = {"",
+					   "{}",
+					   "{\"errors\":[]}",
+					   "{\"errors\":{}}",
+					   "<html>502</html>",
+					   "{\"errors\":[{}]}"};
 	for (size_t i = 0; i < ARRAY_SIZE(none); i++)
 		assert_null(img_auth_registry_error(none[i], strlen(none[i]), NULL));
 	assert_null(img_auth_registry_error(NULL, 0, NULL));
@@ -283,11 +300,11 @@ static void test_progress_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_challenge),     cmocka_unit_test(test_challenge_bad),
-		cmocka_unit_test(test_token),         cmocka_unit_test(test_docker_config),
-		cmocka_unit_test(test_base64),        cmocka_unit_test(test_content_range),
-		cmocka_unit_test(test_retry_after),   cmocka_unit_test(test_registry_error),
-		cmocka_unit_test(test_sizes),         cmocka_unit_test(test_progress_lines),
+	    cmocka_unit_test(test_challenge),	cmocka_unit_test(test_challenge_bad),
+	    cmocka_unit_test(test_token),	cmocka_unit_test(test_docker_config),
+	    cmocka_unit_test(test_base64),	cmocka_unit_test(test_content_range),
+	    cmocka_unit_test(test_retry_after), cmocka_unit_test(test_registry_error),
+	    cmocka_unit_test(test_sizes),	cmocka_unit_test(test_progress_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
