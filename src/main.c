@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "cli/ctl.h"
 #include "cli/image.h"
 #include "cli/net.h"
 #include "cli/rtcli.h"
@@ -15,17 +16,19 @@
 
 static void coop_help(void)
 {
-	printf("Usage: coop COMMAND [ARGS]\n\n"
-	       "coop turns Linux hosts into a container cluster. This build carries the\n"
-	       "container runtime and the image store; the daemon and networking come next.\n\n"
-	       "Commands:\n"
+	printf("Usage: coop [--endpoint URL --access-token T --secret-key K [--ca F]] COMMAND [ARGS]\n\n"
+	       "coop turns Linux hosts into a container cluster: `coop daemon` on each host, and\n"
+	       "these commands talk to it (its unix socket, /run/coop/coop.sock or $COOP_SOCKET;\n"
+	       "or --endpoint https://HOST:PORT / $COOP_ENDPOINT with a token).\n\n"
+	       "Commands:\n");
+	ctl_verbs_help();
+	printf(
 	       "  image ...      pull, list, inspect, tag, remove, import, save, prune images\n"
 	       "  vpc ...        create, list, delete VPCs (private networks)\n"
 	       "  net ...        attach containers' network namespaces to VPCs\n"
 	       "  port ...       publish host ports, balanced over healthy backends\n"
 	       "  dns serve      the VPCs' resolver\n"
-	       "  runtime ARGS   the OCI runtime (same as running coop-runtime ARGS)\n"
-	       "  version        print the version\n\n"
+	       "  runtime ARGS   the OCI runtime (same as running coop-runtime ARGS)\n\n"
 	       "See README.md and docs/ for more.\n");
 }
 
@@ -44,7 +47,9 @@ int main(int argc, char **argv)
 	if (argc > 1 && (strcmp(argv[1], "vpc") == 0 || strcmp(argv[1], "net") == 0 ||
 			 strcmp(argv[1], "port") == 0 || strcmp(argv[1], "dns") == 0))
 		return net_cli_main(argc - 1, argv + 1);
-	if (argc > 1 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
+	if (argc > 1 && ctl_handles(argv[1]))
+		return ctl_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
 		printf("coop version %s\n", COOP_VERSION);
 		return 0;
 	}

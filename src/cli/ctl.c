@@ -1,0 +1,952 @@
+/* ctl: `coop ps|status|inspect|stop|rm|metrics|events|version|token|workload` — and the
+ * dispatch of run/logs/exec (cli/run.c). Every verb talks to the daemon through
+ * api/client; reads print aligned tables for people and `-o json` for scripts; errors
+ * are one line "coop: ..." (exit 1), usage errors exit 2. */
+#include "cli/ctl.h"
+
+#include <inttypes.h>
+#include <time.h>
+
+#include "base/js.h"
+#include "base/util.h"
+#include "cli/run.h"
+#include "state/bun.h"
+
+#ifndef COOP_VERSION
+#define COOP_VERSION "0.1.0"
+#endif
+
+static struct api_client_opts G;
+
+int ctl_fail(const struct err *e)
+{
+	fprintf(stderr, "coop: %s\n", e->msg);
+	return 1;
+}
+
+int ctl_usage(const char *verb, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "coop %s: ", verb);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see 'coop %s --help')\n", verb);
+	return 2;
+}
+
+int ctl_parse(int argc, char **argv, const char *shorts, const struct option *longs,
+	      ctl_opt_fn fn, void *ctx, const char *help)
+{
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return -1;
+		}
+		if (c == '?' || c == ':') {
+			ctl_usage(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
+			return -2;
+		}
+		if (fn && fn(c, optarg, ctx) < 0)
+			return -2;
+	}
+	return optind;
+}
+
+bool ctl_operands(int argc, char **argv, int first, int lo, int hi, const char *what)
+{
+	int n = argc - first;
+	if (n < lo) {
+		ctl_usage(argv[0], "missing %s", what);
+		return false;
+	}
+	if (hi >= 0 && n > hi) {
+		ctl_usage(argv[0], "unexpected argument '%s'", argv[first + hi]);
+		return false;
+	}
+	return true;
+}
+
+int ctl_client(struct api_client **ret, struct err *err)
+{
+	return api_client_new(&G, ret, err);
+}
+
+static void client_freep(struct api_client **c) { api_client_free(*c); }
+#define _cleanup_client_ _cleanup_(client_freep)
+
+void ctl_print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	putchar('\n');
+}
+
+char *ctl_path(const char *prefix, const char *ref, const char *suffix)
+{
+	_cleanup_free_ char *e = api_escape(ref);
+	return xasprintf("%s/%s%s", prefix, e, suffix ? suffix : "");
+}
+
+#define PARSE(shorts, longs, fn, ctx, help)                                    \
+	int first = ctl_parse(argc, argv, shorts "h", longs, fn, ctx, help); \
+	if (first == -1)                                                       \
+		return 0;                                                      \
+	if (first < 0)                                                         \
+		return 2
+
+/* ---- tables ---- */
+
+struct table {
+	size_t cols, rows;
+	char **cells; /* rows x cols */
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+	va_start(ap, t);
+	t->cells = xrealloc(t->cells, (t->rows + 1) * t->cols * sizeof(char *));
+	for (size_t i = 0; i < t->cols; i++) {
+		const char *s = va_arg(ap, const char *);
+		t->cells[t->rows * t->cols + i] = xstrdup(s ? s : "");
+	}
+	t->rows++;
+	va_end(ap);
+}
+
+static void table_print(struct table *t, bool header)
+{
+	size_t *w = xcalloc(t->cols, sizeof(*w));
+	for (size_t r = header ? 0 : 1; r < t->rows; r++)
+		for (size_t c = 0; c < t->cols; c++)
+			if (strlen(t->cells[r * t->cols + c]) > w[c])
+				w[c] = strlen(t->cells[r * t->cols + c]);
+	for (size_t r = header ? 0 : 1; r < t->rows; r++) {
+		for (size_t c = 0; c < t->cols; c++) {
+			const char *s = t->cells[r * t->cols + c];
+			if (c + 1 == t->cols)
+				printf("%s\n", s);
+			else
+				printf("%-*s   ", (int)w[c], s);
+		}
+	}
+	for (size_t i = 0; i < t->rows * t->cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(w);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static void human_size(double v, char *buf, size_t n)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t i = 0;
+	while (v >= 1024 && i + 1 < ARRAY_SIZE(u)) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, n, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+/* "2024-05-01T10:00:00Z" -> "5 minutes ago" */
+static void ago(const char *t, char *buf, size_t n)
+{
+	struct tm tm = { 0 };
+	if (!t || !strptime(t, "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(buf, n, "%s", t ? t : "");
+		return;
+	}
+	long d = (long)difftime(time(NULL), timegm(&tm));
+	if (d < 60)
+		snprintf(buf, n, "%ld seconds ago", d < 0 ? 0 : d);
+	else if (d < 3600)
+		snprintf(buf, n, "%ld minutes ago", d / 60);
+	else if (d < 86400)
+		snprintf(buf, n, "%ld hours ago", d / 3600);
+	else
+		snprintf(buf, n, "%ld days ago", d / 86400);
+}
+
+static char *ports_text(json_t *ports)
+{
+	char *out = xstrdup("");
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+	{
+		json_int_t h = json_integer_value(json_object_get(p, "host_port"));
+		char *n = h ? xasprintf("%s%s%" JSON_INTEGER_FORMAT "->%" JSON_INTEGER_FORMAT "/%s",
+					out, *out ? ", " : "", h,
+					json_integer_value(json_object_get(p, "container_port")),
+					jstr(p, "protocol"))
+			    : xasprintf("%s%s%" JSON_INTEGER_FORMAT "/%s", out, *out ? ", " : "",
+					json_integer_value(json_object_get(p, "container_port")),
+					jstr(p, "protocol"));
+		free(out);
+		out = n;
+	}
+	return out;
+}
+
+static void status_text(json_t *c, char *buf, size_t n)
+{
+	const char *st = jstr(c, "status");
+	char when[64];
+	if (streq(st, "running")) {
+		ago(jstr(c, "started_at"), when, sizeof(when));
+		snprintf(buf, n, "Up since %s", when);
+		if (strstr(buf, " ago"))
+			snprintf(buf, n, "Up (started %s)", when);
+	} else if (streq(st, "exited") && json_object_get(c, "exit_code")) {
+		ago(jstr(c, "finished_at"), when, sizeof(when));
+		snprintf(buf, n, "Exited (%" JSON_INTEGER_FORMAT ") %s",
+			 json_integer_value(json_object_get(c, "exit_code")), when);
+	} else {
+		snprintf(buf, n, "%s", st);
+	}
+}
+
+static void containers_table(json_t *cs, bool quiet)
+{
+	struct table t = { .cols = 8 };
+	size_t i;
+	json_t *c;
+	table_row(&t, "CONTAINER ID", "NAME", "IMAGE", "STATUS", "HEALTH", "IP", "PORTS", "WORKLOAD");
+	json_array_foreach(cs, i, c)
+	{
+		char id[13], st[96], created[64];
+		if (quiet) {
+			printf("%.12s\n", jstr(c, "id"));
+			continue;
+		}
+		snprintf(id, sizeof(id), "%.12s", jstr(c, "id"));
+		status_text(c, st, sizeof(st));
+		ago(jstr(c, "created"), created, sizeof(created));
+		_cleanup_free_ char *ports = ports_text(json_object_get(c, "ports"));
+		table_row(&t, id, jstr(c, "name"), jstr(c, "image"), st,
+			  json_is_string(json_object_get(c, "health")) ? jstr(c, "health") : "-",
+			  json_is_string(json_object_get(c, "ip")) ? jstr(c, "ip") : "-", ports,
+			  jstr(c, "workload"));
+	}
+	if (!quiet)
+		table_print(&t, true);
+	else
+		table_print(&t, false);
+}
+
+/* ---- options shared by reads ---- */
+
+struct out_opts {
+	bool json, quiet, all;
+	const char *verb;
+};
+
+static int out_opt(int c, const char *arg, void *ctx)
+{
+	struct out_opts *o = ctx;
+	switch (c) {
+	case 'o':
+		if (streq(arg, "json"))
+			o->json = true;
+		else if (!streq(arg, "table"))
+			return ctl_usage(o->verb, "-o: expected json or table, got '%s'", arg), -1;
+		break;
+	case 'q': o->quiet = true; break;
+	case 'a': o->all = true; break;
+	}
+	return 0;
+}
+
+static const struct option out_longs[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "all", no_argument, NULL, 'a' },
+	CTL_HELP_OPT,
+	{ 0 },
+};
+
+/* ---- ps / status / inspect ---- */
+
+static int cmd_ps(int argc, char **argv)
+{
+	struct out_opts o = { .verb = "ps" };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *cs = NULL;
+	struct err err = { 0 };
+	PARSE("o:qa", out_longs, out_opt, &o,
+	      "Usage: coop ps [-a] [-q] [-o json|table]\n"
+	      "List containers: running ones, or all of them with -a (exited, restarting).\n\n"
+	      "  -a, --all                 include containers that are not running\n"
+	      "  -q, --quiet               only the container IDs\n"
+	      "  -o, --output json|table   format (default table)\n\n"
+	      "Examples:\n"
+	      "  coop ps -a\n"
+	      "  coop ps -o json | jq -r '.[] | select(.health == \"unhealthy\") | .name'\n");
+	if (!ctl_operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (ctl_client(&cl, &err) < 0 ||
+	    api_call(cl, "GET", o.all ? "/v1/containers?all=1" : "/v1/containers", NULL, &cs, &err) < 0)
+		return ctl_fail(&err);
+	if (o.json)
+		ctl_print_json(cs);
+	else
+		containers_table(cs, o.quiet);
+	return 0;
+}
+
+/* GETs each ref's path; prints them as a table (fmt NULL) or JSON; one error line per
+ * missing ref and exit 1 if any. */
+static int get_each(int argc, char **argv, int first, const char *suffix, json_t *out,
+		    struct api_client *cl)
+{
+	int rc = 0;
+	for (int i = first; i < argc; i++) {
+		struct err err = { 0 };
+		_cleanup_free_ char *path = ctl_path("/v1/containers", argv[i], suffix);
+		json_t *j = NULL;
+		if (api_call(cl, "GET", path, NULL, &j, &err) < 0) {
+			rc = ctl_fail(&err);
+			continue;
+		}
+		if (suffix && !json_object_get(j, "id"))
+			json_object_set_new(j, "id", json_string(argv[i]));
+		json_array_append_new(out, j);
+	}
+	return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct out_opts o = { .verb = "status" };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *cs = json_array();
+	struct err err = { 0 };
+	PARSE("o:", out_longs, out_opt, &o,
+	      "Usage: coop status [-o json|table] ID|NAME...\n"
+	      "Show containers' state: status, health, IP, ports, exit code.\n\n"
+	      "  -o, --output json|table   format (default table)\n\n"
+	      "Example:\n"
+	      "  coop status web-1 web-2\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "container ID or name"))
+		return 2;
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	int rc = get_each(argc, argv, first, NULL, cs, cl);
+	if (o.json)
+		ctl_print_json(cs);
+	else if (json_array_size(cs))
+		containers_table(cs, false);
+	return rc;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	struct out_opts o = { .verb = "inspect" };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *cs = json_array();
+	struct err err = { 0 };
+	PARSE("", out_longs, NULL, &o,
+	      "Usage: coop inspect ID|NAME...\n"
+	      "Print containers' full records as JSON (an array, like docker inspect).\n\n"
+	      "Example:\n"
+	      "  coop inspect web-1 | jq '.[0].ip'\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "container ID or name"))
+		return 2;
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	int rc = get_each(argc, argv, first, NULL, cs, cl);
+	ctl_print_json(cs);
+	return rc;
+}
+
+static int cmd_metrics(int argc, char **argv)
+{
+	struct out_opts o = { .verb = "metrics" };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *ms = json_array();
+	struct err err = { 0 };
+	PARSE("o:", out_longs, out_opt, &o,
+	      "Usage: coop metrics [-o json|table] ID|NAME...\n"
+	      "Resource use of containers, read from their cgroups: CPU % (since the previous\n"
+	      "sample), memory (and its limit), processes, network and block I/O.\n\n"
+	      "  -o, --output json|table   format (default table)\n\n"
+	      "Example:\n"
+	      "  coop metrics $(coop ps -q)\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "container ID or name"))
+		return 2;
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	int rc = get_each(argc, argv, first, "/metrics", ms, cl);
+	if (o.json) {
+		ctl_print_json(ms);
+		return rc;
+	}
+	struct table t = { .cols = 6 };
+	size_t i;
+	json_t *m;
+	table_row(&t, "CONTAINER", "CPU %", "MEM USAGE / LIMIT", "PIDS", "NET RX / TX", "BLOCK R / W");
+	json_array_foreach(ms, i, m)
+	{
+		char cpu[32], mu[16], ml[16], rx[16], tx[16], br[16], bw[16], mem[40], net[40], blk[40], pids[24];
+		snprintf(cpu, sizeof(cpu), "%.2f%%", json_number_value(json_object_get(m, "cpu_percent")));
+		human_size(json_number_value(json_object_get(m, "memory_bytes")), mu, sizeof(mu));
+		if (json_integer_value(json_object_get(m, "memory_limit")) > 0)
+			human_size(json_number_value(json_object_get(m, "memory_limit")), ml, sizeof(ml));
+		else
+			strcpy(ml, "-");
+		human_size(json_number_value(json_object_get(m, "net_rx")), rx, sizeof(rx));
+		human_size(json_number_value(json_object_get(m, "net_tx")), tx, sizeof(tx));
+		human_size(json_number_value(json_object_get(m, "blk_read")), br, sizeof(br));
+		human_size(json_number_value(json_object_get(m, "blk_write")), bw, sizeof(bw));
+		snprintf(mem, sizeof(mem), "%s / %s", mu, ml);
+		snprintf(net, sizeof(net), "%s / %s", rx, tx);
+		snprintf(blk, sizeof(blk), "%s / %s", br, bw);
+		snprintf(pids, sizeof(pids), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(m, "pids")));
+		table_row(&t, jstr(m, "id"), cpu, mem, pids, net, blk);
+	}
+	table_print(&t, true);
+	return rc;
+}
+
+/* ---- stop / rm ---- */
+
+struct stop_opts {
+	uint64_t timeout_ms;
+	bool force;
+};
+
+static int stop_opt(int c, const char *arg, void *ctx)
+{
+	struct stop_opts *o = ctx;
+	if (c == 't') {
+		uint64_t ms;
+		char *end;
+		unsigned long long n = strtoull(arg, &end, 10);
+		if (*arg && !*end) /* a bare number is seconds, as docker's -t */
+			ms = n * 1000;
+		else if (bun_duration_ms(arg, &ms) < 0)
+			return ctl_usage("stop", "--timeout: expected a duration like 30s, got '%s'", arg), -1;
+		o->timeout_ms = ms;
+	} else if (c == 'f') {
+		o->force = true;
+	}
+	return 0;
+}
+
+static int each_ref(int argc, char **argv, int first, const char *method, const char *suffix,
+		    const char *query)
+{
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	int rc = 0;
+
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	for (int i = first; i < argc; i++) {
+		_cleanup_free_ char *p = ctl_path("/v1/containers", argv[i], suffix);
+		_cleanup_free_ char *path = xasprintf("%s%s", p, query ? query : "");
+		if (api_call(cl, method, path, NULL, NULL, &err) < 0) {
+			rc = ctl_fail(&err);
+			if (err.code == ECONNREFUSED)
+				break;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+	}
+	return rc;
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct stop_opts o = { .timeout_ms = 10000 };
+	PARSE("t:", longs, stop_opt, &o,
+	      "Usage: coop stop [--timeout 30s] ID|NAME...\n"
+	      "Stop containers: SIGTERM (or the image's stop signal), then SIGKILL after the\n"
+	      "timeout. A stopped container stays stopped whatever its restart policy; its\n"
+	      "workload's other replicas keep running.\n\n"
+	      "  -t, --timeout DURATION   grace period before SIGKILL (default 10s; a bare number\n"
+	      "                           is seconds)\n\n"
+	      "Example:\n"
+	      "  coop stop --timeout 30s web-1\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "container ID or name"))
+		return 2;
+	char q[64];
+	snprintf(q, sizeof(q), "?timeout_ms=%" PRIu64, o.timeout_ms);
+	return each_ref(argc, argv, first, "POST", "/stop", q);
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "force", no_argument, NULL, 'f' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct stop_opts o = { 0 };
+	PARSE("f", longs, stop_opt, &o,
+	      "Usage: coop rm [-f] ID|NAME...\n"
+	      "Remove stopped containers: their root filesystem, network address and records\n"
+	      "(a container made by `coop run --image` takes its workload with it).\n\n"
+	      "  -f, --force   stop running containers first (SIGKILL)\n\n"
+	      "Example:\n"
+	      "  coop rm -f web-1\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "container ID or name"))
+		return 2;
+	return each_ref(argc, argv, first, "DELETE", NULL, o.force ? "?force=1" : NULL);
+}
+
+/* ---- events ---- */
+
+struct ev_opts {
+	bool follow, json;
+	char *since;
+	char **filters;
+};
+
+static int ev_opt(int c, const char *arg, void *ctx)
+{
+	struct ev_opts *o = ctx;
+	switch (c) {
+	case 'f': o->follow = true; break;
+	case 's':
+		if (strspn(arg, "0123456789") != strlen(arg) || !*arg)
+			return ctl_usage("events", "--since: expected an event number (seq), got '%s'", arg), -1;
+		o->since = (char *)arg;
+		break;
+	case 'F': o->filters = strv_append(o->filters, arg); break;
+	case 'o':
+		if (!streq(arg, "json") && !streq(arg, "table"))
+			return ctl_usage("events", "-o: expected json or table, got '%s'", arg), -1;
+		o->json = streq(arg, "json");
+		break;
+	}
+	return 0;
+}
+
+static int print_event(void *ctx, json_t *ev)
+{
+	struct ev_opts *o = ctx;
+	if (o->json) {
+		json_dumpf(ev, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		_cleanup_free_ char *attrs = NULL;
+		json_t *a = json_object_get(ev, "attrs");
+		const char *k;
+		json_t *v;
+		attrs = xstrdup("");
+		json_object_foreach(a, k, v)
+		{
+			_cleanup_free_ char *val = json_is_string(v) ? xstrdup(json_string_value(v))
+								     : json_dumps(v, JSON_ENCODE_ANY);
+			char *n = xasprintf("%s%s%s=%s", attrs, *attrs ? ", " : "", k, val ? val : "");
+			free(attrs);
+			attrs = n;
+		}
+		printf("%" JSON_INTEGER_FORMAT " %s %s %s %s%s%s%s\n",
+		       json_integer_value(json_object_get(ev, "seq")), jstr(ev, "time"), jstr(ev, "type"),
+		       jstr(ev, "action"), jstr(ev, "id"), *attrs ? " (" : "", attrs, *attrs ? ")" : "");
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "since", required_argument, NULL, 's' },
+		{ "filter", required_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct ev_opts o = { 0 };
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	int first = ctl_parse(argc, argv, "fo:h", longs, ev_opt, &o,
+			      "Usage: coop events [-f] [--since SEQ] [--filter KEY=VALUE]... [-o json]\n"
+			      "Every change the daemon makes, as numbered events: containers created,\n"
+			      "started, dead, health changes, workloads applied and removed, image pulls.\n"
+			      "Each line starts with the event's number (seq): --since SEQ replays from\n"
+			      "after it, so a consumer that reconnects misses nothing and sees nothing twice.\n\n"
+			      "  -f, --follow            keep streaming new events\n"
+			      "      --since SEQ         replay events after number SEQ (default: all kept)\n"
+			      "      --filter KEY=VALUE  type, action, id, name or workload (repeatable: all\n"
+			      "                          must match)\n"
+			      "  -o, --output json       one JSON object per line\n\n"
+			      "Examples:\n"
+			      "  coop events -f --filter type=container --filter action=die\n"
+			      "  coop events --since 120 -o json | jq -r .action\n");
+	_cleanup_strv_ char **filters = o.filters;
+	if (first == -1)
+		return 0;
+	if (first < 0)
+		return 2;
+	if (!ctl_operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	_cleanup_free_ char *fl = xstrdup("");
+	for (size_t i = 0; filters && filters[i]; i++) {
+		_cleanup_free_ char *e = api_escape(filters[i]);
+		char *n = xasprintf("%s%s%s", fl, i ? "," : "", e);
+		free(fl);
+		fl = n;
+	}
+	_cleanup_free_ char *path = xasprintf("/v1/events?since=%s%s%s%s", o.since ? o.since : "0",
+					      o.follow ? "&follow=1" : "", *fl ? "&filter=" : "", fl);
+	if (ctl_client(&cl, &err) < 0 || api_stream(cl, "GET", path, NULL, print_event, &o, &err) < 0)
+		return ctl_fail(&err);
+	return 0;
+}
+
+/* ---- version ---- */
+
+static int cmd_version(int argc, char **argv)
+{
+	struct out_opts o = { .verb = "version" };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *v = NULL;
+	struct err err = { 0 };
+	PARSE("o:", out_longs, out_opt, &o,
+	      "Usage: coop version [-o json]\n"
+	      "The version of this coop and of the daemon it talks to (when one answers).\n\n"
+	      "Example:\n"
+	      "  coop version\n");
+	int r = ctl_client(&cl, &err);
+	if (r == 0)
+		r = api_call(cl, "GET", "/v1/version", NULL, &v, &err);
+	if (o.json) {
+		json_t *out = json_pack("{s:s,s:O?}", "client", COOP_VERSION, "daemon",
+					json_object_get(v, "version"));
+		ctl_print_json(out);
+		json_decref(out);
+	} else {
+		printf("coop version %s\n", COOP_VERSION);
+		if (r == 0)
+			printf("daemon version %s (API %s)\n", jstr(v, "version"), jstr(v, "api"));
+	}
+	if (r < 0 && err.code != ECONNREFUSED)
+		return ctl_fail(&err);
+	return 0;
+}
+
+/* ---- token ---- */
+
+struct tok_opts {
+	const char *role, *name;
+	bool json, quiet;
+};
+
+static int tok_opt(int c, const char *arg, void *ctx)
+{
+	struct tok_opts *o = ctx;
+	switch (c) {
+	case 'r': o->role = arg; break;
+	case 'n': o->name = arg; break;
+	case 'q': o->quiet = true; break;
+	case 'o':
+		if (!streq(arg, "json") && !streq(arg, "table"))
+			return ctl_usage("token", "-o: expected json or table, got '%s'", arg), -1;
+		o->json = streq(arg, "json");
+		break;
+	}
+	return 0;
+}
+
+static int token_create(int argc, char **argv, struct api_client *cl)
+{
+	static const struct option longs[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct tok_opts o = { 0 };
+	_cleanup_json_ json_t *t = NULL;
+	struct err err = { 0 };
+	PARSE("o:", longs, tok_opt, &o,
+	      "Usage: coop token create --role admin|read [--name NAME] [-o json]\n"
+	      "Create an access token for remote clients (coop --endpoint). The secret key is\n"
+	      "shown this once: the daemon keeps only a salted hash of it.\n\n"
+	      "  --role admin|read   admin may do anything; read may only look (GET)\n"
+	      "  --name NAME         a name to recognise it by (default token-N)\n"
+	      "  -o json             print the token as JSON\n\n"
+	      "Example:\n"
+	      "  coop token create --role read --name dashboard\n"
+	      "  COOP_ENDPOINT=https://node1:7443 COOP_ACCESS_TOKEN=ck_... COOP_SECRET_KEY=... coop ps\n");
+	if (!ctl_operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (!o.role)
+		return ctl_usage("token create", "%s", "--role admin|read is required");
+	json_t *body = json_pack("{s:s,s:s?}", "role", o.role, "name", o.name);
+	int r = api_call(cl, "POST", "/v1/tokens", body, &t, &err);
+	json_decref(body);
+	if (r < 0)
+		return ctl_fail(&err);
+	if (o.json) {
+		ctl_print_json(t);
+		return 0;
+	}
+	printf("name:         %s\nrole:         %s\naccess token: %s\nsecret key:   %s\n\n"
+	       "The secret key is not shown again: store it now.\n",
+	       jstr(t, "name"), jstr(t, "role"), jstr(t, "access_token"), jstr(t, "secret_key"));
+	return 0;
+}
+
+static int token_ls(int argc, char **argv, struct api_client *cl)
+{
+	static const struct option longs[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct tok_opts o = { 0 };
+	_cleanup_json_ json_t *ts = NULL;
+	struct err err = { 0 };
+	PARSE("o:q", longs, tok_opt, &o,
+	      "Usage: coop token ls [-q] [-o json]\n"
+	      "List access tokens (never their secrets).\n\n"
+	      "Example:\n"
+	      "  coop token ls\n");
+	if (!ctl_operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (api_call(cl, "GET", "/v1/tokens", NULL, &ts, &err) < 0)
+		return ctl_fail(&err);
+	if (o.json) {
+		ctl_print_json(ts);
+		return 0;
+	}
+	struct table t = { .cols = 4 };
+	size_t i;
+	json_t *x;
+	table_row(&t, "ACCESS TOKEN", "NAME", "ROLE", "CREATED");
+	json_array_foreach(ts, i, x)
+	{
+		if (o.quiet)
+			printf("%s\n", jstr(x, "access_token"));
+		else
+			table_row(&t, jstr(x, "access_token"), jstr(x, "name"), jstr(x, "role"),
+				  jstr(x, "created"));
+	}
+	table_print(&t, !o.quiet);
+	return 0;
+}
+
+static int token_rm(int argc, char **argv, struct api_client *cl)
+{
+	struct tok_opts o = { 0 };
+	static const struct option longs[] = { CTL_HELP_OPT, { 0 } };
+	int rc = 0;
+	PARSE("", longs, tok_opt, &o,
+	      "Usage: coop token rm ACCESS-TOKEN|NAME...\n"
+	      "Revoke tokens: requests presenting them are refused from now on.\n\n"
+	      "Example:\n"
+	      "  coop token rm dashboard\n");
+	if (!ctl_operands(argc, argv, first, 1, -1, "token (access token or name)"))
+		return 2;
+	for (int i = first; i < argc; i++) {
+		struct err err = { 0 };
+		_cleanup_free_ char *path = ctl_path("/v1/tokens", argv[i], NULL);
+		if (api_call(cl, "DELETE", path, NULL, NULL, &err) < 0)
+			rc = ctl_fail(&err);
+		else
+			printf("%s\n", argv[i]);
+	}
+	return rc;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+	static const char help[] =
+		"Usage: coop token create|ls|rm ...\n"
+		"Access tokens for clients that reach the daemon over TCP (coop daemon --listen):\n"
+		"an access token names the token, its secret key proves it.\n\n"
+		"  create --role admin|read [--name N]   make one (the secret is shown once)\n"
+		"  ls                                    list them\n"
+		"  rm TOKEN|NAME...                      revoke\n\n"
+		"Example:\n"
+		"  coop token create --role admin --name ci\n";
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+		fputs(help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	int (*fn)(int, char **, struct api_client *) = streq(argv[1], "create") ? token_create
+						       : streq(argv[1], "ls") || streq(argv[1], "list") ? token_ls
+						       : streq(argv[1], "rm") ? token_rm : NULL;
+	if (!fn)
+		return ctl_usage("token", "unknown command '%s'", argv[1]);
+	bool help_only = false;
+	for (int i = 2; i < argc; i++)
+		help_only |= streq(argv[i], "--help") || streq(argv[i], "-h");
+	if (!help_only && ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	return fn(argc - 1, argv + 1, cl);
+}
+
+/* ---- workload ---- */
+
+static int cmd_workload(int argc, char **argv)
+{
+	static const char help[] =
+		"Usage: coop workload ls [-o json] | rm NAME...\n"
+		"Workloads: what `coop run FILE.bun` (or `coop run --image`) asked for — an image\n"
+		"and its settings, run as replicas.\n\n"
+		"  ls [-o json]   list workloads with their running replicas\n"
+		"  rm NAME...     stop and remove a workload's containers, and the workload\n\n"
+		"Example:\n"
+		"  coop workload rm web\n";
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	bool json = false;
+
+	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+		fputs(help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	bool ls = streq(argv[1], "ls") || streq(argv[1], "list"), rm = streq(argv[1], "rm");
+	if (!ls && !rm)
+		return ctl_usage("workload", "unknown command '%s'", argv[1]);
+	for (int i = 2; i < argc; i++) {
+		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+			fputs(help, stdout);
+			return 0;
+		}
+		if (ls && (streq(argv[i], "-o") || streq(argv[i], "--output")) && i + 1 < argc &&
+		    streq(argv[i + 1], "json")) {
+			json = true;
+			i++;
+		} else if (ls || argv[i][0] == '-') {
+			return ctl_usage("workload", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (rm && argc < 3)
+		return ctl_usage("workload", "%s", "rm needs a workload name");
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	if (rm) {
+		int rc = 0;
+		for (int i = 2; i < argc; i++) {
+			_cleanup_free_ char *path = ctl_path("/v1/workloads", argv[i], NULL);
+			if (api_call(cl, "DELETE", path, NULL, NULL, &err) < 0)
+				rc = ctl_fail(&err);
+			else
+				printf("%s\n", argv[i]);
+		}
+		return rc;
+	}
+	_cleanup_json_ json_t *ws = NULL;
+	if (api_call(cl, "GET", "/v1/workloads", NULL, &ws, &err) < 0)
+		return ctl_fail(&err);
+	if (json) {
+		ctl_print_json(ws);
+		return 0;
+	}
+	struct table t = { .cols = 5 };
+	size_t i;
+	json_t *w;
+	table_row(&t, "NAME", "IMAGE", "REPLICAS", "PORTS", "ERROR");
+	json_array_foreach(ws, i, w)
+	{
+		json_t *spec = json_object_get(w, "spec");
+		char rep[48];
+		snprintf(rep, sizeof(rep), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(w, "running")),
+			 json_integer_value(json_object_get(json_object_get(spec, "replicas"), "min")));
+		_cleanup_free_ char *ports = ports_text(json_object_get(spec, "ports"));
+		table_row(&t, jstr(w, "name"), jstr(spec, "image"), rep, ports, jstr(w, "error"));
+	}
+	table_print(&t, true);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} verbs[] = {
+	{ "run", run_cmd_run, "run a workload from a .bun file, or a container from an image" },
+	{ "ps", cmd_ps, "list containers" },
+	{ "status", cmd_status, "show containers' state" },
+	{ "inspect", cmd_inspect, "print containers' records as JSON" },
+	{ "stop", cmd_stop, "stop containers" },
+	{ "rm", cmd_rm, "remove containers" },
+	{ "logs", run_cmd_logs, "print (and follow) a container's output" },
+	{ "exec", run_cmd_exec, "run a command in a running container" },
+	{ "metrics", cmd_metrics, "CPU, memory, processes, network and disk I/O of containers" },
+	{ "events", cmd_events, "stream what the daemon does" },
+	{ "workload", cmd_workload, "list and remove workloads" },
+	{ "token", cmd_token, "create, list and revoke access tokens" },
+	{ "version", cmd_version, "the client's and the daemon's versions" },
+};
+
+static const struct option conn_longs[] = {
+	{ "endpoint", required_argument, NULL, 'E' },
+	{ "access-token", required_argument, NULL, 'A' },
+	{ "secret-key", required_argument, NULL, 'S' },
+	{ "ca", required_argument, NULL, 'C' },
+	{ "socket", required_argument, NULL, 'U' },
+	{ 0 },
+};
+
+bool ctl_handles(const char *verb)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (streq(verb, verbs[i].name))
+			return true;
+	for (size_t i = 0; conn_longs[i].name; i++)
+		if (strncmp(verb, "--", 2) == 0 && strncmp(verb + 2, conn_longs[i].name, strlen(conn_longs[i].name)) == 0)
+			return true;
+	return false;
+}
+
+void ctl_verbs_help(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		printf("  %-14s %s\n", verbs[i].name, verbs[i].summary);
+}
+
+int ctl_main(int argc, char **argv)
+{
+	int c;
+	/* connection options come before the verb */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", conn_longs, NULL)) != -1) {
+		switch (c) {
+		case 'E': G.endpoint = optarg; break;
+		case 'A': G.access_token = optarg; break;
+		case 'S': G.secret_key = optarg; break;
+		case 'C': G.ca = optarg; break;
+		case 'U': G.socket = optarg; break;
+		default:
+			fprintf(stderr, "coop: unknown or incomplete option '%s' (see coop --help)\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "coop: missing command (see coop --help)\n");
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (streq(argv[optind], verbs[i].name))
+			return verbs[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, "coop: unknown command '%s' (see coop --help)\n", argv[optind]);
+	return 2;
+}

@@ -1,0 +1,38 @@
+/* ctl: the user's commands — clients of the daemon's API (`coop ps`, `stop`, `rm`,
+ * `inspect`, `status`, `metrics`, `events`, `version`, `token`, `workload`, and with
+ * cli/run.c `run`, `logs`, `exec`). Shared here: the connection options, option
+ * parsing, tables and the one-line errors. */
+#ifndef COOP_CLI_CTL_H
+#define COOP_CLI_CTL_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/client.h"
+#include "base/err.h"
+
+/* Whether argv[1] is one of ctl's verbs or a connection option before one. */
+bool ctl_handles(const char *verb);
+/* One "  verb   summary" line per verb, for coop --help. */
+void ctl_verbs_help(void);
+int ctl_main(int argc, char **argv);
+
+/* ---- shared with cli/run.c ---- */
+int ctl_fail(const struct err *e);
+int ctl_usage(const char *verb, const char *fmt, const char *arg);
+/* Parses a verb's options; the index of the first operand, -1 after --help (printed),
+ * -2 on a usage error (printed). */
+typedef int (*ctl_opt_fn)(int c, const char *arg, void *ctx);
+int ctl_parse(int argc, char **argv, const char *shorts, const struct option *longs,
+	      ctl_opt_fn fn, void *ctx, const char *help);
+bool ctl_operands(int argc, char **argv, int first, int lo, int hi, const char *what);
+/* The client for this invocation (connection options and environment). */
+int ctl_client(struct api_client **ret, struct err *err);
+void ctl_print_json(json_t *j);
+/* "/v1/containers/<ref escaped><suffix>"; caller frees. */
+char *ctl_path(const char *prefix, const char *ref, const char *suffix);
+
+#define CTL_HELP_OPT { "help", no_argument, NULL, 'h' }
+
+#endif

@@ -1,0 +1,466 @@
+/* run: `coop run`, `coop logs`, `coop exec` — the verbs that start things and stream
+ * their output back. `run --image` asks the daemon for a one-replica workload named
+ * after the container (POST /v1/containers) and, without -d, follows its logs until
+ * it exits and returns its exit code. */
+#include "cli/run.h"
+
+#include <inttypes.h>
+#include <time.h>
+
+#include "base/js.h"
+#include "base/util.h"
+#include "cli/ctl.h"
+#include "image/auth.h"
+#include "state/bun.h"
+
+static void client_freep(struct api_client **c) { api_client_free(*c); }
+#define _cleanup_client_ _cleanup_(client_freep)
+
+#define PARSE(shorts, longs, fn, ctx, help)                                    \
+	int first = ctl_parse(argc, argv, shorts "h", longs, fn, ctx, help); \
+	if (first == -1)                                                       \
+		return 0;                                                      \
+	if (first < 0)                                                         \
+		return 2
+
+/* ---- logs output ---- */
+
+struct log_state {
+	int exit; /* from the stream's last line; INT32_MIN when not seen */
+};
+
+static int print_log_line(void *ctx, json_t *line)
+{
+	struct log_state *st = ctx;
+	json_t *e = json_object_get(line, "exit");
+	if (e) {
+		st->exit = json_integer_value(e);
+		return 0;
+	}
+	const char *l = json_string_value(json_object_get(line, "l"));
+	const char *s = json_string_value(json_object_get(line, "s"));
+	FILE *out = s && streq(s, "stderr") ? stderr : stdout;
+	if (!l)
+		return 0;
+	fputs(l, out);
+	if (!json_is_true(json_object_get(line, "p")))
+		fputc('\n', out);
+	fflush(out);
+	return 0;
+}
+
+struct logs_opts {
+	bool follow;
+	const char *tail, *since;
+};
+
+static int logs_opt(int c, const char *arg, void *ctx)
+{
+	struct logs_opts *o = ctx;
+	switch (c) {
+	case 'f': o->follow = true; break;
+	case 'n':
+		if (!*arg || strspn(arg, "0123456789") != strlen(arg)) {
+			if (streq(arg, "all")) {
+				o->tail = NULL;
+				break;
+			}
+			return ctl_usage("logs", "--tail: expected a number of lines, got '%s'", arg), -1;
+		}
+		o->tail = arg;
+		break;
+	case 's': o->since = arg; break;
+	}
+	return 0;
+}
+
+static int follow_logs(struct api_client *cl, const char *ref, const char *query,
+		       struct log_state *st, struct err *err)
+{
+	_cleanup_free_ char *p = ctl_path("/v1/containers", ref, "/logs");
+	_cleanup_free_ char *path = xasprintf("%s%s", p, query);
+	return api_stream(cl, "GET", path, NULL, print_log_line, st, err);
+}
+
+int run_cmd_logs(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "tail", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 's' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct logs_opts o = { 0 };
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	struct log_state st = { INT32_MIN };
+	PARSE("fn:", longs, logs_opt, &o,
+	      "Usage: coop logs [-f] [--tail N] [--since TIME] ID|NAME\n"
+	      "Print a container's output: its stdout to stdout, its stderr to stderr. The\n"
+	      "daemon keeps the last few files of it (rotated by size); -f follows new output\n"
+	      "across rotations until the container exits.\n\n"
+	      "  -f, --follow        keep printing new output\n"
+	      "  -n, --tail N        only the last N lines (default all)\n"
+	      "      --since TIME    only lines from TIME on: 2024-05-01T10:00:00Z, a duration\n"
+	      "                      ago (10m, 1h30m) or seconds since the epoch\n\n"
+	      "Examples:\n"
+	      "  coop logs --tail 20 web-1\n"
+	      "  coop logs -f --since 5m web-1\n");
+	if (!ctl_operands(argc, argv, first, 1, 1, "container ID or name"))
+		return 2;
+	_cleanup_free_ char *since = o.since ? api_escape(o.since) : NULL;
+	_cleanup_free_ char *q = xasprintf("?follow=%d%s%s%s%s", o.follow, o.tail ? "&tail=" : "",
+					   o.tail ? o.tail : "", since ? "&since=" : "",
+					   since ? since : "");
+	if (ctl_client(&cl, &err) < 0 || follow_logs(cl, argv[first], q, &st, &err) < 0)
+		return ctl_fail(&err);
+	return 0;
+}
+
+/* ---- exec ---- */
+
+struct exec_opts {
+	char **env;
+	const char *user, *cwd;
+	bool tty;
+};
+
+static int exec_opt(int c, const char *arg, void *ctx)
+{
+	struct exec_opts *o = ctx;
+	switch (c) {
+	case 'e':
+		if (!strchr(arg, '=') || arg[0] == '=')
+			return ctl_usage("exec", "-e: expected KEY=value, got '%s'", arg), -1;
+		o->env = strv_append(o->env, arg);
+		break;
+	case 'u': o->user = arg; break;
+	case 'w': o->cwd = arg; break;
+	case 'i':
+	case 't': o->tty = true; break;
+	}
+	return 0;
+}
+
+static int print_exec(void *ctx, json_t *line)
+{
+	struct log_state *st = ctx;
+	json_t *e = json_object_get(line, "exit");
+	const char *d = json_string_value(json_object_get(line, "data"));
+	if (e) {
+		st->exit = json_integer_value(e);
+		const char *msg = json_string_value(json_object_get(line, "error"));
+		if (msg)
+			fprintf(stderr, "coop: %s\n", msg);
+		return 0;
+	}
+	if (!d)
+		return 0;
+	char *out;
+	size_t n;
+	if (img_auth_base64_decode(d, &out, &n) < 0)
+		return 0;
+	FILE *f = json_integer_value(json_object_get(line, "stream")) == 2 ? stderr : stdout;
+	fwrite(out, 1, n, f);
+	fflush(f);
+	free(out);
+	return 0;
+}
+
+int run_cmd_exec(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "env", required_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct exec_opts o = { 0 };
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct err err = { 0 };
+	struct log_state st = { INT32_MIN };
+	int first = ctl_parse(argc, argv, "+e:u:w:ith", longs, exec_opt, &o,
+			      "Usage: coop exec [-e K=V]... [-u USER] [-w DIR] ID|NAME CMD [ARG...]\n"
+			      "Run a command in a running container (its namespaces, cgroup and\n"
+			      "environment), print its output and exit with its exit code.\n\n"
+			      "  -e, --env K=V      add to the environment (repeatable)\n"
+			      "  -u, --user USER    run as USER[:GROUP] (name or id; default the container's)\n"
+			      "  -w, --workdir DIR  working directory\n"
+			      "  -i, -t             interactive / terminal: not supported yet\n\n"
+			      "Example:\n"
+			      "  coop exec web-1 cat /etc/hostname\n");
+	_cleanup_strv_ char **env = o.env;
+	if (first == -1)
+		return 0;
+	if (first < 0)
+		return 2;
+	if (o.tty) {
+		fprintf(stderr, "coop: exec -i/-t (interactive, terminal) is not supported yet\n");
+		return 1;
+	}
+	if (!ctl_operands(argc, argv, first, 2, -1, "container and command"))
+		return 2;
+	json_t *argvj = json_array(), *envj = json_array();
+	for (int i = first + 1; i < argc; i++)
+		json_array_append_new(argvj, json_string(argv[i]));
+	for (size_t i = 0; env && env[i]; i++)
+		json_array_append_new(envj, json_string(env[i]));
+	_cleanup_json_ json_t *body = json_pack("{s:o,s:o,s:s?,s:s?}", "argv", argvj, "env", envj,
+						"user", o.user, "cwd", o.cwd);
+	_cleanup_free_ char *path = ctl_path("/v1/containers", argv[first], "/exec");
+	if (!body)
+		return ctl_usage("exec", "%s", "arguments must be UTF-8");
+	if (ctl_client(&cl, &err) < 0 || api_stream(cl, "POST", path, body, print_exec, &st, &err) < 0)
+		return ctl_fail(&err);
+	if (st.exit == INT32_MIN) {
+		fprintf(stderr, "coop: the exec stream ended without an exit code\n");
+		return 1;
+	}
+	return st.exit < 0 ? 1 : st.exit > 255 ? 255 : st.exit;
+}
+
+/* ---- run ---- */
+
+struct run_opts {
+	const char *image, *name, *vpc, *memory, *cpu, *disk, *user, *workdir;
+	char **volumes, **env, **ports;
+	bool detach, rm, tty, replace;
+};
+
+static int run_opt(int c, const char *arg, void *ctx)
+{
+	struct run_opts *o = ctx;
+	switch (c) {
+	case 'I': o->image = arg; break;
+	case 'N': o->name = arg; break;
+	case 'V': o->vpc = arg; break;
+	case 'v': o->volumes = strv_append(o->volumes, arg); break;
+	case 'M': o->memory = arg; break;
+	case 'C': o->cpu = arg; break;
+	case 'D': o->disk = arg; break;
+	case 'u': o->user = arg; break;
+	case 'e': o->env = strv_append(o->env, arg); break;
+	case 'w': o->workdir = arg; break;
+	case 'p': o->ports = strv_append(o->ports, arg); break;
+	case 'd': o->detach = true; break;
+	case 'R': o->rm = true; break;
+	case 'P': o->replace = true; break;
+	case 'i':
+	case 't': o->tty = true; break;
+	}
+	return 0;
+}
+
+static const char run_help[] =
+	"Usage: coop run [--replace] FILE.bun\n"
+	"       coop run --image IMAGE [OPTIONS] [--] [CMD [ARG...]]\n\n"
+	"Run a workload described by a .bun file (its replicas, ports, volumes, health check,\n"
+	"restart policy), or one container from an image. A container runs in the\n"
+	"foreground (its output here, coop exits with its exit code) unless -d.\n\n"
+	"  --image IMAGE            the image (pulled if it is not in the store)\n"
+	"  --name NAME              the container's name (default IMAGE-xxxxxx)\n"
+	"  --vpc VPC                attach to this VPC (default: the default network)\n"
+	"  -v, --volume SRC:DST[:ro]  bind a host path (absolute or ./relative) or a named\n"
+	"                           volume (created under /var/lib/coop/volumes) (repeatable)\n"
+	"  --memory SIZE            memory limit: 512m, 1g\n"
+	"  --cpu N                  CPUs: 0.5, 2\n"
+	"  --disk SIZE              disk quota (not supported yet)\n"
+	"  -u, --user USER[:GROUP]  run as this user (name or id)\n"
+	"  -e, --env K=V            set an environment variable (repeatable)\n"
+	"  -w, --dir DIR            working directory\n"
+	"  -p HOST:CONTAINER[/udp]  publish a container port on a host port (repeatable)\n"
+	"  -d, --detach             start it and return (prints the name)\n"
+	"      --rm                 remove the container when it exits\n"
+	"      --replace            (.bun) update an existing workload of that name\n\n"
+	"Examples:\n"
+	"  coop run examples/web.bun\n"
+	"  coop run --image busybox --rm -- echo hello\n"
+	"  coop run -d --image coop-demo/httpd:1 --name web -p 8080:80 --memory 64m\n";
+
+static int run_bun(struct api_client *cl, const char *file, bool replace)
+{
+	struct bun_spec *spec = NULL;
+	struct err err = { 0 };
+	_cleanup_json_ json_t *out = NULL;
+
+	if (bun_parse_file(file, &spec, &err) < 0)
+		return ctl_fail(&err);
+	for (size_t i = 0; spec->warnings && spec->warnings[i]; i++)
+		fprintf(stderr, "coop: warning: %s\n", spec->warnings[i]);
+	_cleanup_json_ json_t *body = bun_to_json(spec);
+	int reps = spec->replicas_min;
+	bun_spec_free(spec);
+	if (!body)
+		return fprintf(stderr, "coop: %s: cannot encode the workload\n", file), 1;
+	if (api_call(cl, "POST", replace ? "/v1/workloads?replace=1" : "/v1/workloads", body, &out,
+		     &err) < 0)
+		return ctl_fail(&err);
+	printf("workload %s: %d replica%s (see coop ps)\n",
+	       json_string_value(json_object_get(body, "name")), reps, reps == 1 ? "" : "s");
+	return 0;
+}
+
+static json_t *strv_json(char **v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* Relative bind sources ("./data:/data") are the user's cwd's: the daemon has another. */
+static char *abs_volume(const char *v)
+{
+	if (v[0] != '.' )
+		return xstrdup(v);
+	const char *colon = strchr(v, ':');
+	if (!colon)
+		return xstrdup(v);
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return xstrdup(v);
+	_cleanup_free_ char *src = strndup(v, colon - v);
+	_cleanup_free_ char *rp = realpath(src, NULL);
+	return rp ? xasprintf("%s%s", rp, colon) : xasprintf("%s/%s", cwd, v);
+}
+
+static json_t *run_body(struct run_opts *o, int argc, char **argv, int first)
+{
+	json_t *b = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b}", "image", o->image,
+			      "name", o->name, "vpc", o->vpc, "memory", o->memory, "cpu", o->cpu,
+			      "disk", o->disk, "user", o->user, "workdir", o->workdir, "rm", o->rm);
+	if (!b)
+		return NULL;
+	json_t *vols = json_array();
+	for (size_t i = 0; o->volumes && o->volumes[i]; i++) {
+		_cleanup_free_ char *v = abs_volume(o->volumes[i]);
+		json_array_append_new(vols, json_string(v));
+	}
+	json_object_set_new(b, "volumes", vols);
+	json_object_set_new(b, "env", strv_json(o->env));
+	json_object_set_new(b, "ports", strv_json(o->ports));
+	if (first < argc) {
+		json_t *cmd = json_array();
+		for (int i = first; i < argc; i++)
+			json_array_append_new(cmd, json_string(argv[i]));
+		json_object_set_new(b, "command", cmd);
+	}
+	return b;
+}
+
+/* The first container of workload name, once the daemon has made it; fails with the
+ * workload's error (a failed pull) if it has one. */
+static int wait_container(struct api_client *cl, const char *name, char **ret, struct err *err)
+{
+	for (int i = 0; i < 3000; i++) {
+		_cleanup_json_ json_t *ws = NULL;
+		size_t k;
+		json_t *w;
+		int r = api_call(cl, "GET", "/v1/workloads", NULL, &ws, err);
+		if (r < 0)
+			return r;
+		json_array_foreach(ws, k, w)
+		{
+			if (!streq(json_string_value(json_object_get(w, "name")) ?: "", name))
+				continue;
+			const char *e = json_string_value(json_object_get(w, "error"));
+			if (e)
+				return err_msg(err, EIO, "%s", e);
+			const char *id = json_string_value(json_array_get(json_object_get(w, "containers"), 0));
+			if (id) {
+				*ret = xstrdup(id);
+				return 0;
+			}
+		}
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return err_msg(err, ETIMEDOUT, "container of '%s' not created after 5 minutes", name);
+}
+
+static int run_foreground(struct api_client *cl, const char *name, bool rm)
+{
+	_cleanup_free_ char *id = NULL;
+	struct log_state st = { INT32_MIN };
+	struct err err = { 0 };
+
+	if (wait_container(cl, name, &id, &err) < 0 ||
+	    follow_logs(cl, id, "?follow=1", &st, &err) < 0)
+		return ctl_fail(&err);
+	if (st.exit == INT32_MIN) {
+		_cleanup_json_ json_t *c = NULL;
+		_cleanup_free_ char *path = ctl_path("/v1/containers", id, NULL);
+		if (api_call(cl, "GET", path, NULL, &c, &err) == 0 &&
+		    json_is_integer(json_object_get(c, "exit_code")))
+			st.exit = json_integer_value(json_object_get(c, "exit_code"));
+	}
+	if (rm) { /* the daemon removes it too (--rm is in the workload); make sure */
+		_cleanup_free_ char *path = ctl_path("/v1/workloads", name, NULL);
+		struct err e2 = { 0 };
+		api_call(cl, "DELETE", path, NULL, NULL, &e2);
+	}
+	if (st.exit == INT32_MIN) {
+		fprintf(stderr, "coop: %s: the exit code is unknown\n", name);
+		return 1;
+	}
+	return st.exit < 0 ? 1 : st.exit > 255 ? 255 : st.exit;
+}
+
+int run_cmd_run(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "image", required_argument, NULL, 'I' },  { "name", required_argument, NULL, 'N' },
+		{ "vpc", required_argument, NULL, 'V' },    { "volume", required_argument, NULL, 'v' },
+		{ "memory", required_argument, NULL, 'M' }, { "cpu", required_argument, NULL, 'C' },
+		{ "cpus", required_argument, NULL, 'C' },   { "disk", required_argument, NULL, 'D' },
+		{ "user", required_argument, NULL, 'u' },   { "env", required_argument, NULL, 'e' },
+		{ "dir", required_argument, NULL, 'w' },    { "workdir", required_argument, NULL, 'w' },
+		{ "publish", required_argument, NULL, 'p' }, { "detach", no_argument, NULL, 'd' },
+		{ "rm", no_argument, NULL, 'R' },           { "replace", no_argument, NULL, 'P' },
+		{ "interactive", no_argument, NULL, 'i' },  { "tty", no_argument, NULL, 't' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	struct run_opts o = { 0 };
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *out = NULL;
+	struct err err = { 0 };
+	int first = ctl_parse(argc, argv, "+v:u:e:w:p:ditmh", longs, run_opt, &o, run_help);
+	_cleanup_strv_ char **volumes = o.volumes, **env = o.env, **ports = o.ports;
+	if (first == -1)
+		return 0;
+	if (first < 0)
+		return 2;
+	if (o.tty) {
+		fprintf(stderr, "coop: run -i/-t (interactive, terminal) is not supported yet\n");
+		return 1;
+	}
+	if (!o.image) {
+		if (!ctl_operands(argc, argv, first, 1, 1, "FILE.bun or --image IMAGE"))
+			return 2;
+		if (ctl_client(&cl, &err) < 0)
+			return ctl_fail(&err);
+		return run_bun(cl, argv[first], o.replace);
+	}
+	if (o.disk) {
+		fprintf(stderr, "coop: --disk is not supported yet\n");
+		return 1;
+	}
+	_cleanup_json_ json_t *body = run_body(&o, argc, argv, first);
+	if (!body)
+		return ctl_usage("run", "%s", "arguments must be UTF-8");
+	if (ctl_client(&cl, &err) < 0 || api_call(cl, "POST", "/v1/containers", body, &out, &err) < 0)
+		return ctl_fail(&err);
+	const char *name = json_string_value(json_object_get(out, "name"));
+	if (!name)
+		name = json_string_value(json_object_get(json_object_get(out, "spec"), "name")) ?: "";
+	if (o.detach) {
+		printf("%s\n", name);
+		return 0;
+	}
+	return run_foreground(cl, name, o.rm);
+}
