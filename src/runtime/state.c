@@ -195,6 +195,17 @@ json_t *rt_state_json(const struct rt_state *st)
 	json_object_set_new(j, "owner", json_string(""));
 	if (ann && json_is_object(ann))
 		json_object_set(j, "annotations", ann);
+	/* the exit status belongs to whoever waits for the init (run, or an engine's
+	 * monitor); what the runtime can still tell after the fact is an OOM kill */
+	if (st->status == RT_STOPPED && st->cgroup) {
+		struct rt_cgroup *cg = NULL;
+		uint64_t ooms = 0;
+		if (rt_cgroup_open(st->cgroup, &cg, NULL) == 0) {
+			if (rt_cgroup_oom_kills(cg, &ooms, NULL) == 0 && ooms > 0)
+				json_object_set_new(j, "oomKilled", json_true());
+			rt_cgroup_free(cg);
+		}
+	}
 	return j;
 }
 

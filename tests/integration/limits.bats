@@ -90,3 +90,15 @@ HOG='x=$(head -c 400000000 /dev/zero | tr "\0" a); echo survived ${#x}'
 	rt update -r "$BUNDLE/res.json" "$CID"
 	[ "$(cat "$(cg pids)/pids.max")" -eq 7 ]
 }
+
+is_stopped() { [ "$(state_of "$CID" status)" = stopped ]; }
+
+@test "memory limit: an OOM-killed init shows as stopped with oomKilled in state" {
+	is_runc && skip "oomKilled is coop's addition to the state"
+	new_container
+	cfg '.linux.resources.memory = {"limit": 33554432, "swap": 33554432}'
+	sh_args "$HOG"
+	run_detached
+	wait_for 40 is_stopped
+	[ "$(state_of "$CID" oomKilled)" = true ]
+}
