@@ -3,6 +3,7 @@
  * write its runtime config for debugging. Verbs come from a table; each prints at
  * most one error line ("coop: ...") and returns 0, 1 (failure) or 2 (usage). */
 #include "cli/image.h"
+#include "cli/opts.h"
 
 #include <getopt.h>
 #include <sys/stat.h>
@@ -38,63 +39,20 @@ static int fail(const struct err *e)
 
 static int usage_error(const char *verb, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "coop image %s: ", verb);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'coop image %s --help')\n", verb);
-	return 2;
+	return cli_usage("coop image", verb, fmt, arg);
 }
 
-typedef int (*opt_fn)(int c, const char *arg, void *ctx);
-
-/* Parses a verb's options; returns the index of the first operand, -1 after --help,
- * -2 on a usage error (already printed). Options may follow operands (as docker's
- * do: getopt permutes) unless shorts starts with "+". */
-static int parse_opts(int argc, char **argv, const char *shorts, const struct option *longs,
-		      opt_fn fn, void *ctx, const char *help)
-{
-	int c;
-
-	optind = 0; /* 0: glibc re-initializes (permutation state from an earlier parse) */
-	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return -1;
-		}
-		if (c == '?' || c == ':') {
-			usage_error(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
-			return -2;
-		}
-		if (fn && fn(c, optarg, ctx) < 0)
-			return -2;
-	}
-	return optind;
-}
-
-#define HELP_OPT                                                                                   \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
+#define HELP_OPT CLI_HELP_OPT
 #define PARSE(shorts, longs, fn, ctx, help)                                                        \
-	int first = parse_opts(argc, argv, shorts "h", longs, fn, ctx, help);                      \
+	int first = cli_parse("coop image", argc, argv, shorts "h", longs, fn, ctx, help);         \
 	if (first == -1)                                                                           \
 		return 0;                                                                          \
 	if (first < 0)                                                                             \
 	return 2
 
-/* Operand count check: between lo and hi (hi < 0: no upper bound). */
 static bool operands(int argc, char **argv, int first, int lo, int hi, const char *what)
 {
-	int n = argc - first;
-	if (n < lo) {
-		usage_error(argv[0], "missing %s", what);
-		return false;
-	}
-	if (hi >= 0 && n > hi) {
-		usage_error(argv[0], "unexpected argument '%s'", argv[first + hi]);
-		return false;
-	}
-	return true;
+	return cli_operands("coop image", argc, argv, first, lo, hi, what);
 }
 
 static int open_store(struct img_store **st, struct err *err)
@@ -437,7 +395,7 @@ static int cmd_pull(int argc, char **argv)
 	_cleanup_free_ char *password = NULL, *platform = NULL, *manifest = NULL;
 	_cleanup_store_ struct img_store *st = NULL;
 	struct err err = {0};
-	int first = parse_opts(argc, argv, "u:qh", longs, pull_opt, &x, pull_help);
+	int first = cli_parse("coop image", argc, argv, "u:qh", longs, pull_opt, &x, pull_help);
 
 	insecure = x.insecure;
 	platform = x.platform;

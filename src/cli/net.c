@@ -3,6 +3,7 @@
  * from tables; each prints at most one error line ("coop: ...") and returns 0, 1
  * (failure) or 2 (usage). The state lives in --net-dir / $COOP_NET_DIR. */
 #include "cli/net.h"
+#include "cli/opts.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -29,10 +30,8 @@ static int fail(const struct err *e)
 
 static int usage_error(const char *verb, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "coop %s %s: ", group, verb);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'coop %s %s --help')\n", group, verb);
-	return 2;
+	_cleanup_free_ char *prog = xasprintf("coop %s", group);
+	return cli_usage(prog, verb, fmt, arg);
 }
 
 /* What the verbs' options fill in. */
@@ -83,33 +82,24 @@ static int opt_set(struct opts *o, int c, const char *arg)
 	return 0;
 }
 
+static int opt_cb(int c, const char *arg, void *ctx)
+{
+	return opt_set(ctx, c, arg);
+}
+
 /* Parses a verb's options into o; returns the index of the first operand, -1 after
  * --help (printed), -2 on a usage error (printed). */
 static int parse(int argc, char **argv, const char *shorts, const struct option *longs,
 		 struct opts *o, const char *help)
 {
-	int c;
+	_cleanup_free_ char *prog = xasprintf("coop %s", group);
 
 	memset(o, 0, sizeof(*o));
 	o->verb = argv[0];
-	optind = 0; /* 0, not 1: GNU getopt re-reads the ordering ("+") from shorts */
-	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return -1;
-		}
-		if (c == '?' || c == ':') {
-			usage_error(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
-			return -2;
-		}
-		if (opt_set(o, c, optarg) < 0)
-			return -2;
-	}
-	return optind;
+	return cli_parse(prog, argc, argv, shorts, longs, opt_cb, o, help);
 }
 
-#define HELP_OPT { "help", no_argument, NULL, 'h' }
+#define HELP_OPT CLI_HELP_OPT
 #define OUT_OPT { "output", required_argument, NULL, 'o' }
 #define PARSE(shorts, longs, help)                                           \
 	struct opts o;                                                       \
@@ -121,16 +111,8 @@ static int parse(int argc, char **argv, const char *shorts, const struct option 
 
 static bool operands(int argc, char **argv, int first, int lo, int hi, const char *what)
 {
-	int n = argc - first;
-	if (n < lo) {
-		usage_error(argv[0], "missing %s", what);
-		return false;
-	}
-	if (hi >= 0 && n > hi) {
-		usage_error(argv[0], "unexpected argument '%s'", argv[first + hi]);
-		return false;
-	}
-	return true;
+	_cleanup_free_ char *prog = xasprintf("coop %s", group);
+	return cli_operands(prog, argc, argv, first, lo, hi, what);
 }
 
 static void state_closep(struct netstate **ns)

@@ -3,6 +3,8 @@
  * verb prints at most one error line and returns the exit status. */
 #include "cli/rtcli.h"
 
+#include "cli/opts.h"
+
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -42,40 +44,12 @@ static int fail(const struct err *e)
 
 static int usage_error(const char *verb, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "coop-runtime %s: ", verb);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'coop-runtime %s --help')\n", verb);
-	return 2;
+	return cli_usage("coop-runtime", verb, fmt, arg);
 }
 
-/* Parses a verb's options; returns the index of the first operand or -1 after help. */
-typedef int (*opt_fn)(int c, const char *arg, void *ctx);
-
-static int parse_opts(int argc, char **argv, const char *shorts, const struct option *longs,
-		      opt_fn fn, void *ctx, const char *help)
-{
-	int c;
-
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return -1;
-		}
-		if (c == '?' || c == ':') {
-			usage_error(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
-			return -2;
-		}
-		if (fn(c, optarg, ctx) < 0)
-			return -2;
-	}
-	return optind;
-}
-
-#define HELP_OPT { "help", no_argument, NULL, 'h' }
-#define PARSE(shorts, longs, fn, ctx, help)                                    \
-	int first = parse_opts(argc, argv, "+" shorts "h", longs, fn, ctx, help); \
+#define HELP_OPT CLI_HELP_OPT
+#define PARSE(shorts, longs, fn, ctx, help)                                                  \
+	int first = cli_parse("coop-runtime", argc, argv, "+" shorts "h", longs, fn, ctx, help); \
 	if (first == -1)                                                       \
 		return 0;                                                      \
 	if (first < 0)                                                         \
