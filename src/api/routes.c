@@ -991,7 +991,7 @@ static void read_to_end(struct follower *f)
 static void check_rotation(struct follower *f)
 {
 	struct stat st;
-	if (stat(f->path, &st) < 0 || st.st_ino == f->ino)
+	if (!f->path || stat(f->path, &st) < 0 || st.st_ino == f->ino)
 		return;
 	read_to_end(f);
 	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
@@ -1020,8 +1020,29 @@ static bool still_running(const char *status)
 			  streq(status, "created") || streq(status, "starting"));
 }
 
+/* A container that had written nothing yet had no log file to follow: pick it up
+ * once it exists. */
+static void follower_open(struct follower *f)
+{
+	_cleanup_strv_ char **files = NULL;
+	struct err err = { 0 };
+	struct stat st;
+	bool running;
+
+	if (f->fd >= 0 ||
+	    f->rt->e->container_logs(f->rt->cfg.agent, f->id, &files, &running, &err) < 0 ||
+	    strv_len(files) == 0)
+		return;
+	free(f->path);
+	f->path = xstrdup(files[strv_len(files) - 1]);
+	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	if (f->fd >= 0 && fstat(f->fd, &st) == 0)
+		f->ino = st.st_ino;
+}
+
 static void follower_finish(struct follower *f, int exit_code)
 {
+	follower_open(f);
 	read_to_end(f);
 	if (exit_code != INT32_MIN)
 		api_stream_json(f->req, json_pack("{s:i}", "exit", exit_code));
@@ -1036,6 +1057,7 @@ static void on_follow_tick(uv_timer_t *t)
 
 	if (api_stream_pending(f->req) > API_STREAM_MAX_PENDING)
 		return; /* the client is slow: wait */
+	follower_open(f);
 	read_to_end(f);
 	check_rotation(f);
 	if (f->rt->e->container_get(f->rt->cfg.agent, f->id, &c, &err) < 0)
@@ -1182,9 +1204,7 @@ H(h_logs)
 	size_t n = strv_len(files);
 	if (!follow)
 		return api_stream_end(req);
-	if (!running) /* exited already: the logs, then how it ended */
-		return follower_finish(f, exit_code_of(c));
-	if (n > 0) {
+	if (n > 0) { /* go on from where the dump ended */
 		struct stat st;
 		f->path = xstrdup(files[n - 1]);
 		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
@@ -1193,6 +1213,8 @@ H(h_logs)
 			lseek(f->fd, last_size, SEEK_SET);
 		}
 	}
+	if (!running) /* exited already: the logs, then how it ended */
+		return follower_finish(f, exit_code_of(c));
 	uv_timer_start(&f->timer, on_follow_tick, FOLLOW_TICK_MS, FOLLOW_TICK_MS);
 }
 
