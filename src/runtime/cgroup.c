@@ -1385,6 +1385,21 @@ int rt_cgroup_oom_kills(const struct rt_cgroup *cg, uint64_t *ret, struct err *e
 	return 0;
 }
 
+const char *rt_cgroup_stat_dir(const struct rt_cgroup *cg, const char *controller, bool *ret_v2)
+{
+	struct hier *h = NULL;
+
+	for (int c = 0; c < CT__MAX && !h; c++)
+		if (streq(ctrl_names[c].v1, controller))
+			h = hier_for(cg, (enum ctrl)c);
+	if (!h)
+		h = hier_v2(cg);
+	if (!h)
+		return NULL;
+	*ret_v2 = h->v2;
+	return h->dir;
+}
+
 /* --- the container's view -------------------------------------------------------- */
 
 #define MOUNT_FLAGS                                                                                \

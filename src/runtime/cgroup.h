@@ -58,6 +58,10 @@ int rt_cgroup_kill_all(const struct rt_cgroup *cg, int sig, struct err *err);
 /* Number of OOM kills seen in this cgroup (memory.events oom_kill on v2,
  * memory.oom_control oom_kill on v1); 0 when unknown. */
 int rt_cgroup_oom_kills(const struct rt_cgroup *cg, uint64_t *ret, struct err *err);
+/* Read-only, for metrics: the directory holding a controller's files ("cpuacct",
+ * "memory", "pids", "blkio") — its v1 hierarchy, else the v2 tree (*ret_v2 set);
+ * NULL when the cgroup spans neither. */
+const char *rt_cgroup_stat_dir(const struct rt_cgroup *cg, const char *controller, bool *ret_v2);
 /* Mounts the container's view of the cgroup hierarchy at dest (an absolute path on
  * the host side, inside the container rootfs, before pivot_root): cgroup2 on v2;
  * a tmpfs with one mount per v1 controller on v1/hybrid. Called in the container's

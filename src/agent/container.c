@@ -1,0 +1,770 @@
+/* container: the daemon's side of one container — its record, the monitor that runs
+ * it (spawned as a fresh process in its own session, watched through a pidfd, so a
+ * re-adopted monitor after a daemon restart is watched the same way), the restart
+ * policy with backoff when it dies, stop, removal and exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/image.h"
+#include "agent/priv.h"
+#include "agent/spec.h"
+#include "base/fs.h"
+#include "base/js.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "image/rootfs.h"
+#include "runtime/container.h"
+#include "runtime/state.h"
+
+static void on_monitor_exit(uv_poll_t *h, int status, int events);
+
+/* ---- handles ---- */
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+static void close_handle(void *hp)
+{
+	uv_handle_t **h = hp;
+	if (*h && !uv_is_closing(*h))
+		uv_close(*h, free_handle);
+	*h = NULL;
+}
+
+static void timer_start(struct ag_container *c, uv_timer_cb cb, uint64_t ms)
+{
+	if (!c->timer) {
+		c->timer = xcalloc(1, sizeof(*c->timer));
+		uv_timer_init(c->a->loop, c->timer);
+		c->timer->data = c;
+	}
+	uv_timer_start(c->timer, cb, ms, 0);
+}
+
+static void timer_stop(struct ag_container *c)
+{
+	if (c->timer)
+		uv_timer_stop(c->timer);
+}
+
+/* ---- records ---- */
+
+int ag_container_save(struct ag_container *c, struct err *err)
+{
+	json_object_set_new(c->rec, "stopped", json_boolean(c->user_stopped));
+	return ag_json_write(c->dir, "config.json", c->rec, err);
+}
+
+static struct ag_container *container_alloc(struct agent *a, const char *id, json_t *rec)
+{
+	struct ag_container *c = xcalloc(1, sizeof(*c));
+
+	c->a = a;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->dir = xasprintf("%s/containers/%s", a->state_dir, id);
+	c->rec = json_incref(rec);
+	c->name = xstrdup(json_string_value(json_object_get(rec, "name")) ?: id);
+	if (json_string_value(json_object_get(rec, "workload")))
+		c->workload = xstrdup(json_string_value(json_object_get(rec, "workload")));
+	c->replica = (int)json_integer_value(json_object_get(rec, "replica"));
+	c->user_stopped = json_is_true(json_object_get(rec, "stopped"));
+	c->pidfd = -1;
+	c->state = AG_EXITED;
+	c->next = a->containers;
+	a->containers = c;
+	a->n_containers++;
+	return c;
+}
+
+static void container_unlink_free(struct ag_container *c)
+{
+	struct agent *a = c->a;
+
+	for (struct ag_container **p = &a->containers; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			a->n_containers--;
+			break;
+		}
+	ag_health_stop(c);
+	close_handle(&c->poll);
+	close_handle(&c->timer);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	for (struct ag_waiter *w = c->waiters, *n; w; w = n) {
+		n = w->next;
+		free(w);
+	}
+	ag_exit_clear(&c->exit);
+	json_decref(c->rec);
+	free(c->health_status);
+	free(c->name);
+	free(c->workload);
+	free(c->dir);
+	free(c);
+}
+
+void ag_container_free_all(struct agent *a)
+{
+	while (a->containers)
+		container_unlink_free(a->containers);
+}
+
+static bool name_taken(struct agent *a, const char *name)
+{
+	for (struct ag_container *c = a->containers; c; c = c->next)
+		if (streq(c->name, name))
+			return true;
+	return false;
+}
+
+int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const char *name,
+		     struct ag_container **ret, struct err *err)
+{
+	unsigned char rnd[6];
+	char id[13], t[AG_TIME_MAX];
+	_cleanup_free_ char *nm = name ? xstrdup(name) : xasprintf("%s-%d", w->name, replica);
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_json_ json_t *rec = NULL;
+	struct ag_container *c;
+	int r;
+
+	if (a->n_containers >= AG_MAX_CONTAINERS)
+		return err_msg(err, ENOSPC, "too many containers on this node (limit %d)", AG_MAX_CONTAINERS);
+	if (name_taken(a, nm))
+		return err_msg(err, EEXIST, "a container named '%s' exists", nm);
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return err_sys(err, errno, "getrandom");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+	dir = xasprintf("%s/containers/%s", a->state_dir, id);
+	if (mkdir(dir, 0700) < 0)
+		return err_sys(err, errno, "mkdir '%s'", dir);
+	ag_time_now(false, t);
+	rec = json_pack("{s:s,s:s,s:s,s:i,s:s,s:O,s:I,s:s,s:i,s:b}", "id", id, "name", nm,
+			"workload", w->name, "replica", replica, "image",
+			json_string_value(json_object_get(w->spec, "image")), "spec", w->spec,
+			"generation", (json_int_t)w->generation, "created", t, "restarts", 0,
+			"stopped", 0);
+	if (w->image_ref)
+		json_object_set_new(rec, "image_ref", json_string(w->image_ref));
+	if ((r = ag_json_write(dir, "config.json", rec, err)) < 0) {
+		fs_rm_rf(dir, &(struct err){ 0 });
+		return r;
+	}
+	c = container_alloc(a, id, rec);
+	c->state = AG_CREATED;
+	ag_emit(a, "container", "create", c->id,
+		json_pack("{s:s,s:s,s:i}", "name", c->name, "workload", w->name, "replica", replica));
+	*ret = c;
+	return 0;
+}
+
+/* ---- monitors ---- */
+
+static void on_process_exit(uv_process_t *p, int64_t status, int sig)
+{
+	uv_close((uv_handle_t *)p, free_handle);
+}
+
+struct sync_read {
+	uv_pipe_t pipe;
+	char buf[ERR_MSG_MAX + 64];
+	size_t n;
+	struct agent *a;
+	char id[13];
+};
+
+static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct sync_read *s = h->data;
+	b->base = s->buf + s->n;
+	b->len = sizeof(s->buf) - 1 - s->n;
+}
+
+static void sync_done(struct sync_read *s)
+{
+	struct ag_container *c = ag_container_find(s->a, s->id, &(struct err){ 0 });
+	int pid;
+
+	s->buf[s->n] = '\0';
+	if (c && sscanf(s->buf, "started %d", &pid) == 1 && c->state == AG_CREATED) {
+		c->state = AG_RUNNING;
+		c->init_pid = pid;
+		c->started_ms = ag_mono_ms();
+		ag_time_now(true, c->started_at);
+		ag_emit(s->a, "container", "start", c->id,
+			json_pack("{s:s,s:s?,s:i}", "name", c->name, "workload", c->workload, "pid", pid));
+		ag_health_start(c);
+	}
+	uv_close((uv_handle_t *)&s->pipe, free_handle);
+}
+
+static void sync_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct sync_read *s = st->data;
+
+	if (n > 0) {
+		s->n += (size_t)n;
+		if (!memchr(s->buf, '\n', s->n) && s->n < sizeof(s->buf) - 1)
+			return;
+	} else if (n == 0) {
+		return;
+	}
+	uv_read_stop(st);
+	sync_done(s);
+}
+
+static int watch_monitor(struct ag_container *c, pid_t pid, struct err *err)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return err_sys(err, errno, "pidfd_open %d (monitor of '%s')", (int)pid, c->name);
+	c->mon_pid = pid;
+	c->pidfd = fd;
+	c->poll = xcalloc(1, sizeof(*c->poll));
+	uv_poll_init(c->a->loop, c->poll, fd);
+	c->poll->data = c;
+	uv_poll_start(c->poll, UV_READABLE, on_monitor_exit);
+	return 0;
+}
+
+int ag_container_spawn(struct ag_container *c, struct err *err)
+{
+	struct agent *a = c->a;
+	char logmax[32];
+	uv_process_t *p = xcalloc(1, sizeof(*p));
+	struct sync_read *s = xcalloc(1, sizeof(*s));
+	uv_stdio_container_t stdio[4] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
+					  { .flags = UV_IGNORE } };
+	snprintf(logmax, sizeof(logmax), "%" PRIu64, a->log_max);
+	char *args[] = { "coop", "monitor", c->id, "--state", a->state_dir, "--run", a->run_dir,
+			 "--store", a->image_store, "--net-dir", a->net_dir, "--log-max", logmax,
+			 "--sync-fd", "3", NULL };
+	uv_process_options_t o = { .exit_cb = on_process_exit, .file = a->exe, .args = args,
+				   .flags = UV_PROCESS_DETACHED, .stdio_count = 4, .stdio = stdio };
+	_cleanup_free_ char *exitf = xasprintf("%s/exit.json", c->dir);
+	_cleanup_free_ char *startf = xasprintf("%s/started.json", c->dir);
+	int r;
+
+	unlink(exitf);
+	unlink(startf);
+	uv_pipe_init(a->loop, &s->pipe, 0);
+	s->pipe.data = s;
+	s->a = a;
+	memcpy(s->id, c->id, sizeof(s->id));
+	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[3].data.stream = (uv_stream_t *)&s->pipe;
+	if ((r = uv_spawn(a->loop, p, &o)) < 0) {
+		uv_close((uv_handle_t *)p, free_handle);
+		uv_close((uv_handle_t *)&s->pipe, free_handle);
+		return err_msg(err, -r, "spawn the monitor of '%s' (%s): %s", c->name, a->exe,
+			       uv_strerror(r));
+	}
+	uv_unref((uv_handle_t *)p);
+	uv_read_start((uv_stream_t *)&s->pipe, sync_alloc, sync_read_cb);
+	c->state = AG_CREATED;
+	c->has_exit = false;
+	if ((r = watch_monitor(c, p->pid, err)) < 0) {
+		/* cannot watch it: stop it rather than leave it unwatched */
+		kill(p->pid, SIGTERM);
+		return r;
+	}
+	return 0;
+}
+
+/* What a monitor that died without writing exit.json leaves: the container, its
+ * mount. */
+static void cleanup_after_monitor(struct ag_container *c)
+{
+	struct err err = { 0 };
+	_cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", c->dir);
+
+	if (rt_container_delete(c->a->rtroot, c->id, true, &err) < 0 && err.code != ENOENT)
+		log_warn("%s", err.msg);
+	if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_warn("umount '%s': %s", rootfs, strerror(errno));
+}
+
+static void read_exit(struct ag_container *c)
+{
+	struct err err = { 0 };
+
+	ag_exit_clear(&c->exit);
+	if (ag_exit_read(c->dir, &c->exit, &err) < 0) {
+		cleanup_after_monitor(c);
+		memset(&c->exit, 0, sizeof(c->exit));
+		c->exit.exit_code = -1;
+		c->exit.error = xasprintf("the monitor died without recording the exit: %s", err.msg);
+		ag_time_now(true, c->exit.finished_at);
+	}
+	c->has_exit = true;
+}
+
+static void restart_now(uv_timer_t *t)
+{
+	struct ag_container *c = t->data;
+	struct err err = { 0 };
+
+	if (c->state != AG_RESTARTING)
+		return;
+	c->state = AG_EXITED;
+	if (ag_container_spawn(c, &err) < 0) {
+		log_error("%s", err.msg);
+		ag_emit(c->a, "container", "restart_failed", c->id,
+			json_pack("{s:s,s:s}", "name", c->name, "error", err.msg));
+		return;
+	}
+	ag_emit(c->a, "container", "restart", c->id,
+		json_pack("{s:s,s:I}", "name", c->name, "restarts",
+			  json_integer_value(json_object_get(c->rec, "restarts"))));
+}
+
+static void schedule_restart(struct ag_container *c)
+{
+	uint64_t ran = c->started_ms ? ag_mono_ms() - c->started_ms : 0;
+	json_int_t n = json_integer_value(json_object_get(c->rec, "restarts")) + 1;
+	uint64_t delay;
+	struct err err = { 0 };
+
+	if (ran >= AG_BACKOFF_RESET_MS)
+		c->attempts = 0;
+	delay = ag_backoff_ms(c->attempts++);
+	json_object_set_new(c->rec, "restarts", json_integer(n));
+	if (ag_container_save(c, &err) < 0)
+		log_warn("%s", err.msg);
+	c->state = AG_RESTARTING;
+	c->force_restart = false;
+	timer_start(c, restart_now, delay);
+}
+
+static void fire_waiters(struct ag_container *c)
+{
+	struct ag_waiter *w = c->waiters;
+
+	c->waiters = NULL;
+	while (w) {
+		struct ag_waiter *n = w->next;
+		w->done(w->ctx, 0, NULL);
+		free(w);
+		w = n;
+	}
+}
+
+/* The monitor is gone: the container has exited (exit.json tells how). */
+static void container_exited(struct ag_container *c)
+{
+	enum ag_restart pol;
+	int max;
+
+	timer_stop(c);
+	ag_health_stop(c);
+	read_exit(c);
+	c->state = AG_EXITED;
+	c->init_pid = 0;
+	ag_emit(c->a, "container", "die", c->id,
+		json_pack("{s:s,s:s?,s:i,s:b,s:s?}", "name", c->name, "workload", c->workload,
+			  "exit_code", c->exit.exit_code, "oom_killed", c->exit.oom_killed, "error",
+			  c->exit.error));
+	if (c->exit.oom_killed)
+		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+	ag_spec_restart(json_object_get(c->rec, "spec"), &pol, &max);
+	bool again = !c->removing &&
+		     (c->force_restart ||
+		      ag_restart_wanted(pol, max, c->exit.exit_code,
+					(unsigned)json_integer_value(json_object_get(c->rec, "restarts")),
+					c->user_stopped));
+	if (again)
+		schedule_restart(c);
+	fire_waiters(c);
+}
+
+static void on_monitor_exit(uv_poll_t *h, int status, int events)
+{
+	struct ag_container *c = h->data;
+
+	close_handle(&c->poll);
+	close(c->pidfd);
+	c->pidfd = -1;
+	c->mon_pid = 0;
+	container_exited(c);
+}
+
+/* ---- stop and remove ---- */
+
+static void stop_timeout(uv_timer_t *t)
+{
+	struct ag_container *c = t->data;
+	struct err err = { 0 };
+
+	if (c->mon_pid && rt_container_kill(c->a->rtroot, c->id, SIGKILL, true, &err) < 0)
+		log_warn("%s", err.msg);
+}
+
+static void add_waiter(struct ag_container *c, agent_done_fn done, void *ctx)
+{
+	struct ag_waiter *w = xcalloc(1, sizeof(*w)), **p = &c->waiters;
+
+	w->done = done;
+	w->ctx = ctx;
+	while (*p)
+		p = &(*p)->next;
+	*p = w;
+}
+
+static int stop_signal(struct ag_container *c)
+{
+	const char *s = json_string_value(json_object_get(c->rec, "stop_signal"));
+	int sig = s ? rt_signal_parse(s) : -1;
+
+	return sig > 0 ? sig : SIGTERM;
+}
+
+int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, agent_done_fn done,
+		      void *ctx, struct err *err)
+{
+	struct err e = { 0 };
+
+	if (user && !c->user_stopped) {
+		c->user_stopped = true;
+		if (ag_container_save(c, err) < 0)
+			return err->code ? -err->code : -EIO;
+	}
+	if (c->state == AG_RESTARTING) {
+		timer_stop(c);
+		c->state = AG_EXITED;
+	}
+	if (!c->mon_pid) { /* not running */
+		if (done)
+			ag_defer(c->a, done, ctx, 0, NULL);
+		return 0;
+	}
+	if (done)
+		add_waiter(c, done, ctx);
+	if (c->state == AG_CREATED && !c->init_pid) {
+		/* still starting: the monitor forwards SIGTERM to the container once made */
+		kill(c->mon_pid, SIGTERM);
+	} else if (rt_container_kill(c->a->rtroot, c->id, stop_signal(c), false, &e) < 0) {
+		log_debug("%s", e.msg);
+	}
+	timer_start(c, stop_timeout, timeout_ms);
+	ag_emit(c->a, "container", "kill", c->id, json_pack("{s:s,s:b}", "name", c->name, "user", user));
+	return 0;
+}
+
+struct destroy_ctx {
+	struct ag_container *c;
+	agent_done_fn done;
+	void *ctx;
+};
+
+static void destroy_now(void *p, int status, const struct err *e)
+{
+	struct destroy_ctx *d = p;
+	struct ag_container *c = d->c;
+	struct agent *a = c->a;
+	struct err err = { 0 };
+	char id[13];
+	_cleanup_free_ char *name = xstrdup(c->name);
+	_cleanup_free_ char *wl = c->workload ? xstrdup(c->workload) : NULL;
+
+	memcpy(id, c->id, sizeof(id));
+	cleanup_after_monitor(c);
+	if (fs_rm_rf(c->dir, &err) < 0)
+		log_warn("%s", err.msg);
+	container_unlink_free(c);
+	ag_emit(a, "container", "destroy", id, json_pack("{s:s,s:s?}", "name", name, "workload", wl));
+	if (d->done)
+		d->done(d->ctx, 0, NULL);
+	free(d);
+	struct ag_workload *w = wl ? ag_workload_find(a, wl) : NULL;
+	if (w)
+		ag_reconcile(a, w);
+}
+
+void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx)
+{
+	struct destroy_ctx *d = xcalloc(1, sizeof(*d));
+	struct err err = { 0 };
+
+	d->c = c;
+	d->done = done;
+	d->ctx = ctx;
+	c->removing = true;
+	if (ag_container_stop(c, 10000, true, destroy_now, d, &err) < 0) {
+		log_warn("%s", err.msg);
+		ag_defer(c->a, destroy_now, d, 0, NULL);
+	}
+}
+
+/* ---- lookup and description ---- */
+
+struct ag_container *ag_container_find(struct agent *a, const char *ref, struct err *err)
+{
+	struct ag_container *hit = NULL;
+	size_t n = strlen(ref);
+	int hits = 0;
+
+	for (struct ag_container *c = a->containers; c; c = c->next)
+		if (streq(c->id, ref) || streq(c->name, ref))
+			return c;
+	for (struct ag_container *c = a->containers; c && n >= 1; c = c->next)
+		if (strncmp(c->id, ref, n) == 0) {
+			hit = c;
+			hits++;
+		}
+	if (hits == 1)
+		return hit;
+	if (hits > 1)
+		err_msg(err, EINVAL, "container '%s' is ambiguous: %d containers match", ref, hits);
+	else
+		err_msg(err, ENOENT, "container '%s' not found", ref);
+	return NULL;
+}
+
+static const char *state_name(const struct ag_container *c)
+{
+	static const char *const names[] = { "created", "running", "exited", "restarting" };
+	return names[c->state];
+}
+
+json_t *ag_container_json(struct ag_container *c)
+{
+	json_t *spec = json_object_get(c->rec, "spec");
+	json_t *j = json_pack("{s:s,s:s,s:s?,s:i,s:O?,s:s,s:O?,s:O?,s:O?,s:b}", "id", c->id, "name",
+			      c->name, "workload", c->workload, "replica", c->replica, "image",
+			      json_object_get(c->rec, "image"), "status", state_name(c), "created",
+			      json_object_get(c->rec, "created"), "restarts",
+			      json_object_get(c->rec, "restarts"), "ports",
+			      json_object_get(spec, "ports"), "stopped", c->user_stopped);
+	_cleanup_free_ char *netf = xasprintf("%s/net.json", c->dir);
+	_cleanup_json_ json_t *net = json_load_file(netf, 0, NULL);
+
+	json_object_set(j, "ip", json_object_get(net, "ip") ?: json_null());
+	json_object_set_new(j, "health", c->health_status ? json_string(c->health_status) : json_null());
+	if (c->init_pid)
+		json_object_set_new(j, "pid", json_integer(c->init_pid));
+	if (c->started_at[0])
+		json_object_set_new(j, "started_at", json_string(c->started_at));
+	if (c->has_exit) {
+		json_object_set_new(j, "exit_code", json_integer(c->exit.exit_code));
+		json_object_set_new(j, "finished_at", json_string(c->exit.finished_at));
+		json_object_set_new(j, "oom_killed", json_boolean(c->exit.oom_killed));
+		if (c->exit.error)
+			json_object_set_new(j, "error", json_string(c->exit.error));
+	}
+	return j;
+}
+
+/* ---- restore ---- */
+
+static void restore_running(struct ag_container *c, pid_t mon)
+{
+	_cleanup_free_ char *startf = xasprintf("%s/started.json", c->dir);
+	_cleanup_json_ json_t *st = json_load_file(startf, 0, NULL);
+	struct err err = { 0 };
+
+	if (watch_monitor(c, mon, &err) < 0) {
+		log_warn("%s", err.msg);
+		return;
+	}
+	if (st) {
+		c->state = AG_RUNNING;
+		c->init_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+		snprintf(c->started_at, sizeof(c->started_at), "%s",
+			 json_string_value(json_object_get(st, "started_at")) ?: "");
+		c->started_ms = ag_mono_ms(); /* unknown: counts from now for the backoff */
+		ag_health_start(c);
+	} else {
+		c->state = AG_CREATED; /* still starting: its sync pipe went with the old daemon */
+	}
+}
+
+int ag_container_restore(struct agent *a, const char *id, struct err *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/containers/%s", a->state_dir, id);
+	_cleanup_free_ char *cfg = xasprintf("%s/config.json", dir);
+	_cleanup_json_ json_t *rec = NULL;
+	struct ag_container *c;
+	enum ag_restart pol;
+	pid_t mon;
+	int r, max;
+
+	for (c = a->containers; c; c = c->next)
+		if (streq(c->id, id))
+			return -EEXIST;
+	if ((r = js_load_file(cfg, &rec, err)) < 0)
+		return r;
+	c = container_alloc(a, id, rec);
+	if (ag_pidfile_alive(dir, &mon)) {
+		restore_running(c, mon);
+		return 0;
+	}
+	_cleanup_free_ char *exitf = xasprintf("%s/exit.json", dir);
+	_cleanup_free_ char *pidf = xasprintf("%s/monitor.pid", dir);
+	if (access(exitf, F_OK) < 0 && access(pidf, F_OK) < 0) {
+		/* made but never started: the daemon died before spawning its monitor */
+		c->state = AG_CREATED;
+		if (!c->user_stopped && (r = ag_container_spawn(c, err)) < 0)
+			return r;
+		return 0;
+	}
+	read_exit(c);
+	c->state = AG_EXITED;
+	ag_spec_restart(json_object_get(rec, "spec"), &pol, &max);
+	if (pol == AG_RESTART_ALWAYS && c->user_stopped) {
+		/* Docker's rule: "always" brings back even a stopped container when the
+		 * daemon starts; "unless-stopped" does not */
+		c->user_stopped = false;
+		ag_container_save(c, &(struct err){ 0 });
+	}
+	if (ag_restart_wanted(pol, max, c->exit.exit_code,
+			      (unsigned)json_integer_value(json_object_get(rec, "restarts")),
+			      c->user_stopped))
+		schedule_restart(c);
+	return 0;
+}
+
+/* ---- exec ---- */
+
+struct exec_run {
+	uv_process_t proc;
+	uv_pipe_t out, err;
+	uv_timer_t timer;
+	agent_output_fn outfn;
+	agent_exit_fn done;
+	void *ctx;
+	int open; /* handles not yet closed */
+	int64_t status;
+	int sig;
+	bool exited, timed_out;
+	char buf[65536];
+};
+
+static void exec_closed(uv_handle_t *h)
+{
+	struct exec_run *x = h->data;
+
+	if (--x->open > 0)
+		return;
+	int code = x->sig ? 128 + x->sig : (int)x->status;
+	if (!x->done) {
+		;
+	} else if (x->timed_out) {
+		struct err e = { 0 };
+		err_msg(&e, ETIMEDOUT, "exec timed out");
+		x->done(x->ctx, -1, &e);
+	} else {
+		x->done(x->ctx, code, NULL);
+	}
+	free(x);
+}
+
+static void exec_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct exec_run *x = h->data;
+	b->base = x->buf;
+	b->len = sizeof(x->buf);
+}
+
+static void exec_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct exec_run *x = s->data;
+
+	if (n > 0 && x->outfn)
+		x->outfn(x->ctx, s == (uv_stream_t *)&x->out ? 1 : 2, b->base, (size_t)n);
+	else if (n < 0)
+		uv_close((uv_handle_t *)s, exec_closed);
+}
+
+static void exec_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct exec_run *x = p->data;
+
+	x->status = status;
+	x->sig = sig;
+	uv_close((uv_handle_t *)&x->timer, exec_closed);
+	uv_close((uv_handle_t *)p, exec_closed);
+}
+
+static void exec_timeout(uv_timer_t *t)
+{
+	struct exec_run *x = t->data;
+
+	x->timed_out = true;
+	uv_process_kill(&x->proc, SIGKILL);
+}
+
+int ag_exec_spawn(struct ag_container *c, char *const *argv, char *const *env, const char *user,
+		  const char *cwd, uint64_t timeout_ms, agent_output_fn out, agent_exit_fn done,
+		  void *ctx, struct err *err)
+{
+	struct agent *a = c->a;
+	_cleanup_strv_ char **args = NULL;
+	struct exec_run *x;
+	int r;
+
+	if (c->state != AG_RUNNING)
+		return err_msg(err, EINVAL, "container '%s' is not running", c->name);
+	if (!argv || !argv[0])
+		return err_msg(err, EINVAL, "exec: no command");
+	/* argv[0] "coop-runtime" selects the runtime CLI (as the symlink does); "coop
+	 * runtime" would lose its verb when the runtime re-executes itself sealed */
+	args = strv_append(args, "coop-runtime");
+	args = strv_append(args, "--root");
+	args = strv_append(args, a->rtroot);
+	args = strv_append(args, "exec");
+	for (size_t i = 0; env && env[i]; i++) {
+		args = strv_append(args, "--env");
+		args = strv_append(args, env[i]);
+	}
+	if (user) {
+		args = strv_append(args, "--user");
+		args = strv_append(args, user);
+	}
+	if (cwd) {
+		args = strv_append(args, "--cwd");
+		args = strv_append(args, cwd);
+	}
+	args = strv_append(args, c->id);
+	for (size_t i = 0; argv[i]; i++)
+		args = strv_append(args, argv[i]);
+	x = xcalloc(1, sizeof(*x));
+	x->outfn = out;
+	x->done = done;
+	x->ctx = ctx;
+	uv_pipe_init(a->loop, &x->out, 0);
+	uv_pipe_init(a->loop, &x->err, 0);
+	uv_timer_init(a->loop, &x->timer);
+	x->proc.data = x->out.data = x->err.data = x->timer.data = x;
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->out },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->err },
+	};
+	uv_process_options_t o = { .exit_cb = exec_exit, .file = a->exe, .args = args,
+				   .stdio_count = 3, .stdio = stdio };
+	x->open = 4;
+	if ((r = uv_spawn(a->loop, &x->proc, &o)) < 0) {
+		/* nothing started: close the handles, never call done */
+		x->done = NULL;
+		uv_close((uv_handle_t *)&x->proc, exec_closed);
+		uv_close((uv_handle_t *)&x->out, exec_closed);
+		uv_close((uv_handle_t *)&x->err, exec_closed);
+		uv_close((uv_handle_t *)&x->timer, exec_closed);
+		return err_msg(err, -r, "exec in '%s': %s", c->name, uv_strerror(r));
+	}
+	uv_read_start((uv_stream_t *)&x->out, exec_alloc, exec_read);
+	uv_read_start((uv_stream_t *)&x->err, exec_alloc, exec_read);
+	if (timeout_ms)
+		uv_timer_start(&x->timer, exec_timeout, timeout_ms, 0);
+	return 0;
+}

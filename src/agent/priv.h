@@ -1,0 +1,111 @@
+/* priv: the agent's in-memory model, shared by agent.c (workloads, reconcile, events),
+ * container.c (records, monitors, restarts, stop/remove/exec), health.c and metrics.c.
+ * Everything here runs on the loop thread. */
+#ifndef COOP_AGENT_PRIV_H
+#define COOP_AGENT_PRIV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "agent/events.h"
+#include "agent/metrics.h"
+#include "agent/record.h"
+
+#define AG_MAX_CONTAINERS 4096 /* per node: every resource a user can create has a limit */
+
+enum ag_state { AG_CREATED, AG_RUNNING, AG_EXITED, AG_RESTARTING };
+
+struct ag_waiter {
+	agent_done_fn done;
+	void *ctx;
+	struct ag_waiter *next;
+};
+
+struct ag_health;
+
+struct ag_container {
+	struct agent *a;
+	char id[13];
+	char *name, *workload;
+	int replica;
+	char *dir;
+	json_t *rec; /* containers/<id>/config.json */
+	enum ag_state state;
+	pid_t mon_pid, init_pid;
+	int pidfd;
+	uv_poll_t *poll;
+	uv_timer_t *timer;   /* restart backoff, or the stop timeout */
+	uint64_t started_ms; /* monotonic, for the backoff reset */
+	char started_at[AG_TIME_MAX];
+	unsigned attempts;
+	bool user_stopped;   /* stop asked for: no policy brings it back */
+	bool force_restart;  /* unhealthy: comes back whatever the policy */
+	bool removing;
+	bool has_exit;
+	struct ag_exit exit;
+	struct ag_waiter *waiters; /* called when the monitor is gone */
+	struct ag_health *health;
+	char *health_status; /* NULL (no check), "starting", "healthy", "unhealthy" */
+	struct ag_metrics_sample prev;
+	struct ag_container *next;
+};
+
+struct ag_workload {
+	char *name;
+	json_t *spec;
+	uint64_t generation;
+	char *image_ref; /* resolved in the store, NULL until pulled */
+	bool pulling;
+	char *pull_error;
+	struct ag_workload *next;
+};
+
+struct agent {
+	uv_loop_t *loop;
+	char *state_dir, *run_dir, *rtroot, *image_store, *net_dir, *exe;
+	uint64_t log_max;
+	struct ag_container *containers;
+	size_t n_containers;
+	struct ag_workload *workloads;
+	struct ag_events events;
+	agent_event_fn event_fn;
+	void *event_ctx;
+};
+
+/* agent.c */
+void ag_emit(struct agent *a, const char *type, const char *action, const char *id,
+	     json_t *attrs /* stolen, may be NULL */);
+struct ag_workload *ag_workload_find(struct agent *a, const char *name);
+void ag_reconcile(struct agent *a, struct ag_workload *w);
+/* Calls done(ctx, status, err) from the loop, soon (never from inside the caller). */
+void ag_defer(struct agent *a, agent_done_fn done, void *ctx, int status, const struct err *err);
+
+/* container.c */
+int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const char *name,
+		     struct ag_container **ret, struct err *err);
+int ag_container_spawn(struct ag_container *c, struct err *err);
+/* Stops the container (SIGTERM, SIGKILL after timeout_ms); user: by the user (no
+ * restart); done (may be NULL) when the monitor is gone. */
+int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, agent_done_fn done,
+		      void *ctx, struct err *err);
+/* Stops (if needed) and removes; done (may be NULL) when it is gone. */
+void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx);
+int ag_container_save(struct ag_container *c, struct err *err);
+struct ag_container *ag_container_find(struct agent *a, const char *ref, struct err *err);
+json_t *ag_container_json(struct ag_container *c);
+/* Loads containers/<id> and re-adopts it; -EEXIST when already known. */
+int ag_container_restore(struct agent *a, const char *id, struct err *err);
+void ag_container_free_all(struct agent *a);
+int ag_exec_spawn(struct ag_container *c, char *const *argv, char *const *env, const char *user,
+		  const char *cwd, uint64_t timeout_ms, agent_output_fn out, agent_exit_fn done,
+		  void *ctx, struct err *err);
+
+/* health.c */
+void ag_health_start(struct ag_container *c);
+void ag_health_stop(struct ag_container *c);
+
+#endif
