@@ -177,6 +177,8 @@ struct view {
 	struct vnode *v;
 	size_t n;
 	const char *domain_key;
+	uint32_t *slot; /* open-addressing name → index + 1 (0: empty) */
+	size_t mask;
 	uint32_t *dom; /* domain of each node under domain_key */
 	uint32_t n_dom;
 	/* per-workload scratch, sized for n nodes (+1 domain for "no label") */
@@ -227,6 +229,40 @@ static int domsort_cmp(const void *a, const void *b)
 	return r ? r : (x->node > y->node) - (x->node < y->node);
 }
 
+static bool same_value(const char *a, const char *b)
+{
+	return a == b || (a && b && streq(a, b));
+}
+
+/* Few distinct values (zones, racks): a short list and no sort of all nodes. */
+#define FEW_DOMAINS 64
+
+static bool view_domains_few(const struct view *v, const char *key, uint32_t *ids, uint32_t *ret_n)
+{
+	struct domsort d[FEW_DOMAINS];
+	uint32_t remap[FEW_DOMAINS], n_dom = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		const char *value = label_get(v->v[i].n, key);
+		uint32_t k = 0;
+		while (k < n_dom && !same_value(d[k].value, value))
+			k++;
+		if (k == n_dom) {
+			if (n_dom == FEW_DOMAINS)
+				return false;
+			d[n_dom++] = (struct domsort){value, k};
+		}
+		ids[i] = k;
+	}
+	qsort(d, n_dom, sizeof(*d), domsort_cmp);
+	for (uint32_t k = 0; k < n_dom; k++)
+		remap[d[k].node] = k;
+	for (size_t i = 0; i < v->n; i++)
+		ids[i] = remap[ids[i]];
+	*ret_n = n_dom;
+	return true;
+}
+
 static void view_domains(const struct view *v, const char *key, uint32_t *ids, uint32_t *ret_n)
 {
 	_cleanup_free_ struct domsort *ds = NULL;
@@ -237,22 +273,49 @@ static void view_domains(const struct view *v, const char *key, uint32_t *ids, u
 		*ret_n = 1;
 		return;
 	}
+	if (view_domains_few(v, key, ids, ret_n))
+		return;
 	ds = xmalloc(v->n * sizeof(*ds));
 	for (size_t i = 0; i < v->n; i++)
 		ds[i] = (struct domsort){label_get(v->v[i].n, key), (uint32_t)i};
 	qsort(ds, v->n, sizeof(*ds), domsort_cmp);
 	for (size_t i = 0; i < v->n; i++) {
-		if (i && !(ds[i].value && ds[i - 1].value && streq(ds[i].value, ds[i - 1].value)) &&
-		    !(!ds[i].value && !ds[i - 1].value))
+		if (i && !same_value(ds[i].value, ds[i - 1].value))
 			n_dom++;
 		ids[ds[i].node] = n_dom;
 	}
 	*ret_n = n_dom + 1;
 }
 
+static uint32_t name_hash(const char *s) /* FNV-1a */
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void view_index(struct view *v)
+{
+	size_t size = 16;
+
+	while (size < 2 * v->n)
+		size *= 2;
+	v->mask = size - 1;
+	v->slot = xcalloc(size, sizeof(*v->slot));
+	for (size_t i = 0; i < v->n; i++) {
+		size_t h = name_hash(v->v[i].n->name) & v->mask;
+		while (v->slot[h])
+			h = (h + 1) & v->mask;
+		v->slot[h] = (uint32_t)i + 1;
+	}
+}
+
 static void view_free(struct view *v)
 {
 	free(v->v);
+	free(v->slot);
 	free(v->dom);
 	free(v->count);
 	free(v->wdom);
@@ -281,10 +344,16 @@ static int view_init(struct view *v, const struct sched_cluster *c, struct err *
 		x->free_mem = sub_floor(x->n->memory_bytes, x->n->alloc_memory_bytes);
 		vnode_update_score(x);
 	}
-	qsort(v->v, n, sizeof(*v->v), vnode_cmp_name);
+	/* callers often keep nodes in name order already: check before sorting */
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v->v[i - 1].n->name, v->v[i].n->name) > 0) {
+			qsort(v->v, n, sizeof(*v->v), vnode_cmp_name);
+			break;
+		}
 	for (size_t i = 1; i < n; i++)
 		if (streq(v->v[i].n->name, v->v[i - 1].n->name))
 			return err_msg(err, EINVAL, "node name '%s' given twice", v->v[i].n->name);
+	view_index(v);
 	v->dom = xmalloc((n + 1) * sizeof(uint32_t));
 	view_domains(v, v->domain_key, v->dom, &v->n_dom);
 	v->count = xmalloc((n + 1) * sizeof(uint32_t));
@@ -300,19 +369,14 @@ static int view_init(struct view *v, const struct sched_cluster *c, struct err *
 
 static ssize_t view_find(const struct view *v, const char *name)
 {
-	size_t lo = 0, hi = v->n;
+	size_t h;
 
 	if (!name)
 		return -1;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(name, v->v[mid].n->name);
-		if (r == 0)
-			return (ssize_t)mid;
-		if (r < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+	for (h = name_hash(name) & v->mask; v->slot[h]; h = (h + 1) & v->mask) {
+		const char *x = v->v[v->slot[h] - 1].n->name;
+		if (x == name || streq(x, name))
+			return v->slot[h] - 1;
 	}
 	return -1;
 }
@@ -859,6 +923,8 @@ static int wl_schedule(struct view *v, const struct sched_workload *w,
 
 static int str_cmp0(const char *a, const char *b)
 {
+	if (a == b) /* tasks often share their workload's name */
+		return 0;
 	return !a || !b ? !!a - !!b : strcmp(a, b);
 }
 

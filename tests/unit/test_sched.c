@@ -13,7 +13,7 @@
 
 #define MiB (1024ull * 1024)
 #define GiB (1024 * MiB)
-#define MAX_NODES 16
+#define MAX_NODES 96
 #define MAX_TASKS 512
 
 /* A node in a table: labels as "k=v,k=v". */
@@ -539,6 +539,33 @@ static void test_domains(void **state)
 	assert_spread(&f, "web", "a1=0,a2=0,b1=2,b2=2");
 }
 
+/* More distinct domains than the short-list path holds (one rack per node). */
+static void test_many_domains(void **state)
+{
+	static char names[80][8], labels[80][16];
+	struct node_spec ns[81] = {{0}};
+	struct sched_workload w = {.name = "web", .replicas = 80, .spread = "rack"};
+	struct fx f;
+
+	for (int i = 0; i < 80; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%02d", 79 - i); /* out of name order */
+		snprintf(labels[i], sizeof(labels[i]), "rack=r%02d", i % 70);
+		ns[i] = (struct node_spec){.name = names[i], .labels = labels[i]};
+	}
+	fx_init(&f, ns, NULL);
+	fx_converge(&f, &w, 1);
+	for (int i = 0; i < 80; i++)
+		assert_int_equal(live_on(&f, "web", names[i]), 1);
+	w.replicas = 140; /* 70 racks: 2 per rack, the 10 shared racks' nodes take 1 each */
+	fx_converge(&f, &w, 1);
+	for (int r = 0; r < 70; r++) {
+		unsigned k = 0;
+		for (int i = r; i < 80; i += 70)
+			k += live_on(&f, "web", names[i]);
+		assert_int_equal(k, 2);
+	}
+}
+
 /* ---- scale down ---- */
 
 static void test_scale_down(void **state)
@@ -736,6 +763,7 @@ int main(void)
 	    cmocka_unit_test(test_down_and_draining),
 	    cmocka_unit_test(test_constraint_change),
 	    cmocka_unit_test(test_domains),
+	    cmocka_unit_test(test_many_domains),
 	    cmocka_unit_test(test_scale_down),
 	    cmocka_unit_test(test_generations_and_orphans),
 	    cmocka_unit_test(test_deterministic),
