@@ -6,6 +6,7 @@
 
 #include "agent/agent.h"
 #include "cli/ctl.h"
+#include "cli/daemon.h"
 #include "cli/image.h"
 #include "cli/net.h"
 #include "cli/rtcli.h"
@@ -22,7 +23,7 @@ static void coop_help(void)
 	       "or --endpoint https://HOST:PORT / $COOP_ENDPOINT with a token).\n\n"
 	       "Commands:\n");
 	ctl_verbs_help();
-	printf(
+	printf("  daemon         the node agent (run it once per host, as root)\n"
 	       "  image ...      pull, list, inspect, tag, remove, import, save, prune images\n"
 	       "  vpc ...        create, list, delete VPCs (private networks)\n"
 	       "  net ...        attach containers' network namespaces to VPCs\n"
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && (strcmp(argv[1], "vpc") == 0 || strcmp(argv[1], "net") == 0 ||
 			 strcmp(argv[1], "port") == 0 || strcmp(argv[1], "dns") == 0))
 		return net_cli_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "daemon") == 0)
+		return daemon_main(argc - 1, argv + 1);
 	if (argc > 1 && ctl_handles(argv[1]))
 		return ctl_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--version") == 0) {

@@ -1,0 +1,242 @@
+/* daemon: `coop daemon`. Takes <run>/daemon.lock (flock + pid: one daemon per run
+ * dir), removes a stale socket only when nothing answers on it, re-adopts running
+ * containers (agent_restore), serves the API, and on SIGTERM/SIGINT closes the server
+ * and exits — leaving every container running for the next daemon to adopt. */
+#include "cli/daemon.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "agent/agent.h"
+#include "api/auth.h"
+#include "api/routes.h"
+#include "api/server.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#ifndef COOP_VERSION
+#define COOP_VERSION "0.1.0"
+#endif
+
+static const struct api_engine agent_engine = {
+	.restore = agent_restore,
+	.set_event_cb = agent_set_event_cb,
+	.events_since = agent_events_since,
+	.workload_apply = agent_workload_apply,
+	.workload_remove = agent_workload_remove,
+	.workloads = agent_workloads,
+	.containers = agent_containers,
+	.container_get = agent_container_get,
+	.container_stop = agent_container_stop,
+	.container_remove = agent_container_remove,
+	.container_metrics = agent_container_metrics,
+	.container_logs = agent_container_logs,
+	.container_exec = agent_container_exec,
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	uv_signal_t sigterm, sigint;
+	struct agent *agent;
+	struct auth_store *tokens;
+	struct api_routes *routes;
+	struct api_server *server;
+};
+
+static const char help[] =
+	"Usage: coop daemon [--state DIR] [--run DIR] [--image-store DIR]\n"
+	"                   [--listen ADDR:PORT --tls-cert FILE --tls-key FILE] [--debug]\n\n"
+	"The node agent: runs workloads and containers and serves the API the coop\n"
+	"commands use, on <run>/coop.sock (root only) and, with --listen, on TCP with TLS\n"
+	"for clients holding an access token (coop token create). Containers outlive the\n"
+	"daemon: stop it (SIGTERM) or kill it, start it again, and it adopts them.\n\n"
+	"  --state DIR          images, containers, volumes, tokens (default /var/lib/coop)\n"
+	"  --run DIR            socket, lock, runtime state (default /run/coop)\n"
+	"  --image-store DIR    the image store (default <state>/images)\n"
+	"  --listen ADDR:PORT   also serve HTTPS here (e.g. 0.0.0.0:7443)\n"
+	"  --tls-cert FILE      its certificate (PEM)\n"
+	"  --tls-key FILE       its private key (PEM)\n"
+	"  --debug              log what happens\n\n"
+	"Examples:\n"
+	"  coop daemon &\n"
+	"  coop daemon --listen 0.0.0.0:7443 --tls-cert /etc/coop/api.crt --tls-key /etc/coop/api.key\n";
+
+/* One daemon per run dir: an exclusive flock on daemon.lock, which holds our pid. */
+static int take_lock(const char *run_dir, int *ret_fd, struct err *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/daemon.lock", run_dir);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	char buf[32] = "";
+
+	if (fd < 0)
+		return err_sys(err, errno, "open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			return err_sys(err, errno, "lock '%s'", path);
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		return err_msg(err, EBUSY, "another coop daemon runs with --run %s (pid %s)", run_dir,
+			       *buf ? buf : "?");
+	}
+	int n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, n, 0) != n)
+		return err_sys(err, errno, "write '%s'", path);
+	*ret_fd = take_fd(fd);
+	return 0;
+}
+
+/* A socket file left by a daemon that died: removed only if nothing answers on it. */
+static int clear_stale_socket(const char *path, struct err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return err_msg(err, EEXIST, "'%s' exists and is not a socket", path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_msg(err, ENAMETOOLONG, "socket path '%s' too long", path);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return err_msg(err, EBUSY, "a daemon answers on '%s' already", path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_sys(err, errno, "remove stale socket '%s'", path);
+	return 0;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	log_info("coop daemon: %s: closing the API (containers keep running)", strsignal(signum));
+	api_routes_free(d->routes);
+	d->routes = NULL;
+	if (d->server)
+		api_server_stop(d->server);
+	d->server = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	if (d->agent)
+		agent_free(d->agent); /* stops timers, leaves containers running */
+	d->agent = NULL;
+}
+
+struct opts {
+	const char *state, *run, *store, *listen, *cert, *key;
+	bool debug;
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option longs[] = {
+		{ "state", required_argument, NULL, 's' },   { "run", required_argument, NULL, 'r' },
+		{ "image-store", required_argument, NULL, 'i' },
+		{ "listen", required_argument, NULL, 'l' },  { "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' }, { "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },          { 0 },
+	};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 's': o->state = optarg; break;
+		case 'r': o->run = optarg; break;
+		case 'i': o->store = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'c': o->cert = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'd': o->debug = true; break;
+		case 'h': fputs(help, stdout); return -1;
+		default:
+			fprintf(stderr, "coop daemon: unknown or incomplete option '%s' (see 'coop daemon --help')\n",
+				argv[optind - 1]);
+			return -2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "coop daemon: unexpected argument '%s' (see 'coop daemon --help')\n",
+			argv[optind]);
+		return -2;
+	}
+	if (o->listen && (!o->cert || !o->key)) {
+		fprintf(stderr, "coop daemon: --listen needs --tls-cert and --tls-key (see 'coop daemon --help')\n");
+		return -2;
+	}
+	return 0;
+}
+
+static int serve(struct daemon *d, const struct opts *o, struct err *err)
+{
+	_cleanup_free_ char *sock = xasprintf("%s/coop.sock", o->run);
+	_cleanup_free_ char *tokens = xasprintf("%s/tokens.json", o->state);
+	_cleanup_free_ char *store = o->store ? xstrdup(o->store) : xasprintf("%s/images", o->state);
+	struct agent_config ac = { .state_dir = o->state, .run_dir = o->run, .image_store = store };
+	int r;
+
+	if ((r = clear_stale_socket(sock, err)) < 0 || (r = auth_store_open(tokens, &d->tokens, err)) < 0 ||
+	    (r = agent_new(d->loop, &ac, &d->agent, err)) < 0)
+		return r;
+	if ((r = agent_restore(d->agent, err)) < 0)
+		return err_wrap(err, "restore containers");
+	struct api_routes_config rc = { .loop = d->loop, .engine = &agent_engine, .agent = d->agent,
+					.tokens = d->tokens, .image_store = store,
+					.version = COOP_VERSION, .state_dir = o->state,
+					.run_dir = o->run };
+	if ((r = api_routes_new(&rc, &d->routes, err)) < 0)
+		return r;
+	struct api_server_config sc = { .unix_path = sock, .listen = o->listen,
+					.tls_cert = o->cert, .tls_key = o->key,
+					.tokens = d->tokens, .dispatch = api_routes_dispatch,
+					.ctx = d->routes };
+	if ((r = api_server_start(d->loop, &sc, &d->server, err)) < 0)
+		return r;
+	printf("coop daemon %s: listening on unix:%s", COOP_VERSION, sock);
+	if (o->listen)
+		printf(" and https://%s", o->listen);
+	printf(" (state %s, pid %d)\n", o->state, getpid());
+	fflush(stdout);
+	return 0;
+}
+
+int daemon_main(int argc, char **argv)
+{
+	struct opts o = { .state = "/var/lib/coop", .run = "/run/coop" };
+	struct daemon d = { .loop = uv_default_loop() };
+	struct err err = { 0 };
+	_cleanup_close_ int lock = -1;
+	int r = parse(argc, argv, &o);
+
+	if (r == -1)
+		return 0;
+	if (r < 0)
+		return 2;
+	log_setup(NULL, 0, o.debug ? LOG_DEBUG : LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	if (fs_mkdir_p(o.state, 0711, &err) < 0 || fs_mkdir_p(o.run, 0711, &err) < 0 ||
+	    take_lock(o.run, &lock, &err) < 0)
+		return fprintf(stderr, "coop: %s\n", err.msg), 1;
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	if (serve(&d, &o, &err) < 0) {
+		fprintf(stderr, "coop: %s\n", err.msg);
+		on_signal(&d.sigterm, SIGTERM);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		auth_store_free(d.tokens);
+		return 1;
+	}
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	auth_store_free(d.tokens);
+	return 0;
+}
