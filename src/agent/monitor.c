@@ -128,6 +128,7 @@ static int write_bundle(struct mon *m, struct err *err)
 	m->mounted = true;
 	if ((r = make_volumes(m, spec, err)) < 0 ||
 	    (r = ag_oci_config(spec, &who, ic, m->rootfs, &oci, err)) < 0 ||
+	    (r = ag_net_prepare(m->dir, m->rec, oci, err)) < 0 ||
 	    (r = ag_json_write(m->bundle, "config.json", oci, err)) < 0)
 		goto out;
 out:
@@ -469,10 +470,7 @@ int agent_monitor_main(int argc, char **argv)
 	}
 	/* The init is forked from this process: run from a sealed copy of the binary so
 	 * the container can never reach ours on disk (CVE-2019-5736). */
-	_cleanup_strv_ char **args = strv_append(NULL, "coop");
-	for (int i = 0; i < argc; i++)
-		args = strv_append(args, argv[i]);
-	if (rt_ensure_sealed_binary(args, &err) < 0) {
+	if (rt_ensure_sealed_binary(NULL, &err) < 0) {
 		fprintf(stderr, "coop monitor: %s\n", err.msg);
 		return 1;
 	}

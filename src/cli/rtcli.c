@@ -29,7 +29,6 @@ struct globals {
 	const char *root;
 	bool debug;
 	bool log_to_file; /* engines (podman) read errors from --log */
-	char **argv;      /* as we were called, for the sealed re-exec */
 };
 
 static struct globals G = { .root = RT_DEFAULT_ROOT };
@@ -696,7 +695,6 @@ int rtcli_main(int argc, char **argv)
 	struct err err = { 0 };
 	int c;
 
-	G.argv = argv;
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, "+hv", longs, NULL)) != -1) {
 		switch (c) {
@@ -731,7 +729,7 @@ int rtcli_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
 		if (!streq(argv[optind], verbs[i].name))
 			continue;
-		if (verbs[i].sealed && rt_ensure_sealed_binary(G.argv, &err) < 0)
+		if (verbs[i].sealed && rt_ensure_sealed_binary(NULL, &err) < 0)
 			return fail(&err);
 		return verbs[i].fn(argc - optind, argv + optind);
 	}

@@ -996,12 +996,31 @@ out:
 
 #define SEALED_ENV "_COOP_SEALED"
 
+/* argv as the kernel holds it: main() callers may have shifted theirs. */
+static int own_cmdline(char ***ret, struct err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	char **v = xcalloc(1, sizeof(char *));
+
+	if (fs_read_at(AT_FDCWD, "/proc/self/cmdline", &buf, &len, err) < 0) {
+		free(v);
+		return -err->code;
+	}
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		v = strv_append(v, buf + i);
+	*ret = v;
+	return 0;
+}
+
 int rt_ensure_sealed_binary(char **argv, struct err *err)
 {
 	_cleanup_close_ int exe = -1, mfd = -1;
+	_cleanup_strv_ char **own = NULL;
 	extern char **environ;
 	struct stat st;
 	char fdenv[32];
+	int r;
 
 	if (getenv(SEALED_ENV)) {
 		unsetenv(SEALED_ENV);
@@ -1022,6 +1041,8 @@ int rt_ensure_sealed_binary(char **argv, struct err *err)
 		return err_sys(err, errno, "seal runtime binary");
 	snprintf(fdenv, sizeof(fdenv), "%s=1", SEALED_ENV);
 	putenv(fdenv);
-	fexecve(mfd, argv, environ);
+	if (!argv && (r = own_cmdline(&own, err)) < 0)
+		return r;
+	fexecve(mfd, argv ? argv : own, environ);
 	return err_sys(err, errno, "re-exec sealed runtime binary");
 }

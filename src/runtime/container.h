@@ -57,7 +57,8 @@ int rt_container_pids(const char *root, const char *id, pid_t **ret, size_t *ret
 
 /* CVE-2019-5736: re-executes the runtime from a sealed memfd copy of itself, so that
  * no process in a container can ever reach the binary on disk writable through
- * /proc/PID/exe. A no-op when already running from such a copy. */
+ * /proc/PID/exe. A no-op when already running from such a copy. argv NULL: the
+ * command line we were started with (/proc/self/cmdline), whatever callers shifted. */
 int rt_ensure_sealed_binary(char **argv, struct err *err);
 
 #endif
