@@ -5,7 +5,7 @@
 #   make test SANITIZE=1   unit tests under ASan+UBSan
 #   make fuzz     build the libFuzzer targets (clang)
 CC      ?= gcc
-PKGS    := jansson libseccomp libcap libarchive libcurl gnutls libmnl libnftables yaml-0.1 libuv libmicrohttpd
+PKGS    := jansson libseccomp libcap libarchive libcurl gnutls libmnl libnftables yaml-0.1 libuv libmicrohttpd raft
 BUILD   ?= build
 ifeq ($(SANITIZE),1)
 BUILD   := build/san

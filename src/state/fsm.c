@@ -302,7 +302,7 @@ static int op_workload_delete(struct ctx *c, json_t *cmd, struct err *err)
 		return 0;
 
 	/* the workload goes first so task_gc drops its finished tasks at once */
-	size_t left = w->n_tasks, n = left;
+	size_t left = model_workload_tasks(c->m, name), n = left;
 	model_workload_remove(c->m, w);
 	for (int i = 0; left && i < MODEL_MAX_REPLICAS; i++) {
 		char id[MODEL_NAME_MAX + 16];
@@ -448,9 +448,18 @@ static int op_node_label(struct ctx *c, json_t *cmd, struct err *err)
 	if (!c->apply)
 		return 0;
 
-	json_array_foreach(rm, i, v) json_object_del(n->labels, json_string_value(v));
+	/* copy on write: earlier events share the old labels object */
+	json_t *labels = json_deep_copy(n->labels);
+	json_array_foreach(rm, i, v)
+	{
+		json_object_del(labels, json_string_value(v));
+	}
 	json_object_foreach(set, k, v)
-	    json_object_set_new(n->labels, k, json_string(json_string_value(v)));
+	{
+		json_object_set_new(labels, k, json_string(json_string_value(v)));
+	}
+	json_decref(n->labels);
+	n->labels = labels;
 	n->version = c->index;
 	event(c, "node", "label", model_node_json(n));
 	say(c, "node '%s' has %zu labels", n->name, json_object_size(n->labels));
@@ -1083,13 +1092,18 @@ int fsm_validate(struct model *m, json_t *cmd, struct err *err)
 	const char *id = NULL;
 	int r = envelope(cmd, &op, &id, &c.ts, err);
 
-	if (r < 0)
+	if (r < 0) {
+		model_text_clean(err->msg);
 		return r;
+	}
 	if (id && model_recent_get(m, id))
 		return 0; /* applied before: proposing it again yields that outcome */
 	r = op->fn(&c, cmd, err);
-	if (r < 0)
-		return err_wrap(err, "%s", op->name);
+	if (r < 0) {
+		err_wrap(err, "%s", op->name);
+		model_text_clean(err->msg); /* it may quote what the command held */
+		return r;
+	}
 	return 0;
 }
 
@@ -1097,8 +1111,10 @@ static void rejected(struct ctx *c, const char *op, const char *id, struct err *
 		     struct fsm_result *res)
 {
 	res->code = -(err->code ? err->code : EINVAL);
+	model_text_clean(err->msg);
 	/* the message is for people: a long one is cut */
 	snprintf(res->msg, sizeof(res->msg), "%.*s", (int)sizeof(res->msg) - 1, err->msg);
+	model_text_clean(res->msg);
 	event(c, "command", "rejected",
 	      json_pack("{s:s?,s:s?,s:s}", "op", op, "id", id, "error", err->msg));
 }
@@ -1132,6 +1148,7 @@ void fsm_apply(struct model *m, json_t *cmd, uint64_t index, struct fsm_result *
 		rejected(&c, op->name, id, &err, res);
 	} else {
 		snprintf(res->msg, sizeof(res->msg), "%s", c.msg);
+		model_text_clean(res->msg);
 	}
 	if (id)
 		model_recent_put(m, id, index, res->code, res->msg);

@@ -121,6 +121,19 @@ static void token_free(struct model_token *t)
 	free(t);
 }
 
+/* Tasks per workload name, kept apart from the workloads: a deleted workload's tasks
+ * linger until stopped, and a workload of the same name may be created meanwhile. */
+struct task_count {
+	char *name;
+	size_t n;
+};
+
+static void count_free(struct task_count *c)
+{
+	free(c->name);
+	free(c);
+}
+
 #define FREE_ALL(map, type, fn)                                                                    \
 	do {                                                                                       \
 		type *o_;                                                                          \
@@ -140,6 +153,7 @@ void model_free(struct model *m)
 	FREE_ALL(&m->vpcs, struct model_vpc, vpc_free);
 	FREE_ALL(&m->tokens, struct model_token, token_free);
 	hmap_free(&m->recent);
+	FREE_ALL(&m->task_counts, struct task_count, count_free);
 	for (size_t i = 0; i < MODEL_RECENT; i++) {
 		if (m->recent_ring[i]) {
 			free(m->recent_ring[i]->id);
@@ -176,14 +190,6 @@ struct model_workload *model_workload_add(struct model *m, const char *name)
 
 	w->name = xstrdup(name);
 	w->spec = json_object();
-	/* tasks left from an earlier workload of this name (stopping, not yet reported
-	 * gone) count as the new one's; replica ids are dense, so probe rather than scan */
-	for (int r = 0; m->tasks.len && r < MODEL_MAX_REPLICAS; r++) {
-		char id[MODEL_NAME_MAX + 16];
-		snprintf(id, sizeof(id), "%s.%d", name, r);
-		if (hmap_get(&m->tasks, id))
-			w->n_tasks++;
-	}
 	hmap_put(&m->workloads, w->name, w);
 	return w;
 }
@@ -212,28 +218,48 @@ static void task_reserve(struct model *m, struct model_task *t, int sign)
 		res_add(&n->allocated, &t->request, sign);
 }
 
+
+static void count_add(struct model *m, const char *workload, int sign)
+{
+	struct task_count *c = hmap_get(&m->task_counts, workload);
+
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->name = xstrdup(workload);
+		hmap_put(&m->task_counts, c->name, c);
+	}
+	c->n += sign;
+	if (c->n == 0) {
+		hmap_del(&m->task_counts, c->name);
+		free(c->name);
+		free(c);
+	}
+}
+
+size_t model_workload_tasks(const struct model *m, const char *workload)
+{
+	struct task_count *c = hmap_get(&m->task_counts, workload);
+
+	return c ? c->n : 0;
+}
+
 struct model_task *model_task_add(struct model *m, const char *workload, int replica)
 {
 	struct model_task *t = xcalloc(1, sizeof(*t));
-	struct model_workload *w = model_workload(m, workload);
 
 	t->id = xasprintf("%s.%d", workload, replica);
 	t->workload = xstrdup(workload);
 	t->replica = replica;
 	t->desired = MODEL_DESIRED_STOPPED;
 	hmap_put(&m->tasks, t->id, t);
-	if (w)
-		w->n_tasks++;
+	count_add(m, workload, +1);
 	return t;
 }
 
 void model_task_remove(struct model *m, struct model_task *t)
 {
-	struct model_workload *w = model_workload(m, t->workload);
-
 	task_reserve(m, t, -1);
-	if (w)
-		w->n_tasks--;
+	count_add(m, t->workload, -1);
 	hmap_del(&m->tasks, t->id);
 	task_free(t);
 }
@@ -385,6 +411,7 @@ void model_recent_put(struct model *m, const char *id, uint64_t index, int code,
 	r->index = index;
 	r->code = code;
 	snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+	model_text_clean(r->msg);
 	*slot = r;
 	m->n_recent++;
 	hmap_put(&m->recent, r->id, r);
@@ -457,6 +484,52 @@ json_t *model_token_json(const struct model_token *t, bool secret)
 		json_object_set_new(j, "hash", json_string(t->hash));
 	}
 	return j;
+}
+
+/* length of the valid UTF-8 sequence at p, 0 when invalid */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+void model_text_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+		if (n == 0 || *p < ' ' || *p == 0x7f) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
 }
 
 int model_cidr_parse(const char *s, uint32_t *ret_net, int *ret_prefix)
@@ -546,8 +619,15 @@ static int check_tasks(const struct model *m, struct err *err)
 	}
 	i = 0;
 	while (!r && hmap_next(&m->workloads, &i, NULL, (void **)&w))
-		if (*(size_t *)hmap_get(&wl, w->name) != w->n_tasks)
+		if (*(size_t *)hmap_get(&wl, w->name) != model_workload_tasks(m, w->name))
 			r = err_msg(err, EUCLEAN, "workload '%s': task count is wrong", w->name);
+	struct task_count *tc;
+	size_t total = 0;
+	i = 0;
+	while (hmap_next(&m->task_counts, &i, NULL, (void **)&tc))
+		total += tc->n;
+	if (!r && total != m->tasks.len)
+		r = err_msg(err, EUCLEAN, "task counts by workload do not add up");
 	hmap_free(&idx);
 	hmap_free(&wl);
 	free(sums);

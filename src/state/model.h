@@ -53,7 +53,7 @@ struct model_node {
 	char *name, *address;
 	enum model_role role;
 	enum model_node_state state;
-	json_t *labels; /* object of strings */
+	json_t *labels; /* object of strings; replaced, never changed in place (events share it) */
 	struct model_res capacity;
 	struct model_res allocated; /* sum over its tasks whose desired state is running */
 	uint64_t heartbeat_gen;	    /* bumped at each registration; fences stale node.state */
@@ -119,7 +119,7 @@ struct model_event {
 	uint64_t seq, index, ts;
 	char type[16];	 /* node, workload, task, vpc, lease, token, command */
 	char action[16]; /* put, delete, register, state, label, place, stop, status, ... */
-	json_t *object;
+	json_t *object;	 /* shared with readers: never change it */
 };
 
 /* the outcome of one command, remembered under its client request id */
@@ -132,6 +132,7 @@ struct model_recent {
 
 struct model {
 	struct hmap nodes, workloads, tasks, vpcs, tokens, recent;
+	struct hmap task_counts;    /* workload name -> its tasks' count (private) */
 	uint64_t index;		    /* last applied Raft index */
 	uint64_t event_seq;	    /* seq of the newest event; 0 before any */
 	struct model_event *events; /* ring of MODEL_EVENTS, seq s at s % MODEL_EVENTS */
@@ -177,6 +178,8 @@ void model_node_remove(struct model *m, struct model_node *n);
 struct model_workload *model_workload_add(struct model *m, const char *name);
 void model_workload_remove(struct model *m, struct model_workload *w);
 struct model_task *model_task_add(struct model *m, const char *workload, int replica);
+/* Tasks whose workload has that name (it may have been deleted since). */
+size_t model_workload_tasks(const struct model *m, const char *workload);
 void model_task_remove(struct model *m, struct model_task *t);
 /* Moves a task to `node` and/or changes its desired state and request (NULL: keep),
  * moving its reservation between the nodes' allocations. */
@@ -224,6 +227,11 @@ int model_node_state_parse(const char *s, enum model_node_state *ret);
 int model_desired_parse(const char *s, enum model_desired *ret);
 int model_observed_parse(const char *s, enum model_observed *ret);
 bool model_observed_terminal(enum model_observed o);
+
+/* Replaces control characters and bytes that are not valid UTF-8 (a message cut
+ * mid-character, raw bytes from a bad entry) with '?', in place: messages stay one
+ * printable line and can go into JSON. */
+void model_text_clean(char *s);
 
 /* "10.1.0.0/16" -> network (host order) and prefix; -EINVAL when malformed or when host
  * bits are set. */

@@ -417,7 +417,7 @@ static void test_nodes_tokens(void **state)
 	assert_int_equal(refused(m, msg, "{'op':'node.delete','name':'n1'}"), -EBUSY);
 	assert_int_equal(run(m, &res, "{'op':'node.delete','name':'n1','force':true}"), 0);
 	assert_int_equal(m->tasks.len, 0);
-	assert_int_equal(model_workload(m, "web")->n_tasks, 0);
+	assert_int_equal(model_workload_tasks(m, "web"), 0);
 
 	assert_int_equal(run(m, NULL,
 			     "{'op':'token.put','name':'agent-1','role':'agent',"
@@ -492,6 +492,7 @@ static void test_snapshot_roundtrip(void **state)
 	assert_int_equal(snapshot_encode(back, &buf2, &len2, &err), 0);
 	assert_int_equal(len, len2);
 	assert_memory_equal(buf, buf2, len);
+	free(buf);
 	free(buf2);
 	/* both go on identically */
 	uint64_t idx = next_index;

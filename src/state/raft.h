@@ -1,0 +1,90 @@
+/* raft: glue between libraft (canonical raft 0.15) and the state machine. It owns the
+ * model and the struct raft_fsm that libraft drives: apply decodes a log entry and
+ * applies it (never failing), snapshot writes the model as JSON, restore swaps in a
+ * model read from a snapshot (refusing a malformed one). Proposals are validated
+ * against the local model first; only valid commands reach the log.
+ *
+ * Everything runs on the loop thread that drives the struct raft; nothing here is
+ * thread-safe (neither is libraft).
+ *
+ * Gotchas this glue hides or documents (measured on 0.15):
+ *  - fsm->apply must not fail: a failed apply stalls the replica; ours records refusals.
+ *  - one entry per raft_apply: with several, libraft calls back on the first only.
+ *  - a follower's raft_apply fails with RAFT_NOTLEADER: -EREMOTE here, with the leader's
+ *    id and address in the message, so the API can forward the write.
+ *  - RAFT_LEADERSHIPLOST (-ECONNABORTED here) means the outcome is unknown: retry the
+ *    same command, same "id", on the new leader; the state machine answers a repeat
+ *    with the first outcome.
+ *  - a linearizable read is a barrier (sraft_barrier) followed by a read of the model. */
+#ifndef COOP_STATE_RAFT_H
+#define COOP_STATE_RAFT_H
+
+#include <jansson.h>
+#include <raft.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "state/fsm.h"
+#include "state/model.h"
+
+#define SRAFT_RESULTS 1024 /* apply results kept for callbacks, by index */
+
+struct sraft_slot {
+	uint64_t index;
+	struct fsm_result res;
+};
+
+struct sraft {
+	struct raft_fsm fsm; /* give &fsm to raft_init() or raft_fixture_grow() */
+	struct raft *raft;   /* set by sraft_attach(); not owned */
+	struct model *model; /* owned; replaced on restore: do not keep the pointer */
+	struct sraft_slot results[SRAFT_RESULTS];
+	/* called after each applied command and after a restore (index = model->index) */
+	void (*on_apply)(struct sraft *s, uint64_t index, void *data);
+	void *data;
+	unsigned n_snapshots, n_restores;
+	struct err last_err; /* why the last snapshot or restore failed */
+};
+
+int sraft_init(struct sraft *s, struct err *err);
+/* Call once the struct raft exists (after raft_init / raft_fixture_grow). */
+void sraft_attach(struct sraft *s, struct raft *r);
+/* After the struct raft is closed. */
+void sraft_close(struct sraft *s);
+
+/* Maps a libraft error code to a negative errno. */
+int sraft_errno(int raft_rv);
+
+struct sraft_propose;
+/* status 0: committed and applied; res->code says whether the state machine applied it
+ * (0) or recorded a refusal (< 0); res->duplicate when the id had been applied before.
+ * status < 0: not committed as far as this server knows (-ECONNABORTED: unknown; retry
+ * with the same id), res is NULL. */
+typedef void (*sraft_propose_cb)(struct sraft_propose *req, int status,
+				 const struct fsm_result *res);
+
+/* A caller-owned request; it must stay valid until its callback runs. */
+struct sraft_propose {
+	void *data;
+	struct raft_apply apply; /* private */
+	sraft_propose_cb cb;
+};
+
+/* Validates `cmd` against the local model, stamps "ts" (ms, wall clock) when missing,
+ * and appends it to the log. On error the callback is never called. */
+int sraft_propose(struct sraft *s, struct sraft_propose *req, json_t *cmd, sraft_propose_cb cb,
+		  struct err *err);
+
+struct sraft_barrier;
+typedef void (*sraft_barrier_cb)(struct sraft_barrier *req, int status);
+struct sraft_barrier {
+	void *data;
+	struct raft_barrier barrier; /* private */
+	sraft_barrier_cb cb;
+};
+
+/* Completes once every entry before it is applied here: read the model then for a
+ * linearizable read. Leader only (-EREMOTE otherwise). On error no callback. */
+int sraft_barrier(struct sraft *s, struct sraft_barrier *req, sraft_barrier_cb cb, struct err *err);
+
+#endif
