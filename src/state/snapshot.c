@@ -136,7 +136,18 @@ static int enumf(json_t *o, const char *path, const char *key, int (*parse)(cons
 	}
 	return 0;
 }
-#define ENUMF(o, p, k, fn, ret, err) enumf(o, p, k, (int (*)(const char *, void *))fn, ret, err)
+/* typed adapters, so no function is called through a pointer of another type */
+#define ADAPT(fn, type)                                                                            \
+	static int fn##_v(const char *s, void *ret)                                                \
+	{                                                                                          \
+		return fn(s, (type *)ret);                                                         \
+	}
+ADAPT(model_role_parse, enum model_role)
+ADAPT(model_node_state_parse, enum model_node_state)
+ADAPT(model_desired_parse, enum model_desired)
+ADAPT(model_observed_parse, enum model_observed)
+#undef ADAPT
+#define ENUMF(o, p, k, fn, ret, err) enumf(o, p, k, fn##_v, ret, err)
 
 static int twice(const char *path, const char *what, const char *name, struct err *err)
 {
