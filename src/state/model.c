@@ -218,7 +218,6 @@ static void task_reserve(struct model *m, struct model_task *t, int sign)
 		res_add(&n->allocated, &t->request, sign);
 }
 
-
 static void count_add(struct model *m, const char *workload, int sign)
 {
 	struct task_count *c = hmap_get(&m->task_counts, workload);
