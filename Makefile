@@ -17,7 +17,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE 
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDFLAGS += $(SANFLAGS)
 
-LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/image/*.c src/net/*.c src/state/*.c src/sched/*.c src/agent/*.c src/api/*.c src/cli/*.c))
+LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/image/*.c src/net/*.c src/state/*.c src/sched/*.c src/cluster/*.c src/agent/*.c src/api/*.c src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
