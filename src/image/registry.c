@@ -848,6 +848,7 @@ static int run_transfers(struct xfer *xs, size_t nx, struct err *err)
 		curl_multi_perform(m, &running);
 		CURLMsg *msg;
 		int left;
+		bool finished = false;
 		while ((msg = curl_multi_info_read(m, &left))) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -855,7 +856,12 @@ static int run_transfers(struct xfer *xs, size_t nx, struct err *err)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			if ((ret = xfer_finished(x, m, msg->data.result, err)) < 0)
 				goto out;
+			finished = true;
 		}
+		/* a transfer just ended: start the next one (or stop) before waiting, else
+		 * the last layer of every pull waits out a whole poll timeout for nothing */
+		if (finished)
+			continue;
 		curl_multi_poll(m, NULL, 0, (int)(wait < 10 ? 10 : wait), NULL);
 	}
 out:
