@@ -17,8 +17,8 @@ static const struct {
 	const char *name;
 	enum join_role role;
 } roles[] = {
-	{"server", JOIN_ROLE_SERVER},
-	{"agent", JOIN_ROLE_AGENT},
+    {"server", JOIN_ROLE_SERVER},
+    {"agent", JOIN_ROLE_AGENT},
 };
 
 const char *join_role_name(enum join_role role)
@@ -135,7 +135,8 @@ int join_token_parse(const char *s, struct join_token *ret, struct err *err)
 			       "malformed join token: expected COOP1-<fingerprint>-<role>-<secret>-"
 			       "<check>");
 	if (len[0] != PKI_FP_HEX)
-		return err_msg(err, EINVAL, "malformed join token: fingerprint must be %d hex digits",
+		return err_msg(err, EINVAL,
+			       "malformed join token: fingerprint must be %d hex digits",
 			       PKI_FP_HEX);
 	for (size_t i = 0; i < PKI_FP_HEX; i++) {
 		int d = unhex_digit(f[0][i]);
@@ -222,8 +223,9 @@ int join_record_parse(const char *s, struct join_record *ret, struct err *err)
 	if (!s || strnlen(s, JOIN_RECORD_MAX) >= JOIN_RECORD_MAX ||
 	    sscanf(s, "v1:%7[a-z]:%" SCNd64 ":%32[0-9a-f]:%64[0-9a-f]%n", role, &r.expires, salt,
 		   hash, &n) != 4 ||
-	    s[n] != '\0' || strlen(salt) != 2 * JOIN_SALT_LEN || strlen(hash) != 2 * JOIN_HASH_LEN ||
-	    role_parse(role, strlen(role), &r.role) < 0 || r.expires < 0)
+	    s[n] != '\0' || strlen(salt) != 2 * JOIN_SALT_LEN ||
+	    strlen(hash) != 2 * JOIN_HASH_LEN || role_parse(role, strlen(role), &r.role) < 0 ||
+	    r.expires < 0)
 		return err_msg(err, EINVAL, "malformed join token record");
 	unhex(salt, JOIN_SALT_LEN, r.salt);
 	unhex(hash, JOIN_HASH_LEN, r.hash);

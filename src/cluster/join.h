@@ -11,7 +11,8 @@
  *   secret  32 base32 characters (RFC 4648 alphabet A-Z2-7; lowercase accepted),
  *           160 random bits. The cluster stores only a salted HMAC-SHA256 of it.
  *   check   8 hex digits: the first 4 bytes of SHA-256 over everything before "-check"
- *           in canonical case (hex lowercase, base32 uppercase); catches typos and truncation before anything reaches the network.
+ *           in canonical case (hex lowercase, base32 uppercase); catches typos and truncation
+ * before anything reaches the network.
  *
  * A token does not carry its expiry: the cluster's stored record does (so tokens can be
  * revoked or shortened without reissuing), and an expired one is refused by the server.
@@ -43,7 +44,7 @@
 enum join_role { JOIN_ROLE_SERVER, JOIN_ROLE_AGENT };
 
 struct join_token {
-	char fp[PKI_FP_HEX + 1];	      /* lowercase hex */
+	char fp[PKI_FP_HEX + 1]; /* lowercase hex */
 	enum join_role role;
 	char secret[JOIN_SECRET_CHARS + 1]; /* uppercase base32 */
 };

@@ -151,8 +151,7 @@ static int crt_basics(gnutls_x509_crt_t crt, time_t from, time_t to, struct err 
 
 static int set_cn(gnutls_x509_crt_t crt, const char *cn, struct err *err)
 {
-	int rv = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-					       strlen(cn));
+	int rv = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn));
 	return rv < 0 ? tls_err(err, rv, "set certificate name") : 0;
 }
 
@@ -175,9 +174,9 @@ int pki_ca_create(const char *cn, time_t now, char **ret_cert_pem, char **ret_ke
 		return rv;
 	if ((rv = gnutls_x509_crt_set_key(crt, key)) < 0 ||
 	    (rv = gnutls_x509_crt_set_basic_constraints(crt, 1, 0)) < 0 ||
-	    (rv = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN |
-							     GNUTLS_KEY_CRL_SIGN |
-							     GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+	    (rv =
+		 gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
+							GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
 	    (rv = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, kid, &kid_len)) < 0 ||
 	    (rv = gnutls_x509_crt_set_subject_key_id(crt, kid, kid_len)) < 0)
 		return tls_err(err, rv, "set CA extensions");
@@ -237,8 +236,7 @@ int pki_csr_create(const char *key_pem, const char *name, char **ret_csr_pem, st
 	return 0;
 }
 
-static int crq_load(const char *pem, const char *want_name, gnutls_x509_crq_t *ret,
-		    struct err *err)
+static int crq_load(const char *pem, const char *want_name, gnutls_x509_crq_t *ret, struct err *err)
 {
 	_cleanup_crq_ gnutls_x509_crq_t crq = NULL;
 	char cn[PKI_NAME_MAX + 2];

@@ -37,9 +37,9 @@ struct conn {
 	struct conn *prev, *next;
 	bool out, dead, checked, acked;
 	enum cstate st;
-	int fd, pfd;		  /* TCP; our end of the socketpair */
-	uv_poll_t poll, ppoll;	  /* on fd; on pfd */
-	int poll_ev, ppoll_ev;	  /* events currently polled */
+	int fd, pfd;	       /* TCP; our end of the socketpair */
+	uv_poll_t poll, ppoll; /* on fd; on pfd */
+	int poll_ev, ppoll_ev; /* events currently polled */
 	bool ppoll_init;
 	uv_timer_t timer; /* handshake deadline; also reports an immediate connect error */
 	unsigned handles; /* uv handles not yet closed */
@@ -97,7 +97,8 @@ static gnutls_datum_t datum(const char *s)
 static int creds_new(const struct rtls_config *cfg, struct creds **ret, struct err *err)
 {
 	gnutls_certificate_credentials_t c;
-	gnutls_datum_t ca = datum(cfg->ca_pem), crt = datum(cfg->cert_pem), key = datum(cfg->key_pem);
+	gnutls_datum_t ca = datum(cfg->ca_pem), crt = datum(cfg->cert_pem),
+		       key = datum(cfg->key_pem);
 	int rv;
 
 	if (!ca.size || !crt.size || !key.size)
@@ -209,7 +210,7 @@ static void conn_destroy(struct conn *c)
 
 /* A connection that never reached libraft: say why, count it, fail the connect. */
 static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 {
 	struct rtls *tr = c->tr;
@@ -258,8 +259,9 @@ static void tls_fail(struct conn *c, int rv, const char *what)
 		   (rv == GNUTLS_E_PULL_ERROR || rv == GNUTLS_E_PREMATURE_TERMINATION)) {
 		/* TLS 1.3: our handshake ends before the server has checked our certificate;
 		 * a refusal shows up as a reset or a close while we wait for the ack */
-		conn_fail(c, true, "%s %s: the peer closed the connection (it refused our "
-				   "certificate or hello)",
+		conn_fail(c, true,
+			  "%s %s: the peer closed the connection (it refused our "
+			  "certificate or hello)",
 			  what, peer_name(c));
 	} else {
 		conn_fail(c, c->st != C_BRIDGED, "%s %s: %s", what, peer_name(c),
@@ -429,8 +431,9 @@ static int hello_out(struct conn *c)
 	if (rv < 0)
 		return tls_fail(c, rv, "hello with"), -EIO;
 	if (rv == 0 || ack != HELLO_ACK)
-		return conn_fail(c, true, "%s closed the connection: it refused our certificate "
-					  "or hello",
+		return conn_fail(c, true,
+				 "%s closed the connection: it refused our certificate "
+				 "or hello",
 				 c->peer_addr),
 		       -EIO;
 	return 0;
@@ -522,7 +525,8 @@ static int bridge(struct conn *c)
 		close(sv[1]);
 		return conn_fail(c, true, "bridge: out of memory"), -EIO;
 	}
-	if ((rv = uv_pipe_open(p, sv[0])) < 0 || (rv = uv_poll_init_socket(tr->loop, &c->ppoll, sv[1])) < 0) {
+	if ((rv = uv_pipe_open(p, sv[0])) < 0 ||
+	    (rv = uv_poll_init_socket(tr->loop, &c->ppoll, sv[1])) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		uv_close((uv_handle_t *)p, free_pipe);
@@ -726,8 +730,7 @@ static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	}
 	if ((rv = uv_poll_init_socket(tr->loop, &tr->lpoll, fd)) < 0) {
 		close(fd);
-		snprintf(t->errmsg, sizeof(t->errmsg), "poll %s: %s", tr->address,
-			 uv_strerror(rv));
+		snprintf(t->errmsg, sizeof(t->errmsg), "poll %s: %s", tr->address, uv_strerror(rv));
 		return RAFT_IOERR;
 	}
 	tr->lfd = fd;
@@ -766,9 +769,9 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
 	c->req = req;
 	c->cb = cb;
 	c->peer_id = id;
-	if (connect(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET
-							? sizeof(struct sockaddr_in)
-							: sizeof(struct sockaddr_in6)) < 0 &&
+	if (connect(fd, (struct sockaddr *)&ss,
+		    ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+					    : sizeof(struct sockaddr_in6)) < 0 &&
 	    errno != EINPROGRESS) {
 		c->connect_err = errno; /* reported from the loop, never from inside connect */
 		uv_timer_start(&c->timer, on_timer, 0, 0);
@@ -815,8 +818,8 @@ int rtls_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct rtls_co
 	tr->loop = loop;
 	tr->creds = cr;
 	tr->lfd = -1;
-	tr->timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
-						   : RTLS_HANDSHAKE_TIMEOUT_MS;
+	tr->timeout_ms =
+	    cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : RTLS_HANDSHAKE_TIMEOUT_MS;
 	t->impl = tr;
 	t->errmsg[0] = '\0';
 	t->init = tr_init;

@@ -34,9 +34,9 @@
 #define RTLS_ADDR_MAX 128
 
 struct rtls_config {
-	const char *ca_pem;   /* the cluster CA */
-	const char *cert_pem; /* this node's certificate ... */
-	const char *key_pem;  /* ... and key */
+	const char *ca_pem;	       /* the cluster CA */
+	const char *cert_pem;	       /* this node's certificate ... */
+	const char *key_pem;	       /* ... and key */
 	unsigned handshake_timeout_ms; /* 0: RTLS_HANDSHAKE_TIMEOUT_MS */
 };
 

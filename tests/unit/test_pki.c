@@ -213,7 +213,7 @@ static void test_token_rejects(void **state)
 	assert_int_equal(join_token_format(&a, abuf, &err), 0);
 
 	/* malformed */
-	const char *malformed[] = {"", "COOP2-", "COOP1-", "COOP1-ab-server-X-12345678",
+	const char *malformed[] = {"",	    "COOP2-",	"COOP1-", "COOP1-ab-server-X-12345678",
 				   "hello", "COOP1----"};
 	for (size_t i = 0; i < ARRAY_SIZE(malformed); i++) {
 		assert_int_equal(join_check(r, 2, fp, malformed[i], JOIN_ROLE_SERVER, NOW, &err),
@@ -263,30 +263,31 @@ static void test_token_rejects(void **state)
 	/* records: malformed storage refused */
 	struct join_record rr;
 	assert_int_equal(join_record_parse("v1:server:1:zz:zz", &rr, &err), -EINVAL);
-	assert_int_equal(join_record_parse("v1:root:1:" "00000000000000000000000000000000:"
-					   "0000000000000000000000000000000000000000000000000000000000000000",
-					   &rr, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    join_record_parse("v1:root:1:"
+			      "00000000000000000000000000000000:"
+			      "0000000000000000000000000000000000000000000000000000000000000000",
+			      &rr, &err),
+	    -EINVAL);
 
 	/* the whole server step: token + CSR → certificate; bad token → nothing signed */
 	assert_int_equal(pki_key_create(&key, &err), 0);
 	assert_int_equal(pki_csr_create(key, "node1", &csr, &err), 0);
-	assert_int_equal(join_sign(ca, ca_key, r, 2, abuf, JOIN_ROLE_SERVER, csr, &node1, NOW,
-				   &crt, &err),
-			 -EACCES);
+	assert_int_equal(
+	    join_sign(ca, ca_key, r, 2, abuf, JOIN_ROLE_SERVER, csr, &node1, NOW, &crt, &err),
+	    -EACCES);
 	assert_null(crt);
-	assert_int_equal(join_sign(ca, ca_key, r, 2, buf, JOIN_ROLE_SERVER, csr, &node1, NOW, &crt,
-				   &err),
-			 0);
+	assert_int_equal(
+	    join_sign(ca, ca_key, r, 2, buf, JOIN_ROLE_SERVER, csr, &node1, NOW, &crt, &err), 0);
 	assert_int_equal(pki_verify(ca, crt, NOW, &err), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ca_and_node),	 cmocka_unit_test(test_csr_flow),
-		cmocka_unit_test(test_renewal_window), cmocka_unit_test(test_files),
-		cmocka_unit_test(test_token_roundtrip), cmocka_unit_test(test_token_rejects),
+	    cmocka_unit_test(test_ca_and_node),	    cmocka_unit_test(test_csr_flow),
+	    cmocka_unit_test(test_renewal_window),  cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_token_roundtrip), cmocka_unit_test(test_token_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,8 +33,8 @@ static char *fca_pem, *fca_key; /* a foreign CA */
 
 static const char *const lo[] = {"127.0.0.1", NULL};
 
-static struct pair issue(const char *ca, const char *key, const char *name,
-			 const char *const *ips, time_t now)
+static struct pair issue(const char *ca, const char *key, const char *name, const char *const *ips,
+			 time_t now)
 {
 	struct pair p;
 	struct err err = {0};
@@ -85,8 +85,8 @@ static void transport_new(struct raft_uv_transport *t, uv_loop_t *loop, const ch
 			  struct pair *p)
 {
 	struct err err = {0};
-	struct rtls_config cfg = {.ca_pem = ca, .cert_pem = p->crt, .key_pem = p->key,
-				  .handshake_timeout_ms = 2000};
+	struct rtls_config cfg = {
+	    .ca_pem = ca, .cert_pem = p->crt, .key_pem = p->key, .handshake_timeout_ms = 2000};
 	memset(t, 0, sizeof(*t));
 	assert_int_equal(rtls_init(t, loop, &cfg, &err), 0);
 }
@@ -238,6 +238,42 @@ static void test_bridge(void **state)
 
 	uv_close((uv_handle_t *)e.out, pipe_free);
 	uv_close((uv_handle_t *)e.in, pipe_free);
+	e.in = NULL;
+
+	/* renewal: new connections present the new certificate — a foreign one fails, a
+	 * renewed one from the cluster CA works again */
+	struct err err = {0};
+	struct pair pf = issue(fca_pem, fca_key, "b", lo, time(NULL));
+	struct pair pr = issue(ca_pem, ca_key, "b", lo, time(NULL));
+	struct rtls_config cf = {.ca_pem = ca_pem, .cert_pem = pf.crt, .key_pem = pf.key};
+	struct rtls_config cr = {.ca_pem = ca_pem, .cert_pem = pr.crt, .key_pem = pr.key};
+	assert_int_equal(rtls_set_credentials(&b, &cf, &err), 0);
+	e.conn_done = 0;
+	e.out = NULL;
+	assert_int_equal(b.connect(&b, &req, 1, addr_a, on_connect), 0);
+	run_until(&loop, &e.conn_done, 5000);
+	assert_int_equal(e.conn_status, RAFT_NOCONNECTION);
+	assert_null(e.out);
+	assert_int_equal(rtls_set_credentials(&b, &cr, &err), 0);
+	e.conn_done = 0;
+	assert_int_equal(b.connect(&b, &req, 1, addr_a, on_connect), 0);
+	run_until(&loop, &e.conn_done, 5000);
+	assert_int_equal(e.conn_status, 0);
+	assert_non_null(e.out);
+	uv_close((uv_handle_t *)e.out, pipe_free);
+	for (int i = 0; i < 50 && !e.in; i++) {
+		int never = 0;
+		run_until(&loop, &never, 20);
+	}
+	rtls_stats(&a, &st);
+	assert_int_equal(st.accepted, 2);
+	assert_int_equal(st.refused_in, 1);
+	uv_close((uv_handle_t *)e.in, pipe_free);
+	cr.cert_pem = "junk";
+	assert_int_equal(rtls_set_credentials(&b, &cr, &err), -EINVAL);
+	pair_free(&pf);
+	pair_free(&pr);
+
 	transport_close(&a, &loop);
 	transport_close(&b, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -306,46 +342,46 @@ static void test_refusals(void **state)
 	unsigned acc, ref;
 	char msg[RAFT_ERRMSG_BUF_SIZE];
 
-	assert_int_equal(try_connect(&good_s, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
-			 0);
+	assert_int_equal(
+	    try_connect(&good_s, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)), 0);
 	assert_int_equal(acc, 1);
 
 	/* a stranger with a foreign CA's certificate (who trusts ours): refused by the
 	 * cluster, which never hands libraft a stream */
 	assert_int_equal(
-		try_connect(&good_s, ca_pem, &foreign, ca_pem, &acc, &ref, msg, sizeof(msg)),
-		RAFT_NOCONNECTION);
+	    try_connect(&good_s, ca_pem, &foreign, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	assert_int_equal(ref, 1);
 	printf("foreign client: %s\n", msg);
 
 	/* a fake server (foreign CA) is refused by a real node dialling it */
 	assert_int_equal(
-		try_connect(&foreign, fca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
-		RAFT_NOCONNECTION);
+	    try_connect(&foreign, fca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	assert_non_null(strstr(msg, "peer certificate refused"));
 	printf("fake server: %s\n", msg);
 
 	/* an expired client certificate */
 	assert_int_equal(
-		try_connect(&good_s, ca_pem, &expired, ca_pem, &acc, &ref, msg, sizeof(msg)),
-		RAFT_NOCONNECTION);
+	    try_connect(&good_s, ca_pem, &expired, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	printf("expired client: %s\n", msg);
 
 	/* a server whose certificate does not name the address we dialled */
 	assert_int_equal(
-		try_connect(&misnamed, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
-		RAFT_NOCONNECTION);
+	    try_connect(&misnamed, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	printf("misnamed server: %s\n", msg);
 
 	/* a client whose certificate does not name the address it advertises */
 	struct pair misnamed_c = issue(ca_pem, ca_key, "c", other_ip, now);
 	assert_int_equal(
-		try_connect(&good_s, ca_pem, &misnamed_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
-		RAFT_NOCONNECTION);
+	    try_connect(&good_s, ca_pem, &misnamed_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	assert_int_equal(ref, 1);
 
@@ -437,8 +473,11 @@ static void cluster_start(struct bench *b, bool tls)
 		assert_non_null(mkdtemp(n->dir));
 		assert_int_equal(raft_uv_init(&n->io, &b->loop, n->dir, &n->t), 0);
 		raft_uv_set_connect_retry_delay(&n->io, 50);
-		n->fsm = (struct raft_fsm){.version = 1, .data = n, .apply = fsm_apply,
-					   .snapshot = fsm_snapshot, .restore = fsm_restore};
+		n->fsm = (struct raft_fsm){.version = 1,
+					   .data = n,
+					   .apply = fsm_apply,
+					   .snapshot = fsm_snapshot,
+					   .restore = fsm_restore};
 		assert_int_equal(raft_init(&n->raft, &n->io, &n->fsm, i + 1, n->addr), 0);
 		raft_set_election_timeout(&n->raft, 300);
 		raft_set_heartbeat_timeout(&n->raft, 50);
@@ -576,9 +615,9 @@ static void test_raft_cluster(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bridge),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_raft_cluster),
+	    cmocka_unit_test(test_bridge),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_raft_cluster),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
