@@ -490,6 +490,21 @@ int pki_init_dir(const char *dir, const struct pki_names *names, time_t now,
 	return ret_fp ? pki_fingerprint(ca, ret_fp, err) : 0;
 }
 
+/* Whether key_pem is the private key of cert_pem's public key. */
+static bool pair_matches(const char *cert_pem, const char *key_pem)
+{
+	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
+	unsigned char a[64], b[64];
+	size_t alen = sizeof(a), blen = sizeof(b);
+
+	return crt_load(cert_pem, &crt, "certificate", NULL) == 0 &&
+	       key_load(key_pem, &key, NULL) == 0 &&
+	       gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, a, &alen) >= 0 &&
+	       gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, b, &blen) >= 0 &&
+	       alen == blen && memcmp(a, b, alen) == 0;
+}
+
 int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, bool *ret_renewed,
 		  struct err *err)
 {
@@ -501,17 +516,20 @@ int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, bo
 		*ret_renewed = false;
 	if (!dir)
 		dir = PKI_DIR_DEFAULT;
+	_cleanup_free_ char *old_key = NULL;
 	if ((rv = pki_read(dir, "node.crt", &old, err)) < 0 ||
 	    (rv = pki_cert_times(old, &from, &to, err)) < 0)
 		return rv;
-	if (!pki_needs_renewal(from, to, now))
+	/* a crash between the two writes below leaves a mismatched pair: renew that too */
+	if (!pki_needs_renewal(from, to, now) && pki_read(dir, "node.key", &old_key, NULL) == 0 &&
+	    pair_matches(old, old_key))
 		return 0;
 	if ((rv = pki_read(dir, "ca.crt", &ca, err)) < 0 ||
 	    (rv = pki_read(dir, "ca.key", &ca_key, err)) < 0 ||
 	    (rv = pki_node_issue(ca, ca_key, names, now, PKI_NODE_DAYS, &crt, &key, err)) < 0)
 		return rv;
-	/* key before certificate: a crash in between leaves a mismatched pair that the
-	 * next start detects (TLS refuses it) and renews again */
+	/* key before certificate: a crash in between leaves a mismatched pair, which the
+	 * next call renews (above) */
 	if ((rv = pki_write(dir, "node.key", key, err)) < 0 ||
 	    (rv = pki_write(dir, "node.crt", crt, err)) < 0)
 		return rv;

@@ -80,7 +80,8 @@ int pki_read(const char *dir, const char *file, char **ret_pem, struct err *err)
 int pki_init_dir(const char *dir, const struct pki_names *names, time_t now,
 		 char ret_fp[PKI_FP_HEX + 1], struct err *err);
 
-/* Renews <dir>/node.crt + node.key from <dir>/ca.* when pki_needs_renewal() says so;
+/* Renews <dir>/node.crt + node.key from <dir>/ca.* when pki_needs_renewal() says so, or
+ * when node.key does not match node.crt (a crash between the two writes);
  * *ret_renewed (optional) tells whether it did. Servers only (needs ca.key). */
 int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, bool *ret_renewed,
 		  struct err *err);

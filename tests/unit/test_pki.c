@@ -154,6 +154,14 @@ static void test_files(void **state)
 	assert_int_equal(pki_read(pki, "node.crt", &crt2, &err), 0);
 	assert_string_not_equal(crt, crt2);
 	assert_int_equal(pki_verify(ca, crt2, NOW + 100 * DAY, &err), 0);
+	/* a torn renewal (new key, old certificate) is repaired by the next call */
+	_cleanup_free_ char *key = NULL;
+	assert_int_equal(pki_key_create(&key, &err), 0);
+	assert_int_equal(pki_write(pki, "node.key", key, &err), 0);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, &renewed, &err), 0);
+	assert_true(renewed);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, &renewed, &err), 0);
+	assert_false(renewed);
 	assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
 
