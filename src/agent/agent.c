@@ -326,6 +326,9 @@ int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **r
 		*ret = workload_json(a, w);
 		return 0;
 	}
+	/* a host port in use refuses the workload before anything of it exists */
+	if ((r = ag_net_publish(a->net_dir, name, s, w ? w->spec : NULL, err)) < 0)
+		return err_wrap(err, "workload '%s'", name);
 	if (w) {
 		bool same_image = json_equal(json_object_get(w->spec, "image"), json_object_get(s, "image"));
 		json_decref(w->spec);
@@ -355,6 +358,9 @@ int agent_workload_remove(struct agent *a, const char *name, uint64_t timeout_ms
 
 	if (!w)
 		return err_msg(err, ENOENT, "workload '%s' not found", name);
+	struct err e = { 0 };
+	if (ag_net_unpublish(a->net_dir, name, w->spec, &e) < 0)
+		log_warn("workload '%s': %s", name, e.msg);
 	workload_unlink(a, w);
 	if ((r = workloads_save(a, err)) < 0)
 		return r;
@@ -461,8 +467,14 @@ int agent_restore(struct agent *a, struct err *err)
 		if (r < 0 && r != -EEXIST)
 			log_warn("restore container %s: %s", de->d_name, e.msg);
 	}
-	for (struct ag_workload *w = a->workloads; w; w = w->next)
+	for (struct ag_workload *w = a->workloads; w; w = w->next) {
+		struct err e = { 0 };
+		/* the network state may have been reset meanwhile: publish again (a no-op
+		 * for ports that are there) */
+		if (ag_net_publish(a->net_dir, w->name, w->spec, NULL, &e) < 0)
+			log_warn("workload '%s': %s", w->name, e.msg);
 		ag_reconcile(a, w);
+	}
 	return 0;
 }
 

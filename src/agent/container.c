@@ -203,6 +203,8 @@ static void sync_done(struct sync_read *s)
 		ag_emit(s->a, "container", "start", c->id,
 			json_pack("{s:s,s:s?,s:i}", "name", c->name, "workload", c->workload, "pid", pid));
 		ag_health_start(c);
+		/* with a health check it serves once healthy; without, at once */
+		ag_container_backend(c, c->health ? AG_BACKEND_UNHEALTHY : AG_BACKEND_HEALTHY);
 	}
 	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }
@@ -292,6 +294,8 @@ static void cleanup_after_monitor(struct ag_container *c)
 		log_warn("%s", err.msg);
 	if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		log_warn("umount '%s': %s", rootfs, strerror(errno));
+	if (ag_net_detach(c->a->net_dir, c->dir, c->id, &err) < 0)
+		log_warn("%s", err.msg);
 }
 
 static void read_exit(struct ag_container *c)
@@ -368,6 +372,7 @@ static void container_exited(struct ag_container *c)
 	timer_stop(c);
 	ag_health_stop(c);
 	read_exit(c);
+	ag_container_backend(c, AG_BACKEND_REMOVE); /* the monitor's detach did, unless it died */
 	c->state = AG_EXITED;
 	c->init_pid = 0;
 	ag_emit(c->a, "container", "die", c->id,
@@ -449,6 +454,8 @@ int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, ag
 	}
 	if (done)
 		add_waiter(c, done, ctx);
+	/* traffic stops going to it before it is asked to stop */
+	ag_container_backend(c, AG_BACKEND_REMOVE);
 	if (c->state == AG_CREATED && !c->init_pid) {
 		/* still starting: the monitor forwards SIGTERM to the container once made */
 		kill(c->mon_pid, SIGTERM);
@@ -503,6 +510,15 @@ void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx)
 		log_warn("%s", err.msg);
 		ag_defer(c->a, destroy_now, d, 0, NULL);
 	}
+}
+
+void ag_container_backend(struct ag_container *c, enum ag_backend state)
+{
+	struct ag_workload *w = c->workload ? ag_workload_find(c->a, c->workload) : NULL;
+	struct err err = { 0 };
+
+	if (w && ag_net_backend(c->a->net_dir, w->name, w->spec, c->name, state, &err) < 0)
+		log_warn("container '%s': %s", c->name, err.msg);
 }
 
 /* ---- lookup and description ---- */
@@ -583,6 +599,8 @@ static void restore_running(struct ag_container *c, pid_t mon)
 			 json_string_value(json_object_get(st, "started_at")) ?: "");
 		c->started_ms = ag_mono_ms(); /* unknown: counts from now for the backoff */
 		ag_health_start(c);
+		if (!c->health)
+			ag_container_backend(c, AG_BACKEND_HEALTHY);
 	} else {
 		c->state = AG_CREATED; /* still starting: its sync pipe went with the old daemon */
 	}

@@ -69,6 +69,9 @@ static void set_status(struct ag_container *c, const char *status)
 		return;
 	free(c->health_status);
 	c->health_status = xstrdup(status);
+	if (streq(status, "healthy") || streq(status, "unhealthy"))
+		ag_container_backend(c, streq(status, "healthy") ? AG_BACKEND_HEALTHY
+								 : AG_BACKEND_UNHEALTHY);
 	_cleanup_free_ char *action = xasprintf("health_status: %s", status);
 	ag_emit(c->a, "container", action, c->id,
 		json_pack("{s:s,s:s?}", "name", c->name, "workload", c->workload));

@@ -128,6 +128,7 @@ static int write_bundle(struct mon *m, struct err *err)
 	m->mounted = true;
 	if ((r = make_volumes(m, spec, err)) < 0 ||
 	    (r = ag_oci_config(spec, &who, ic, m->rootfs, &oci, err)) < 0 ||
+	    (r = ag_net_prepare(m->dir, m->rec, oci, err)) < 0 ||
 	    (r = ag_json_write(m->bundle, "config.json", oci, err)) < 0)
 		goto out;
 out:

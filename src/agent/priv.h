@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/events.h"
 #include "agent/metrics.h"
+#include "agent/net.h"
 #include "agent/record.h"
 
 #define AG_MAX_CONTAINERS 4096 /* per node: every resource a user can create has a limit */
@@ -100,6 +101,9 @@ json_t *ag_container_json(struct ag_container *c);
 /* Loads containers/<id> and re-adopts it; -EEXIST when already known. */
 int ag_container_restore(struct agent *a, const char *id, struct err *err);
 void ag_container_free_all(struct agent *a);
+/* Sets c's place in its workload's published ports (logged, not returned: the
+ * container runs either way). */
+void ag_container_backend(struct ag_container *c, enum ag_backend state);
 int ag_exec_spawn(struct ag_container *c, char *const *argv, char *const *env, const char *user,
 		  const char *cwd, uint64_t timeout_ms, agent_output_fn out, agent_exit_fn done,
 		  void *ctx, struct err *err);
