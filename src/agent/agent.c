@@ -475,6 +475,9 @@ int agent_restore(struct agent *a, struct err *err)
 			log_warn("workload '%s': %s", w->name, e.msg);
 		ag_reconcile(a, w);
 	}
+	struct err e = { 0 };
+	if (!a->dns && ag_dns_start(a, &e) < 0)
+		log_warn("dns: %s (names will not resolve in containers)", e.msg);
 	return 0;
 }
 
@@ -482,6 +485,7 @@ void agent_free(struct agent *a)
 {
 	if (!a)
 		return;
+	ag_dns_stop(a);
 	ag_container_free_all(a);
 	while (a->workloads) {
 		struct ag_workload *w = a->workloads;

@@ -205,6 +205,7 @@ static void sync_done(struct sync_read *s)
 		ag_health_start(c);
 		/* with a health check it serves once healthy; without, at once */
 		ag_container_backend(c, c->health ? AG_BACKEND_UNHEALTHY : AG_BACKEND_HEALTHY);
+		ag_dns_refresh(s->a, false); /* its name resolves from now on */
 	}
 	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "agent/dns.h"
 #include "agent/events.h"
 #include "agent/metrics.h"
 #include "agent/net.h"
@@ -72,6 +73,7 @@ struct agent {
 	struct ag_container *containers;
 	size_t n_containers;
 	struct ag_workload *workloads;
+	struct ag_dns *dns; /* the node's resolver (dns.c) */
 	struct ag_events events;
 	agent_event_fn event_fn;
 	void *event_ctx;

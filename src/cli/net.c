@@ -18,6 +18,7 @@
 #include "net/dns.h"
 #include "net/netstate.h"
 #include "net/ports.h"
+#include "net/resolver.h"
 
 static const char *net_dir; /* --net-dir; NULL = $COOP_NET_DIR or the default */
 static const char *group;   /* "vpc", "net", "port" or "dns" */
@@ -605,104 +606,11 @@ static int port_rm(int argc, char **argv)
 
 /* ---- dns ---- */
 
-/* One resolver per VPC with containers here, bound to its gateway. */
-struct resolver {
-	char vpc_id[13];
-	struct dns_server *srv;
-	struct dns_ctx *ctx;
-};
-
-struct dns_ctx {
-	char vpc_id[13];
-	unsigned rotate; /* round-robin over a workload's replicas */
-};
-
-static struct netstate *dns_state; /* shared by all resolvers, reloaded on change */
 static volatile sig_atomic_t dns_stop;
 
 static void on_signal(int sig)
 {
 	dns_stop = 1;
-}
-
-static int dns_lookup(void *ctx, const char *name, struct in_addr *out, size_t max)
-{
-	struct dns_ctx *c = ctx;
-	struct net_vpc *v = dns_state ? netstate_vpc_find(dns_state, c->vpc_id) : NULL;
-	if (!v)
-		return -ENOENT;
-	return netstate_dns_lookup(v, name, c->rotate++, out, max);
-}
-
-/* Reloads the state when state.json or leases.log changed (mtime or size); returns
- * true if it did. */
-static bool dns_reload(const char *dir, uint64_t *sig)
-{
-	static const char *const files[] = { "state.json", "leases.log" };
-	struct netstate *ns;
-	struct err err = { 0 };
-	uint64_t now = 1469598103934665603ull;
-
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		_cleanup_free_ char *path = xasprintf("%s/%s", netstate_dir(dir), files[i]);
-		struct stat st = { 0 };
-		stat(path, &st);
-		uint64_t v[3] = { (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
-				  (uint64_t)st.st_size };
-		for (size_t k = 0; k < 3; k++)
-			now = (now ^ v[k]) * 1099511628211ull;
-	}
-	if (dns_state && now == *sig)
-		return false;
-	if (netstate_open(dir, false, &ns, &err) < 0) {
-		log_warn("dns: %s (keeping the previous state)", err.msg);
-		return false;
-	}
-	netstate_close(dns_state);
-	dns_state = ns;
-	*sig = now;
-	return true;
-}
-
-/* Starts resolvers for VPCs that have a bridge now, stops those whose VPC went. */
-static void dns_reconcile(struct resolver *rs, size_t *n, const char *only, const char *upstream,
-			  uint16_t port)
-{
-	for (size_t i = 0; i < *n;) {
-		struct net_vpc *v = netstate_vpc_find(dns_state, rs[i].vpc_id);
-		if (v && v->n_leases) {
-			i++;
-			continue;
-		}
-		dns_server_free(rs[i].srv);
-		free(rs[i].ctx);
-		rs[i] = rs[--*n];
-	}
-	for (size_t k = 0; k < dns_state->n_vpcs && *n < NETSTATE_MAX_VPCS; k++) {
-		struct net_vpc *v = &dns_state->vpcs[k];
-		struct err err = { 0 };
-		bool have = false;
-		char gw[16];
-		if (!v->n_leases || (only && !streq(only, v->name) && !streq(only, v->id)))
-			continue;
-		for (size_t i = 0; i < *n && !have; i++)
-			have = streq(rs[i].vpc_id, v->id);
-		if (have)
-			continue;
-		struct dns_ctx *c = xcalloc(1, sizeof(*c));
-		memcpy(c->vpc_id, v->id, sizeof(c->vpc_id));
-		if (dns_server_new(net_ipam_addr_fmt(v->gateway, gw), port, "coop", upstream,
-				   dns_lookup, c, &rs[*n].srv, &err) < 0) {
-			/* the bridge may not carry its address yet: retried on the next tick */
-			log_warn("dns: VPC '%s': %s", v->name, err.msg);
-			free(c);
-			continue;
-		}
-		log_info("dns: serving VPC '%s' on %s:%u", v->name, gw, port ? port : 53);
-		memcpy(rs[*n].vpc_id, v->id, sizeof(rs[*n].vpc_id));
-		rs[*n].ctx = c;
-		++*n;
-	}
 }
 
 static int dns_serve(int argc, char **argv)
@@ -714,10 +622,8 @@ static int dns_serve(int argc, char **argv)
 		HELP_OPT,
 		{ 0 },
 	};
-	struct resolver *rs = xcalloc(NETSTATE_MAX_VPCS, sizeof(*rs));
+	struct net_resolver *rs = NULL;
 	struct pollfd *fds = xcalloc(NETSTATE_MAX_VPCS, sizeof(*fds));
-	uint64_t sig = 0;
-	size_t n = 0;
 	struct err err = { 0 };
 	PARSE("v:", longs,
 	      "Usage: coop dns serve [--vpc VPC] [--port N] [--upstream IP[:PORT],...]\n"
@@ -743,14 +649,15 @@ static int dns_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	net_resolver_new(net_dir, o.vpc, o.upstream, (uint16_t)o.port, &rs, &err);
 	unsigned tick = 0;
 	while (!dns_stop) {
 		/* reconcile on a change, and every few ticks to retry a failed bind */
-		if (dns_reload(net_dir, &sig) || tick++ % 10 == 0)
-			if (dns_state)
-				dns_reconcile(rs, &n, o.vpc, o.upstream, (uint16_t)o.port);
+		net_resolver_refresh(rs, tick++ % 10 == 0);
+		size_t n = net_resolver_count(rs);
 		for (size_t i = 0; i < n; i++)
-			fds[i] = (struct pollfd){ .fd = dns_server_fd(rs[i].srv), .events = POLLIN };
+			fds[i] = (struct pollfd){ .fd = dns_server_fd(net_resolver_server(rs, i)),
+						  .events = POLLIN };
 		int k = poll(fds, n, 200);
 		if (k < 0 && errno != EINTR) {
 			err_sys(&err, errno, "poll");
@@ -758,15 +665,10 @@ static int dns_serve(int argc, char **argv)
 		}
 		for (size_t i = 0; k > 0 && i < n; i++)
 			if (fds[i].revents & POLLIN)
-				dns_server_process(rs[i].srv);
+				dns_server_process(net_resolver_server(rs, i));
 	}
-	for (size_t i = 0; i < n; i++) {
-		dns_server_free(rs[i].srv);
-		free(rs[i].ctx);
-	}
-	free(rs);
+	net_resolver_free(rs);
 	free(fds);
-	netstate_close(dns_state);
 	return err.code ? fail(&err) : 0;
 }
 

@@ -132,6 +132,24 @@ teardown_file() {
 	[[ "$output" != *ERR* ]] || { echo "$output"; false; }
 }
 
+@test "daemon-net: the daemon's resolver answers container and workload names in the VPC" {
+	wait_until 30 both_healthy
+	local ip1 ip2
+	ip1=$(ps_json | jq -r '.[] | select(.name == "web-1") | .ip')
+	ip2=$(ps_json | jq -r '.[] | select(.name == "web-2") | .ip')
+	# the resolver binds on the gateway within a tick of the first attach
+	wait_until 10 "$COOP" exec web-1 nslookup web-2 || { cat "$D/daemon.log"; false; }
+	run "$COOP" exec web-1 nslookup web-2
+	[[ "$output" == *"$ip2"* ]] || { echo "$output"; false; }
+	run "$COOP" exec web-2 nslookup web.coop
+	[[ "$output" == *"$ip1"* ]] && [[ "$output" == *"$ip2"* ]] || { echo "$output"; false; }
+	run "$COOP" exec web-1 nslookup nosuch
+	[ "$status" -ne 0 ]
+	# and the replicas reach each other directly
+	run "$COOP" exec web-1 wget -qO- http://$ip2/
+	[ "$output" = web-2 ] || { echo "$output"; false; }
+}
+
 @test "daemon-net: a host port in use is a 409 conflict, and nothing of the workload is made" {
 	sed 's/^name: web$/name: web2/' "$D/web.bun" >"$D/web2.bun"
 	run "$COOP" run "$D/web2.bun"
