@@ -157,6 +157,11 @@ teardown_file() {
 	[[ "$output" == *8080* ]] || { echo "$output"; false; }
 	run "$COOP" workload ls -o json
 	[ "$(echo "$output" | jq '[.[] | select(.name == "web2")] | length')" = 0 ]
+	# the API says 409 with the error JSON
+	run curl -s -w ' %{http_code}' --unix-socket "$COOP_SOCKET" -X POST -H 'Content-Type: application/json' \
+		-d '{"name":"web3","image":"coop-demo/httpd:1","ports":[{"container_port":80,"host_port":8080}],"replicas":{"min":1,"max":1}}' \
+		http://coop/v1/workloads
+	[[ "$output" == *'"code"'*' 409' ]] || { echo "$output"; false; }
 }
 
 @test "daemon-net: an unhealthy replica leaves the backend set and is restarted" {
