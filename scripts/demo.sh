@@ -1,65 +1,65 @@
 #!/bin/sh
-# demo.sh — what `make run` shows: a busybox image packed from Debian's busybox-static,
-# run by coop-runtime as a real container (own PID, mount, network, UTS, IPC and cgroup
-# namespaces, a memory and pids limit, Docker's default capabilities and seccomp
-# profile), then a detached one driven through its lifecycle. Leaves nothing behind.
+# demo.sh — what `make run` shows: a single-node coop on its embedded defaults. It starts
+# `coop daemon` in the background (unless one already answers on /run/coop/coop.sock),
+# builds a busybox demo image locally (no internet), runs examples/web.bun — two
+# health-checked replicas of busybox httpd published on host port 8080 — prints
+# `coop ps` and fetches the page through the published port. The daemon and the
+# workload stay up for you to explore; the last lines say how to remove them.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-rt="$top/build/coop-runtime"
-work=$(mktemp -d /tmp/coop-demo.XXXXXX)
-root="$work/state"
-id="coop-demo-$$"
-cleanup() {
-	"$rt" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
-	"$rt" --root "$root" delete --force "$id-fg" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+coop="$top/build/coop"
+state=/var/lib/coop
+run=/run/coop
+image=coop-demo/httpd:1
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "packing a busybox image from Debian's busybox-static"
-"$top/scripts/mkrootfs.sh" "$work/bundle/rootfs"
-"$rt" spec --bundle "$work/bundle"
-# a writable root, no tty, limits, and a script that looks around
-cfg="$work/bundle/config.json"
-python3 - "$cfg" "$id" <<'PY' 2>/dev/null || sed -i 's/"terminal": true/"terminal": false/' "$cfg"
-import json, sys
-p, cid = sys.argv[1], sys.argv[2]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["root"]["readonly"] = False
-c["hostname"] = "demo"
-c["linux"]["cgroupsPath"] = "/coop-demo/" + cid
-c["linux"]["resources"].update({"memory": {"limit": 64 << 20}, "pids": {"limit": 64}})
-c["process"]["args"] = ["sh", "-c",
-  "echo \"hostname: $(hostname)   my pid: $$   user: $(id -un)\"; "
-  "echo \"network interfaces: $(ls /sys/class/net | tr '\\n' ' ')\"; "
-  "echo \"memory limit: $(( $(cat /sys/fs/cgroup/memory/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes) / 1048576 )) MiB\"; "
-  "echo \"processes visible: $(ls -d /proc/[0-9]* | wc -l)\"; "
-  "unshare -m true 2>/dev/null && echo 'unshare: allowed?!' || echo 'unshare: denied by seccomp, as in Docker'"]
-json.dump(c, open(p, "w"), indent=2)
-PY
+say "coop daemon"
+if "$coop" version >/dev/null 2>&1 && "$coop" ps >/dev/null 2>&1; then
+	echo "a daemon already answers on $run/coop.sock: using it"
+else
+	mkdir -p "$run" "$state"
+	nohup "$coop" daemon --state "$state" --run "$run" >>"$run/daemon.log" 2>&1 &
+	echo "started (pid $!, log $run/daemon.log)"
+	i=0
+	until "$coop" ps >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "the daemon did not come up; see $run/daemon.log" >&2; exit 1; }
+		sleep 0.1
+	done
+fi
 
-say "coop-runtime run (foreground: exit code and signals pass through)"
-"$rt" --root "$root" run --bundle "$work/bundle" "$id-fg"
-echo "exit code: $?"
+say "building the demo image $image from Debian's busybox-static"
+work=$(mktemp -d /tmp/coop-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$top/scripts/mkrootfs.sh" "$work/rootfs"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+"$coop" image --store "$state/images" import --rootfs --name "$image" "$work/rootfs.tar"
 
-say "a detached container: create, start, exec, pause, resume, kill, delete"
-python3 - "$cfg" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["process"]["args"] = ["sleep", "300"]
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
-"$rt" --root "$root" create --bundle "$work/bundle" "$id"
-"$rt" --root "$root" list
-"$rt" --root "$root" start "$id"
-"$rt" --root "$root" exec "$id" sh -c 'echo "exec sees pid 1 as: $(cat /proc/1/comm)"'
-"$rt" --root "$root" pause "$id"
-"$rt" --root "$root" state "$id" | grep '"status"'
-"$rt" --root "$root" resume "$id"
-"$rt" --root "$root" kill "$id" KILL
-sleep 0.2
-"$rt" --root "$root" state "$id" | grep '"status"'
-"$rt" --root "$root" delete "$id"
-say "done: the container, its cgroup and its state are gone"
+say "coop run examples/web.bun"
+"$coop" workload rm web >/dev/null 2>&1 || true
+"$coop" run "$top/examples/web.bun"
+
+say "waiting for both replicas to be running and healthy"
+i=0
+while :; do
+	healthy=$("$coop" ps -o json | grep -o '"health": *"healthy"' | wc -l)
+	[ "$healthy" -ge 2 ] && break
+	i=$((i + 1))
+	[ $i -lt 300 ] || { echo "replicas not healthy after 30 s:" >&2; "$coop" ps >&2; exit 1; }
+	sleep 0.1
+done
+"$coop" ps
+
+say "curl http://127.0.0.1:8080/ (balanced over the replicas by the kernel)"
+for n in 1 2 3 4; do
+	curl -s --max-time 5 http://127.0.0.1:8080/
+done
+
+say "done — coop is running"
+cat <<MSG
+  coop ps                  the replicas, their IPs and health
+  coop logs web-1          what a replica printed
+  coop events --since 0    everything that happened
+  coop workload rm web     stop and remove the demo
+  kill \$(cat $run/daemon.lock)   stop the daemon (containers keep running until removed)
+MSG
