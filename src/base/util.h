@@ -28,6 +28,14 @@ static inline void strv_freep(char ***v) { strv_free(*v); }
 #define take_ptr(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
 #define take_fd(fd) ({ int _t = (fd); (fd) = -1; _t; })
 
+/* Returns from the calling function when x (a 0-or-negative-errno call) fails. */
+#define CHECK(x)                   \
+	do {                       \
+		int _r = (x);      \
+		if (_r < 0)        \
+			return _r; \
+	} while (0)
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
 

@@ -3,6 +3,7 @@
  * api/client; reads print aligned tables for people and `-o json` for scripts; errors
  * are one line "coop: ..." (exit 1), usage errors exit 2. */
 #include "cli/ctl.h"
+#include "cli/opts.h"
 
 #include <inttypes.h>
 #include <time.h>
@@ -26,45 +27,18 @@ int ctl_fail(const struct err *e)
 
 int ctl_usage(const char *verb, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "coop %s: ", verb);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'coop %s --help')\n", verb);
-	return 2;
+	return cli_usage("coop", verb, fmt, arg);
 }
 
 int ctl_parse(int argc, char **argv, const char *shorts, const struct option *longs,
 	      ctl_opt_fn fn, void *ctx, const char *help)
 {
-	int c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, shorts, longs, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return -1;
-		}
-		if (c == '?' || c == ':') {
-			ctl_usage(argv[0], "unknown or incomplete option '%s'", argv[optind - 1]);
-			return -2;
-		}
-		if (fn && fn(c, optarg, ctx) < 0)
-			return -2;
-	}
-	return optind;
+	return cli_parse("coop", argc, argv, shorts, longs, fn, ctx, help);
 }
 
 bool ctl_operands(int argc, char **argv, int first, int lo, int hi, const char *what)
 {
-	int n = argc - first;
-	if (n < lo) {
-		ctl_usage(argv[0], "missing %s", what);
-		return false;
-	}
-	if (hi >= 0 && n > hi) {
-		ctl_usage(argv[0], "unexpected argument '%s'", argv[first + hi]);
-		return false;
-	}
-	return true;
+	return cli_operands("coop", argc, argv, first, lo, hi, what);
 }
 
 int ctl_client(struct api_client **ret, struct err *err)

@@ -15,13 +15,6 @@
 #include "base/js.h"
 #include "base/util.h"
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		int _r = (x);                                                                      \
-		if (_r < 0)                                                                        \
-			return _r;                                                                 \
-	} while (0)
-
 #define ID_FILE_MAX (4u << 20) /* a passwd or group file larger than this is refused */
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define ID_MAX 0x7fffffffu /* as Docker: uids and gids are 0..2^31-1 */

@@ -10,13 +10,6 @@
 #include "base/util.h"
 #include "image/digest.h"
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		int _r = (x);                                                                      \
-		if (_r < 0)                                                                        \
-			return _r;                                                                 \
-	} while (0)
-
 static const struct {
 	const char *type;
 	enum img_manifest_kind kind;

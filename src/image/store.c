@@ -29,13 +29,6 @@
 #include "image/ref.h"
 #include "image/unpack.h"
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		int _r = (x);                                                                      \
-		if (_r < 0)                                                                        \
-			return _r;                                                                 \
-	} while (0)
-
 #define SHORT_LEN 10
 #define WALK_DEPTH 4 /* index -> index -> manifest is as deep as real images go */
 

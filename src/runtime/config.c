@@ -15,13 +15,6 @@
 #include "runtime/cgroup.h"
 #include "runtime/seccomp.h"
 
-#define CHECK(x)                   \
-	do {                       \
-		int _r = (x);      \
-		if (_r < 0)        \
-			return _r; \
-	} while (0)
-
 /* ---- tables ---- */
 
 static const struct {

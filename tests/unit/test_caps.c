@@ -146,7 +146,7 @@ static uint64_t status_mask(const char *field)
 	return v;
 }
 
-#define CHECK(cond)                                                                                \
+#define EXPECT(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
 			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__,       \
@@ -183,16 +183,16 @@ static int child_root(void *arg)
 	uint64_t m = BIT(CAP_CHOWN) | BIT(CAP_KILL);
 	struct rt_caps caps = {{m, m, 0, m, 0}, true};
 
-	CHECK(apply(&caps) == 0);
-	CHECK(status_mask("CapEff") == m);
-	CHECK(status_mask("CapPrm") == m);
-	CHECK(status_mask("CapBnd") == m);
-	CHECK(status_mask("CapInh") == 0);
-	CHECK(status_mask("CapAmb") == 0);
-	CHECK(prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) == 0);
+	EXPECT(apply(&caps) == 0);
+	EXPECT(status_mask("CapEff") == m);
+	EXPECT(status_mask("CapPrm") == m);
+	EXPECT(status_mask("CapBnd") == m);
+	EXPECT(status_mask("CapInh") == 0);
+	EXPECT(status_mask("CapAmb") == 0);
+	EXPECT(prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) == 0);
 	/* again, now without CAP_SETPCAP: nothing left to drop, so it still works */
-	CHECK(apply(&caps) == 0);
-	CHECK(status_mask("CapBnd") == m);
+	EXPECT(apply(&caps) == 0);
+	EXPECT(status_mask("CapBnd") == m);
 	return 0;
 }
 
@@ -207,10 +207,10 @@ static int child_absent(void *arg)
 {
 	struct rt_caps caps = {{0}, false};
 
-	CHECK(apply(&caps) == 0);
-	CHECK(status_mask("CapEff") == 0);
-	CHECK(status_mask("CapPrm") == 0);
-	CHECK(status_mask("CapBnd") == 0);
+	EXPECT(apply(&caps) == 0);
+	EXPECT(status_mask("CapEff") == 0);
+	EXPECT(status_mask("CapPrm") == 0);
+	EXPECT(status_mask("CapBnd") == 0);
 	return 0;
 }
 
@@ -227,15 +227,15 @@ static int child_nonroot(void *arg)
 	uint64_t nbs = BIT(CAP_NET_BIND_SERVICE), bnd = rt_caps_default_mask();
 	struct rt_caps caps = {{bnd, nbs, nbs, nbs, nbs}, true};
 
-	CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0);
-	CHECK(setgroups(0, NULL) == 0);
-	CHECK(setresgid(1000, 1000, 1000) == 0);
-	CHECK(setresuid(1000, 1000, 1000) == 0);
-	CHECK(status_mask("CapEff") == 0);
-	CHECK(apply(&caps) == 0);
-	CHECK(status_mask("CapAmb") == nbs);
-	CHECK(status_mask("CapEff") == nbs);
-	CHECK(status_mask("CapBnd") == bnd);
+	EXPECT(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0);
+	EXPECT(setgroups(0, NULL) == 0);
+	EXPECT(setresgid(1000, 1000, 1000) == 0);
+	EXPECT(setresuid(1000, 1000, 1000) == 0);
+	EXPECT(status_mask("CapEff") == 0);
+	EXPECT(apply(&caps) == 0);
+	EXPECT(status_mask("CapAmb") == nbs);
+	EXPECT(status_mask("CapEff") == nbs);
+	EXPECT(status_mask("CapBnd") == bnd);
 	/* ambient survives exec of an unprivileged binary as a non-root uid */
 	execl("/bin/sh", "sh", "-c",
 	      "grep -q '^CapEff:[[:space:]]*0000000000000400$' /proc/self/status && "
@@ -256,8 +256,8 @@ static int child_bad_effective(void *arg)
 	struct err err = {0};
 	struct rt_caps caps = {{0, BIT(CAP_KILL), 0, 0, 0}, true};
 
-	CHECK(rt_caps_apply(&caps, &err) == -EPERM);
-	CHECK(strstr(err.msg, "set capabilities: ") == err.msg);
+	EXPECT(rt_caps_apply(&caps, &err) == -EPERM);
+	EXPECT(strstr(err.msg, "set capabilities: ") == err.msg);
 	return 0;
 }
 

@@ -22,15 +22,15 @@ static void challenge_ok(const char *h, enum img_auth_scheme scheme, const char 
 
 	assert_int_equal(img_auth_challenge_parse(h, &c, &err), 0);
 	assert_int_equal(c.scheme, scheme);
-#define CHECK(f)                                                                                   \
+#define EXPECT(f)                                                                                   \
 	if (f)                                                                                     \
 		assert_string_equal(c.f, f);                                                       \
 	else                                                                                       \
 		assert_null(c.f);
-	CHECK(realm);
-	CHECK(service);
-	CHECK(scope);
-	CHECK(error);
+	EXPECT(realm);
+	EXPECT(service);
+	EXPECT(scope);
+	EXPECT(error);
 #undef CHECK
 	img_auth_challenge_free(&c);
 }

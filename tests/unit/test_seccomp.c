@@ -133,7 +133,7 @@ static int run_child(child_fn fn, void *arg)
 	return WEXITSTATUS(status);
 }
 
-#define CHECK(cond)                                                                                \
+#define EXPECT(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
 			fprintf(stderr, "child: %s:%d: %s (errno %d)\n", __FILE__, __LINE__,       \
@@ -157,10 +157,10 @@ static int load(struct rt_seccomp *sc)
 
 static int child_getpid_errno(void *arg)
 {
-	CHECK(load(arg) == 0);
+	EXPECT(load(arg) == 0);
 	errno = 0;
-	CHECK(syscall(SYS_getpid) == -1 && errno == 42);
-	CHECK(syscall(SYS_getppid) > 0);
+	EXPECT(syscall(SYS_getpid) == -1 && errno == 42);
+	EXPECT(syscall(SYS_getppid) > 0);
 	return 0;
 }
 
@@ -176,12 +176,12 @@ static void test_apply_errno(void **state)
 
 static int child_personality(void *arg)
 {
-	CHECK(load(arg) == 0);
-	CHECK(personality(0) >= 0);
+	EXPECT(load(arg) == 0);
+	EXPECT(personality(0) >= 0);
 	errno = 0;
-	CHECK(personality(PER_LINUX32) == -1 && errno == EACCES);
+	EXPECT(personality(PER_LINUX32) == -1 && errno == EACCES);
 	errno = 0;
-	CHECK(personality(0xffffffff) == -1 && errno == EACCES);
+	EXPECT(personality(0xffffffff) == -1 && errno == EACCES);
 	return 0;
 }
 
@@ -197,7 +197,7 @@ static void test_apply_args(void **state)
 
 static int child_kill_process(void *arg)
 {
-	CHECK(load(arg) == 0);
+	EXPECT(load(arg) == 0);
 	syscall(SYS_getpid);
 	return 2; /* not reached */
 }
@@ -232,37 +232,37 @@ static int child_default(void *arg)
 	int p[2], status, fd;
 	pid_t pid;
 
-	CHECK(load(arg) == 0);
-	CHECK(DENIED(syscall(SYS_keyctl, 0, 0, 0, 0, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_add_key, "user", "k", "v", 1, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_request_key, "user", "k", NULL, 0), EPERM));
-	CHECK(DENIED(unshare(CLONE_NEWNS), EPERM));
-	CHECK(DENIED(setns(0, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_kexec_load, 0, 0, NULL, 0), EPERM));
-	CHECK(DENIED(mount("none", "/mnt", "tmpfs", 0, NULL), EPERM));
-	CHECK(DENIED(umount2("/mnt", 0), EPERM));
-	CHECK(DENIED(syscall(SYS_bpf, 0, NULL, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_userfaultfd, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_swapoff, "/nonexistent"), EPERM));
-	CHECK(DENIED(syscall(SYS_reboot, 0, 0, 0, NULL), EPERM));
-	CHECK(DENIED(syscall(SYS_init_module, NULL, 0, ""), EPERM));
-	CHECK(DENIED(syscall(SYS_open_by_handle_at, -1, NULL, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0), EPERM));
-	CHECK(DENIED(syscall(SYS_clone3, NULL, 0), ENOSYS));
-	CHECK(DENIED(socket(40 /* AF_VSOCK */, SOCK_STREAM, 0), EPERM));
-	CHECK(DENIED(personality(0x1234), EPERM));
-	CHECK(personality(0xffffffff) >= 0);
+	EXPECT(load(arg) == 0);
+	EXPECT(DENIED(syscall(SYS_keyctl, 0, 0, 0, 0, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_add_key, "user", "k", "v", 1, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_request_key, "user", "k", NULL, 0), EPERM));
+	EXPECT(DENIED(unshare(CLONE_NEWNS), EPERM));
+	EXPECT(DENIED(setns(0, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_kexec_load, 0, 0, NULL, 0), EPERM));
+	EXPECT(DENIED(mount("none", "/mnt", "tmpfs", 0, NULL), EPERM));
+	EXPECT(DENIED(umount2("/mnt", 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_bpf, 0, NULL, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_userfaultfd, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_swapoff, "/nonexistent"), EPERM));
+	EXPECT(DENIED(syscall(SYS_reboot, 0, 0, 0, NULL), EPERM));
+	EXPECT(DENIED(syscall(SYS_init_module, NULL, 0, ""), EPERM));
+	EXPECT(DENIED(syscall(SYS_open_by_handle_at, -1, NULL, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0), EPERM));
+	EXPECT(DENIED(syscall(SYS_clone3, NULL, 0), ENOSYS));
+	EXPECT(DENIED(socket(40 /* AF_VSOCK */, SOCK_STREAM, 0), EPERM));
+	EXPECT(DENIED(personality(0x1234), EPERM));
+	EXPECT(personality(0xffffffff) >= 0);
 
-	CHECK(syscall(SYS_getpid) == getpid());
-	CHECK(pipe(p) == 0 && write(p[1], &c, 1) == 1 && read(p[0], &c, 1) == 1);
-	CHECK((fd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 && close(fd) == 0);
-	CHECK(chroot("/") == 0); /* CAP_SYS_CHROOT is a Docker default */
+	EXPECT(syscall(SYS_getpid) == getpid());
+	EXPECT(pipe(p) == 0 && write(p[1], &c, 1) == 1 && read(p[0], &c, 1) == 1);
+	EXPECT((fd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 && close(fd) == 0);
+	EXPECT(chroot("/") == 0); /* CAP_SYS_CHROOT is a Docker default */
 	pid = fork();		 /* clone without namespace flags */
-	CHECK(pid >= 0);
+	EXPECT(pid >= 0);
 	if (pid == 0)
 		_exit(7);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 7);
+	EXPECT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 7);
 	return 0;
 }
 
@@ -278,14 +278,14 @@ static int child_default_sysadmin(void *arg)
 	int status;
 	pid_t pid;
 
-	CHECK(load(arg) == 0);
-	CHECK(unshare(CLONE_NEWUTS) == 0);
+	EXPECT(load(arg) == 0);
+	EXPECT(unshare(CLONE_NEWUTS) == 0);
 	pid = syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
-	CHECK(pid >= 0);
+	EXPECT(pid >= 0);
 	if (pid == 0)
 		_exit(3);
-	CHECK(waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 3);
-	CHECK(DENIED(syscall(SYS_keyctl, 0, 0, 0, 0, 0), EPERM));
+	EXPECT(waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 3);
+	EXPECT(DENIED(syscall(SYS_keyctl, 0, 0, 0, 0, 0), EPERM));
 	return 0;
 }
 
@@ -338,9 +338,9 @@ static int child_timed(void *arg)
 	struct rt_seccomp *sc = default_profile(rt_caps_default_mask());
 	double t0 = now_us(), dt;
 
-	CHECK(load(sc) == 0);
+	EXPECT(load(sc) == 0);
 	dt = now_us() - t0;
-	CHECK(write(*fd, &dt, sizeof(dt)) == sizeof(dt));
+	EXPECT(write(*fd, &dt, sizeof(dt)) == sizeof(dt));
 	return 0;
 }
 
@@ -448,9 +448,9 @@ static int child_timed_prepared(void *arg)
 	int *fd = arg;
 	double t0 = now_us(), dt;
 
-	CHECK(load(prepared) == 0);
+	EXPECT(load(prepared) == 0);
 	dt = now_us() - t0;
-	CHECK(write(*fd, &dt, sizeof(dt)) == sizeof(dt));
+	EXPECT(write(*fd, &dt, sizeof(dt)) == sizeof(dt));
 	return 0;
 }
 
