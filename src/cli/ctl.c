@@ -773,6 +773,27 @@ static int cmd_token(int argc, char **argv)
 
 /* ---- workload ---- */
 
+/* The daemon stops a removed workload's containers in the background (SIGTERM, then
+ * SIGKILL after their timeout); `rm` returns once they are gone, as docker rm -f does. */
+static int workload_wait_gone(struct api_client *cl, const char *name, struct err *err)
+{
+	for (int tries = 0; tries < 600; tries++) {
+		_cleanup_json_ json_t *cs = NULL;
+		size_t i, left = 0;
+		json_t *c;
+
+		if (api_call(cl, "GET", "/v1/containers?all=1", NULL, &cs, err) < 0)
+			return -err->code;
+		json_array_foreach(cs, i, c)
+			left += streq(jstr(c, "workload"), name);
+		if (left == 0)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return err_msg(err, ETIMEDOUT, "workload '%s' removed, but its containers are still "
+				       "stopping after 60 s (see coop ps -a)", name);
+}
+
 static int cmd_workload(int argc, char **argv)
 {
 	static const char help[] =
@@ -816,6 +837,8 @@ static int cmd_workload(int argc, char **argv)
 		for (int i = 2; i < argc; i++) {
 			_cleanup_free_ char *path = ctl_path("/v1/workloads", argv[i], NULL);
 			if (api_call(cl, "DELETE", path, NULL, NULL, &err) < 0)
+				rc = ctl_fail(&err);
+			else if (workload_wait_gone(cl, argv[i], &err) < 0)
 				rc = ctl_fail(&err);
 			else
 				printf("%s\n", argv[i]);
