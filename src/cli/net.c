@@ -7,16 +7,21 @@
 
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "base/fs.h"
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "net/attach.h"
 #include "net/dns.h"
 #include "net/netstate.h"
+#include "net/overlay.h"
 #include "net/ports.h"
 #include "net/resolver.h"
 
@@ -38,8 +43,9 @@ static int usage_error(const char *verb, const char *fmt, const char *arg)
 /* What the verbs' options fill in. */
 struct opts {
 	const char *vpc, *name, *cidr, *etc, *workload, *hostname, *publish, *upstream;
+	const char *subnet, *underlay_dev, *local, *peers, *node;
 	const char *verb;
-	long subnet_size, mtu, port;
+	long subnet_size, mtu, port, vni, underlay_mtu;
 	bool json, healthy, unhealthy;
 };
 
@@ -67,6 +73,13 @@ static int opt_set(struct opts *o, int c, const char *arg)
 	case 'H': o->hostname = arg; break;
 	case 'p': o->publish = arg; break;
 	case 'u': o->upstream = arg; break;
+	case 's': o->subnet = arg; break;
+	case 'U': o->underlay_dev = arg; break;
+	case 'L': o->local = arg; break;
+	case 'F': o->peers = arg; break;
+	case 'O': o->node = arg; break;
+	case 'I': return number(o->verb, arg, 1, 16777215, &o->vni);
+	case 'M': return number(o->verb, arg, 576 + NET_OVERLAY_OVERHEAD, 65535, &o->underlay_mtu);
 	case 'S': return number(o->verb, arg, 16, 29, &o->subnet_size);
 	case 'm': return number(o->verb, arg, 576, 9000, &o->mtu);
 	case 'P': return number(o->verb, arg, 1, 65535, &o->port);
@@ -145,6 +158,7 @@ static int vpc_create(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "cidr", required_argument, NULL, 'c' },
 		{ "subnet-size", required_argument, NULL, 'S' },
+		{ "subnet", required_argument, NULL, 's' },
 		{ "mtu", required_argument, NULL, 'm' },
 		HELP_OPT,
 		{ 0 },
@@ -153,7 +167,8 @@ static int vpc_create(int argc, char **argv)
 	struct net_vpc *v;
 	struct err err = { 0 };
 	PARSE("n:c:", longs,
-	      "Usage: coop vpc create --name NAME --cidr CIDR [--subnet-size N] [--mtu N]\n"
+	      "Usage: coop vpc create --name NAME --cidr CIDR [--subnet-size N|--subnet CIDR]\n"
+	      "                       [--mtu N]\n"
 	      "Create a VPC: a private network for containers. Each node takes one subnet of\n"
 	      "the CIDR (a /24 of a /16 by default) and bridges its containers there; VPCs\n"
 	      "cannot reach each other. Prints the new VPC's id.\n\n"
@@ -161,6 +176,8 @@ static int vpc_create(int argc, char **argv)
 	      "  -c, --cidr CIDR       e.g. 10.50.0.0/16 (/8 to /29; may not overlap another VPC)\n"
 	      "      --subnet-size N   this node's subnet prefix (default: CIDR prefix + 8, at\n"
 	      "                        most /24, at least the CIDR itself)\n"
+	      "      --subnet CIDR     this node's subnet (default: the CIDR's first): nodes of\n"
+	      "                        one VPC take different ones (see coop net overlay)\n"
 	      "      --mtu N           MTU of the bridge and containers (default 1500)\n\n"
 	      "Example:\n"
 	      "  coop vpc create --name backend --cidr 10.50.0.0/16\n");
@@ -171,6 +188,7 @@ static int vpc_create(int argc, char **argv)
 	if (netstate_open(net_dir, true, &ns, &err) < 0 ||
 	    netstate_vpc_create(ns, o.name, o.cidr, (int)o.subnet_size, (unsigned)o.mtu, &v,
 				&err) < 0 ||
+	    (o.subnet && netstate_vpc_set_subnet(ns, v, o.subnet, &err) < 0) ||
 	    netstate_save(ns, &err) < 0)
 		return fail(&err);
 	printf("%s\n", v->id);
@@ -430,6 +448,238 @@ static int net_rules(int argc, char **argv)
 		return fail(&err);
 	fputs(script, stdout);
 	return 0;
+}
+
+/* ---- net overlay ---- */
+
+/* The MTU of an underlay device, from the kernel (works without /sys). */
+static int link_mtu(const char *dev, unsigned *ret, struct err *err)
+{
+	struct ifreq ifr = { 0 };
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return err_sys(err, errno, "socket");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) < 0)
+		return err_sys(err, errno, "read MTU of '%s'", dev);
+	*ret = (unsigned)ifr.ifr_mtu;
+	return 0;
+}
+
+/* self from the options: the VPC's subnet and the host name unless given. */
+static int overlay_self(const struct opts *o, const struct net_vpc *v, char *host,
+			struct net_overlay_self *self, struct err *err)
+{
+	int r;
+
+	*self = (struct net_overlay_self){ .node = o->node, .vni = (uint32_t)o->vni,
+					   .underlay_dev = o->underlay_dev,
+					   .underlay_mtu = (unsigned)o->underlay_mtu,
+					   .subnet = v->subnet };
+	if (!self->node) {
+		if (gethostname(host, 256) < 0)
+			return err_sys(err, errno, "gethostname");
+		host[255] = 0;
+		self->node = host;
+	}
+	if (inet_pton(AF_INET, o->local, &self->underlay) != 1 || !self->underlay.s_addr)
+		return err_msg(err, EINVAL, "--local: invalid IPv4 address '%s'", o->local);
+	if (o->subnet && (r = net_ipam_cidr_parse(o->subnet, &self->subnet, err)) < 0)
+		return err_wrap(err, "--subnet");
+	if (!self->underlay_mtu && (r = link_mtu(o->underlay_dev, &self->underlay_mtu, err)) < 0)
+		return r;
+	return 0;
+}
+
+static int overlay_apply(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "vpc", required_argument, NULL, 'v' },
+		{ "vni", required_argument, NULL, 'I' },
+		{ "underlay-dev", required_argument, NULL, 'U' },
+		{ "underlay-mtu", required_argument, NULL, 'M' },
+		{ "local", required_argument, NULL, 'L' },
+		{ "subnet", required_argument, NULL, 's' },
+		{ "peers", required_argument, NULL, 'F' },
+		{ "node", required_argument, NULL, 'O' },
+		HELP_OPT,
+		{ 0 },
+	};
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_free_ char *text = NULL;
+	struct net_overlay_peer *peers = NULL;
+	struct net_overlay_self self;
+	struct net_vpc *v;
+	struct err err = { 0 };
+	char host[256], dev[16];
+	size_t n = 0;
+	int k;
+	PARSE("v:", longs,
+	      "Usage: coop net overlay apply [--vpc VPC] --vni N --underlay-dev DEV --local ADDR\n"
+	      "                              [--subnet CIDR] [--node NAME] [--underlay-mtu N]\n"
+	      "                              --peers FILE.json\n"
+	      "Make this node's part of a VPC's VXLAN overlay exactly what is given: the device\n"
+	      "cx-<vpc id> (VNI N, UDP 4789, no learning, no multicast, MTU = underlay - 50,\n"
+	      "address = this subnet's .0/32) and, per peer, a permanent FDB entry, neighbour\n"
+	      "and onlink route to its subnet; peers no longer listed are removed. The VPC's\n"
+	      "bridge and containers take the overlay's MTU. Idempotent; bad input changes\n"
+	      "nothing. Prints the device and the number of changes.\n\n"
+	      "  -v, --vpc VPC          id or name (default: default)\n"
+	      "      --vni N            1..16777215, the same on every node of the VPC\n"
+	      "      --underlay-dev DEV the device with this node's underlay address\n"
+	      "      --local ADDR       this node's underlay address\n"
+	      "      --subnet CIDR      this node's subnet (default and required: the VPC's here)\n"
+	      "      --node NAME        this node's name (default: the host name); the vtep MAC\n"
+	      "                         is derived from it and the VNI\n"
+	      "      --underlay-mtu N   default: DEV's MTU\n"
+	      "      --peers FILE       [{\"node\":\"h2\",\"underlay\":\"10.250.0.2\",\n"
+	      "                           \"subnet\":\"10.213.2.0/24\", \"mac\": optional}, ...]\n\n"
+	      "Example:\n"
+	      "  coop net overlay apply --vpc app --vni 42 --underlay-dev eth0 \\\n"
+	      "      --local 10.250.0.1 --peers peers.json\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (!o.vni || !o.underlay_dev || !o.local || !o.peers)
+		return usage_error("apply", "%s",
+				   !o.vni ? "missing --vni" : !o.underlay_dev ? "missing --underlay-dev" :
+				   !o.local ? "missing --local" : "missing --peers");
+	if (fs_read(o.peers, &text, &err) < 0 ||
+	    net_overlay_peers_parse(text, o.peers, &peers, &n, &err) < 0)
+		return fail(&err);
+	if (netstate_open(net_dir, true, &ns, &err) < 0 || find_vpc(ns, o.vpc, &v, &err) < 0 ||
+	    overlay_self(&o, v, host, &self, &err) < 0 ||
+	    (k = net_overlay_apply(ns, v, &self, peers, n, &err)) < 0) {
+		net_overlay_peers_free(peers, n);
+		return fail(&err);
+	}
+	net_overlay_peers_free(peers, n);
+	net_overlay_dev_name(v, dev);
+	printf("%s: %zu peer%s, %d change%s\n", dev, n, n == 1 ? "" : "s", k, k == 1 ? "" : "s");
+	return 0;
+}
+
+/* A VPC's overlay as the kernel has it: peers joined from routes, neighbours, FDB. */
+static json_t *overlay_row(const struct net_vpc *v, const struct net_overlay_info *in)
+{
+	const struct net_overlay_entries *h = &in->have;
+	json_t *peers = json_array();
+	char l[INET_ADDRSTRLEN], s[20], g[INET_ADDRSTRLEN], u[INET_ADDRSTRLEN] = "", m[18] = "";
+
+	for (size_t i = 0; i < h->n_routes; i++) {
+		const struct net_route_entry *r = &h->routes[i];
+		struct net_cidr c = { ntohl(r->dst.s_addr), r->prefixlen };
+		for (size_t k = 0; k < h->n_neigh; k++) {
+			if (h->neigh[k].ip.s_addr != r->gw.s_addr)
+				continue;
+			const uint8_t *a = h->neigh[k].mac;
+			snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2],
+				 a[3], a[4], a[5]);
+			for (size_t f = 0; f < h->n_fdb; f++)
+				if (!memcmp(h->fdb[f].mac, a, 6))
+					inet_ntop(AF_INET, &h->fdb[f].dst, u, sizeof(u));
+		}
+		json_array_append_new(peers, json_pack("{s:s,s:s,s:s,s:s}", "subnet",
+						       net_ipam_cidr_fmt(&c, s), "vtep",
+						       inet_ntop(AF_INET, &r->gw, g, sizeof(g)),
+						       "mac", m, "underlay", u));
+	}
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o}", "vpc", v->name, "device", in->dev, "vni",
+			 (json_int_t)in->vni, "local", inet_ntop(AF_INET, &in->local, l, sizeof(l)),
+			 "mtu", (json_int_t)v->mtu, "peers", peers);
+}
+
+static int overlay_ls(int argc, char **argv)
+{
+	static const struct option longs[] = { OUT_OPT, HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	_cleanup_json_ json_t *rows = json_array();
+	struct err err = { 0 };
+	size_t i;
+	json_t *r;
+	PARSE("o:", longs,
+	      "Usage: coop net overlay ls [-o json|table]\n"
+	      "List the VPCs with an overlay on this node as the kernel has them: VPC, DEVICE,\n"
+	      "VNI, LOCAL underlay address, MTU and PEERS (subnet@underlay).\n\n"
+	      "Example:\n"
+	      "  coop net overlay ls -o json | jq '.[].peers[].underlay'\n");
+	if (!operands(argc, argv, first, 0, 0, ""))
+		return 2;
+	if (netstate_open(net_dir, false, &ns, &err) < 0)
+		return fail(&err);
+	for (size_t k = 0; k < ns->n_vpcs; k++) {
+		struct net_overlay_info in;
+		int rc = net_overlay_read(&ns->vpcs[k], &in, &err);
+		if (rc == -ENODEV)
+			continue;
+		if (rc < 0)
+			return fail(&err);
+		json_array_append_new(rows, overlay_row(&ns->vpcs[k], &in));
+		net_overlay_entries_free(&in.have);
+	}
+	if (o.json) {
+		print_json(rows);
+		return 0;
+	}
+	printf("%-16s %-11s %-8s %-15s %-5s %s\n", "VPC", "DEVICE", "VNI", "LOCAL", "MTU", "PEERS");
+	json_array_foreach(rows, i, r) {
+		size_t k;
+		json_t *p;
+		printf("%-16s %-11s %-8lld %-15s %-5lld", json_string_value(json_object_get(r, "vpc")),
+		       json_string_value(json_object_get(r, "device")),
+		       json_integer_value(json_object_get(r, "vni")),
+		       json_string_value(json_object_get(r, "local")),
+		       json_integer_value(json_object_get(r, "mtu")));
+		json_array_foreach(json_object_get(r, "peers"), k, p)
+			printf("%s%s@%s", k ? ", " : " ", json_string_value(json_object_get(p, "subnet")),
+			       json_string_value(json_object_get(p, "underlay")));
+		printf("\n");
+	}
+	return 0;
+}
+
+static int overlay_rm(int argc, char **argv)
+{
+	static const struct option longs[] = { HELP_OPT, { 0 } };
+	_cleanup_state_ struct netstate *ns = NULL;
+	struct err err = { 0 };
+	struct net_vpc *v;
+	PARSE("", longs,
+	      "Usage: coop net overlay rm VPC...\n"
+	      "Delete VPCs' overlay devices on this node (their FDB, neighbour and route\n"
+	      "entries go with them); the VPCs and their local containers stay. A VPC without\n"
+	      "an overlay is fine.\n\n"
+	      "Example:\n"
+	      "  coop net overlay rm app\n");
+	if (!operands(argc, argv, first, 1, -1, "VPC id or name"))
+		return 2;
+	if (netstate_open(net_dir, true, &ns, &err) < 0)
+		return fail(&err);
+	for (int i = first; i < argc; i++)
+		if (find_vpc(ns, argv[i], &v, &err) < 0 || net_overlay_remove(ns, v, &err) < 0)
+			return fail(&err);
+	return 0;
+}
+
+static int net_overlay_cmd(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} verbs[] = { { "apply", overlay_apply }, { "ls", overlay_ls }, { "list", overlay_ls },
+		      { "rm", overlay_rm } };
+	const char *help = "Usage: coop net overlay apply|ls|rm ...\n"
+			   "A VPC across hosts: this node's VXLAN device for it and static\n"
+			   "forwarding to the other nodes. See 'coop net overlay apply --help'.\n";
+
+	if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+		fputs(help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (streq(argv[1], verbs[i].name))
+			return verbs[i].fn(argc - 1, argv + 1);
+	return usage_error("overlay", "expected apply, ls or rm, got '%s'", argv[1]);
 }
 
 /* ---- port ---- */
@@ -695,6 +945,7 @@ static const struct verb net_verbs[] = {
 	{ "list", net_ls, NULL },
 	{ "sync", net_sync_cmd, "re-create missing bridges and rules from the state" },
 	{ "rules", net_rules, "print the nftables ruleset for the current state" },
+	{ "overlay", net_overlay_cmd, "a VPC's VXLAN overlay to other nodes (apply, ls, rm)" },
 	{ 0 },
 };
 static const struct verb port_verbs[] = {

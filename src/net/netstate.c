@@ -256,6 +256,35 @@ int netstate_vpc_create(struct netstate *ns, const char *name, const char *cidr,
 	return 0;
 }
 
+int netstate_vpc_set_subnet(struct netstate *ns, struct net_vpc *vpc, const char *subnet,
+			    struct err *err)
+{
+	struct net_cidr c;
+	struct net_vpc next;
+	char a[20];
+	int r;
+
+	if ((r = net_ipam_cidr_parse(subnet, &c, err)) < 0)
+		return r;
+	if (c.prefix < vpc->cidr.prefix || c.prefix < 16 || c.prefix > 29 ||
+	    !net_ipam_contains(&vpc->cidr, c.addr))
+		return err_msg(err, EINVAL,
+			       "subnet %s does not fit VPC '%s' %s (a node's subnet is /16 to /29, inside the CIDR)",
+			       subnet, vpc->name, net_ipam_cidr_fmt(&vpc->cidr, a));
+	if (c.addr == vpc->subnet.addr && c.prefix == vpc->subnet.prefix)
+		return 0;
+	if (vpc->n_leases)
+		return err_msg(err, EBUSY, "VPC '%s' has %zu containers here: its subnet can't change",
+			       vpc->name, vpc->n_leases);
+	next = *vpc;
+	next.subnet = c;
+	if ((r = vpc_derive(&next, err)) < 0)
+		return r;
+	net_ipam_pool_free(&vpc->pool);
+	*vpc = next;
+	return 0;
+}
+
 int netstate_vpc_delete(struct netstate *ns, struct net_vpc *vpc, struct err *err)
 {
 	size_t i = (size_t)(vpc - ns->vpcs);

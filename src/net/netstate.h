@@ -105,6 +105,11 @@ struct net_vpc *netstate_vpc_find(struct netstate *ns, const char *key);
  * bad names, duplicates, invalid, reserved or overlapping CIDRs. */
 int netstate_vpc_create(struct netstate *ns, const char *name, const char *cidr,
 			int subnet_prefix, unsigned mtu, struct net_vpc **ret, struct err *err);
+/* Sets this node's subnet of vpc (one part of the CIDR per node: a cluster's nodes
+ * take different ones, and the overlay routes between them). Refused once containers
+ * hold leases in the old one. */
+int netstate_vpc_set_subnet(struct netstate *ns, struct net_vpc *vpc, const char *subnet,
+			    struct err *err);
 /* Refuses a VPC with leases ("VPC 'x' is in use by 2 containers: a, b") or ports. */
 int netstate_vpc_delete(struct netstate *ns, struct net_vpc *vpc, struct err *err);
 

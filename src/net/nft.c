@@ -371,7 +371,7 @@ static void nft_ctx_freep(struct nft_ctx **c)
 		nft_ctx_free(*c);
 }
 
-static int nft_run(const char *script, const char *what, struct err *err)
+int net_nft_run(const char *script, const char *what, struct err *err)
 {
 	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	char line[512] = "";
@@ -405,12 +405,12 @@ int net_nft_apply(const struct net_nft_config *cfg, struct err *err)
 
 	if ((r = net_nft_render(cfg, &script, err)) < 0)
 		return r;
-	return nft_run(script, "apply nftables table " NFT_TABLE, err);
+	return net_nft_run(script, "apply nftables table " NFT_TABLE, err);
 }
 
 int net_nft_remove(struct err *err)
 {
 	/* add first, so a missing table is not an error and the pair stays atomic */
-	return nft_run("add table " NFT_TABLE "\ndelete table " NFT_TABLE "\n",
+	return net_nft_run("add table " NFT_TABLE "\ndelete table " NFT_TABLE "\n",
 		       "remove nftables table " NFT_TABLE, err);
 }

@@ -46,6 +46,8 @@ struct net_nft_config {
 int net_nft_render(const struct net_nft_config *cfg, char **ret, struct err *err);
 /* Renders and applies atomically. */
 int net_nft_apply(const struct net_nft_config *cfg, struct err *err);
+/* Runs an nft script in one transaction; errors read "<what>: <nft's first line>". */
+int net_nft_run(const char *script, const char *what, struct err *err);
 /* Removes coop's tables (nothing else). */
 int net_nft_remove(struct err *err);
 

@@ -435,6 +435,8 @@ int net_link_set(struct net_nl *nl, int ifindex, const struct net_link_change *c
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, c->name);
 	if (c->netns_fd >= 0)
 		mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)c->netns_fd);
+	if (c->mac)
+		mnl_attr_put(nlh, IFLA_ADDRESS, 6, c->mac);
 	return nl_talk(nl, nlh, NULL, NULL, err, "change link %d%s%s%s", ifindex,
 		       c->name ? " (to '" : "", c->name ? c->name : "", c->name ? "')" : "");
 }
@@ -717,6 +719,205 @@ int net_fdb_del(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_
 	if (r < 0 && err)
 		*err = e2;
 	return r;
+}
+
+/* ---- dumps of one link's entries ---- */
+
+/* A growing array of fixed-size entries filled by a dump callback. */
+struct dump {
+	int ifindex;
+	void *items;
+	size_t n, size;
+};
+
+static void *dump_push(struct dump *d)
+{
+	d->items = xrealloc(d->items, (d->n + 1) * d->size);
+	memset((char *)d->items + d->n * d->size, 0, d->size);
+	return (char *)d->items + d->n++ * d->size;
+}
+
+static int dump_run(struct net_nl *nl, struct nlmsghdr *nlh, nl_cb cb, struct dump *d, void **ret,
+		    size_t *ret_n, struct err *err, const char *what)
+{
+	int r = nl_talk(nl, nlh, cb, d, err, "%s of link %d", what, d->ifindex);
+
+	if (r < 0) {
+		free(d->items);
+		return r;
+	}
+	*ret = d->items;
+	*ret_n = d->n;
+	return 0;
+}
+
+/* NDA_LLADDR and an IPv4 NDA_DST of a neighbour message; false if either is missing. */
+static bool neigh_attrs(const struct nlmsghdr *nlh, uint8_t mac[6], struct in_addr *ip)
+{
+	const struct nlattr *a;
+	bool have_mac = false, have_ip = false;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct ndmsg))
+	{
+		if (mnl_attr_get_type(a) == NDA_LLADDR && mnl_attr_get_payload_len(a) == 6) {
+			memcpy(mac, mnl_attr_get_payload(a), 6);
+			have_mac = true;
+		} else if (mnl_attr_get_type(a) == NDA_DST && mnl_attr_get_payload_len(a) == 4) {
+			memcpy(ip, mnl_attr_get_payload(a), 4);
+			have_ip = true;
+		}
+	}
+	return have_mac && have_ip;
+}
+
+static int fdb_list_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump *d = data;
+	const struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+	struct net_fdb_entry e = {0};
+
+	if (nlh->nlmsg_type == RTM_NEWNEIGH && ndm->ndm_ifindex == d->ifindex &&
+	    neigh_attrs(nlh, e.mac, &e.dst))
+		*(struct net_fdb_entry *)dump_push(d) = e;
+	return 0;
+}
+
+int net_fdb_list(struct net_nl *nl, int ifindex, struct net_fdb_entry **ret, size_t *ret_n,
+		 struct err *err)
+{
+	char buf[NL_SEND_SIZE];
+	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETNEIGH, NLM_F_DUMP);
+	struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	struct dump d = {ifindex, NULL, 0, sizeof(**ret)};
+
+	ndm->ndm_family = AF_BRIDGE;
+	return dump_run(nl, nlh, fdb_list_cb, &d, (void **)ret, ret_n, err, "list fdb entries");
+}
+
+static int neigh_list_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump *d = data;
+	const struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+	struct net_neigh_entry e = {0};
+
+	if (nlh->nlmsg_type == RTM_NEWNEIGH && ndm->ndm_ifindex == d->ifindex &&
+	    ndm->ndm_family == AF_INET && neigh_attrs(nlh, e.mac, &e.ip))
+		*(struct net_neigh_entry *)dump_push(d) = e;
+	return 0;
+}
+
+int net_neigh_list(struct net_nl *nl, int ifindex, struct net_neigh_entry **ret, size_t *ret_n,
+		   struct err *err)
+{
+	char buf[NL_SEND_SIZE];
+	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETNEIGH, NLM_F_DUMP);
+	struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	struct dump d = {ifindex, NULL, 0, sizeof(**ret)};
+
+	ndm->ndm_family = AF_INET;
+	return dump_run(nl, nlh, neigh_list_cb, &d, (void **)ret, ret_n, err, "list neighbours");
+}
+
+static int route_list_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump *d = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	struct net_route_entry e = {.prefixlen = rtm->rtm_dst_len};
+	int oif = 0;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || rtm->rtm_family != AF_INET ||
+	    rtm->rtm_table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
+		return 0;
+	mnl_attr_for_each(a, nlh, sizeof(*rtm))
+	{
+		uint16_t t = mnl_attr_get_type(a);
+		if (t == RTA_DST && mnl_attr_get_payload_len(a) == 4)
+			memcpy(&e.dst, mnl_attr_get_payload(a), 4);
+		else if (t == RTA_GATEWAY && mnl_attr_get_payload_len(a) == 4)
+			memcpy(&e.gw, mnl_attr_get_payload(a), 4);
+		else if (t == RTA_OIF && mnl_attr_get_payload_len(a) == 4)
+			oif = (int)mnl_attr_get_u32(a);
+	}
+	if (oif == d->ifindex)
+		*(struct net_route_entry *)dump_push(d) = e;
+	return 0;
+}
+
+int net_route_list(struct net_nl *nl, int ifindex, struct net_route_entry **ret, size_t *ret_n,
+		   struct err *err)
+{
+	char buf[NL_SEND_SIZE];
+	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETROUTE, NLM_F_DUMP);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct dump d = {ifindex, NULL, 0, sizeof(**ret)};
+
+	rtm->rtm_family = AF_INET;
+	return dump_run(nl, nlh, route_list_cb, &d, (void **)ret, ret_n, err, "list routes");
+}
+
+struct vxlan_info {
+	bool is_vxlan;
+	uint32_t vni;
+	struct in_addr local;
+};
+
+static void vxlan_data(const struct nlattr *data, struct vxlan_info *vi)
+{
+	const struct nlattr *c;
+
+	mnl_attr_for_each_nested(c, data)
+	{
+		if (mnl_attr_get_type(c) == IFLA_VXLAN_ID && mnl_attr_get_payload_len(c) == 4)
+			vi->vni = mnl_attr_get_u32(c);
+		else if (mnl_attr_get_type(c) == IFLA_VXLAN_LOCAL &&
+			 mnl_attr_get_payload_len(c) == 4)
+			memcpy(&vi->local, mnl_attr_get_payload(c), 4);
+	}
+}
+
+static int vxlan_info_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct vxlan_info *vi = data;
+	const struct nlattr *a, *b;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg))
+	{
+		if (mnl_attr_get_type(a) != IFLA_LINKINFO)
+			continue;
+		mnl_attr_for_each_nested(b, a)
+		{
+			if (mnl_attr_get_type(b) == IFLA_INFO_KIND &&
+			    mnl_attr_validate(b, MNL_TYPE_NUL_STRING) == 0)
+				vi->is_vxlan = streq(mnl_attr_get_str(b), "vxlan");
+			else if (mnl_attr_get_type(b) == IFLA_INFO_DATA)
+				vxlan_data(b, vi);
+		}
+	}
+	return 0;
+}
+
+int net_vxlan_info(struct net_nl *nl, int ifindex, uint32_t *ret_vni, struct in_addr *ret_local,
+		   struct err *err)
+{
+	char buf[NL_SEND_SIZE];
+	struct nlmsghdr *nlh = nl_msg(buf, RTM_GETLINK, 0);
+	struct vxlan_info vi = {0};
+	int r;
+
+	nl_ifinfo(nlh, AF_UNSPEC, ifindex);
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	if ((r = nl_talk(nl, nlh, vxlan_info_cb, &vi, err, "read link %d", ifindex)) < 0)
+		return r;
+	if (!vi.is_vxlan)
+		return err_msg(err, EMEDIUMTYPE, "link %d is not a VXLAN device", ifindex);
+	if (ret_vni)
+		*ret_vni = vi.vni;
+	if (ret_local)
+		*ret_local = vi.local;
+	return 0;
 }
 
 /* ---- text ---- */

@@ -40,6 +40,7 @@ struct net_link_change {
 	int master;      /* ifindex of a bridge; 0 unchanged; -1 nomaster */
 	const char *name;/* rename; NULL unchanged */
 	int netns_fd;    /* move; -1 unchanged */
+	const uint8_t *mac; /* Ethernet address (6 bytes); NULL unchanged */
 };
 int net_link_set(struct net_nl *nl, int ifindex, const struct net_link_change *c, struct err *err);
 /* Hairpin on a bridge port (a container reaching its own published port). */
@@ -73,6 +74,34 @@ int net_fdb_append(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct 
 		   struct err *err);
 int net_fdb_del(struct net_nl *nl, int ifindex, const uint8_t mac[6], struct in_addr dst,
 		struct err *err);
+
+/* Dumps of what is programmed on one link, for diffing against a wanted set (the
+ * overlay). Arrays are the caller's to free; *ret_n entries. */
+struct net_fdb_entry {
+	uint8_t mac[6];
+	struct in_addr dst; /* remote underlay address (VXLAN) */
+};
+struct net_neigh_entry {
+	struct in_addr ip;
+	uint8_t mac[6];
+};
+struct net_route_entry {
+	struct in_addr dst;
+	int prefixlen;
+	struct in_addr gw; /* 0: directly connected */
+};
+/* FDB entries with a remote destination on ifindex. */
+int net_fdb_list(struct net_nl *nl, int ifindex, struct net_fdb_entry **ret, size_t *ret_n,
+		 struct err *err);
+/* IPv4 neighbours with a link-layer address on ifindex. */
+int net_neigh_list(struct net_nl *nl, int ifindex, struct net_neigh_entry **ret, size_t *ret_n,
+		   struct err *err);
+/* IPv4 unicast routes of the main table leaving through ifindex. */
+int net_route_list(struct net_nl *nl, int ifindex, struct net_route_entry **ret, size_t *ret_n,
+		   struct err *err);
+/* VNI and local address of a VXLAN link; -EMEDIUMTYPE when the link is not one. */
+int net_vxlan_info(struct net_nl *nl, int ifindex, uint32_t *ret_vni, struct in_addr *ret_local,
+		   struct err *err);
 
 /* "10.1.2.0/24" -> addr + prefix; errors name the text. Strict: host bits must be zero
  * ("10.1.2.3/24" is refused: "host bits set"). */
