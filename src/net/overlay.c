@@ -451,7 +451,7 @@ static int device_ensure(struct net_nl *nl, const struct net_vpc *vpc,
 			 const struct net_overlay_self *self, bool *created, struct err *err)
 {
 	char dev[16];
-	uint8_t mac[6];
+	uint8_t mac[6], have[6];
 	struct in_addr local, vtep = { htonl(self->subnet.addr) };
 	uint32_t vni;
 	int idx, ul, r;
@@ -479,8 +479,12 @@ static int device_ensure(struct net_nl *nl, const struct net_vpc *vpc,
 			return idx;
 	}
 	net_overlay_vtep_mac(self->node, self->vni, mac);
+	/* setting the MAC, even to the same value, flushes the device's neighbours (the
+	 * kernel's NETDEV_CHANGEADDR): only when it differs */
+	if ((r = net_link_mac(nl, idx, have, err)) < 0)
+		return r;
 	struct net_link_change c = { .up = 1, .mtu = self->underlay_mtu - NET_OVERLAY_OVERHEAD,
-				     .netns_fd = -1, .mac = mac };
+				     .netns_fd = -1, .mac = memcmp(have, mac, 6) ? mac : NULL };
 	if ((r = net_link_set(nl, idx, &c, err)) < 0 ||
 	    (r = net_addr_add(nl, idx, vtep, 32, err)) < 0)
 		return r;
