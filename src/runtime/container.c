@@ -994,8 +994,6 @@ out:
 
 /* ---- the sealed binary ---- */
 
-#define SEALED_ENV "_COOP_SEALED"
-
 /* argv as the kernel holds it: main() callers may have shifted theirs. */
 static int own_cmdline(char ***ret, struct err *err)
 {
@@ -1013,20 +1011,19 @@ static int own_cmdline(char ***ret, struct err *err)
 	return 0;
 }
 
-int rt_ensure_sealed_binary(char **argv, struct err *err)
+/* A binary already running from a sealed copy needs no other. */
+static bool running_sealed(int exe)
 {
-	_cleanup_close_ int exe = -1, mfd = -1;
-	_cleanup_strv_ char **own = NULL;
-	extern char **environ;
-	struct stat st;
-	char fdenv[32];
-	int r;
+	int seals = fcntl(exe, F_GET_SEALS);
+	return seals >= 0 && (seals & F_SEAL_WRITE);
+}
 
-	if (getenv(SEALED_ENV)) {
-		unsetenv(SEALED_ENV);
-		return 0;
-	}
-	exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+int rt_sealed_copy(struct err *err)
+{
+	_cleanup_close_ int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int mfd = -1;
+	struct stat st;
+
 	if (exe < 0 || fstat(exe, &st) < 0)
 		return err_sys(err, errno, "open /proc/self/exe");
 	mfd = memfd_create("coop-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -1039,8 +1036,20 @@ int rt_ensure_sealed_binary(char **argv, struct err *err)
 	}
 	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
 		return err_sys(err, errno, "seal runtime binary");
-	snprintf(fdenv, sizeof(fdenv), "%s=1", SEALED_ENV);
-	putenv(fdenv);
+	return take_fd(mfd);
+}
+
+int rt_ensure_sealed_binary(char **argv, struct err *err)
+{
+	_cleanup_close_ int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), mfd = -1;
+	_cleanup_strv_ char **own = NULL;
+	extern char **environ;
+	int r;
+
+	if (exe >= 0 && running_sealed(exe))
+		return 0;
+	if ((mfd = rt_sealed_copy(err)) < 0)
+		return mfd;
 	if (!argv && (r = own_cmdline(&own, err)) < 0)
 		return r;
 	fexecve(mfd, argv ? argv : own, environ);

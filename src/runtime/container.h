@@ -60,5 +60,9 @@ int rt_container_pids(const char *root, const char *id, pid_t **ret, size_t *ret
  * /proc/PID/exe. A no-op when already running from such a copy. argv NULL: the
  * command line we were started with (/proc/self/cmdline), whatever callers shifted. */
 int rt_ensure_sealed_binary(char **argv, struct err *err);
+/* A sealed memfd copy of the running binary (O_CLOEXEC). A daemon makes one at start
+ * and spawns its monitors from /proc/PID/fd/N: they then run sealed from the first
+ * instruction and skip the copy and re-exec of their own. */
+int rt_sealed_copy(struct err *err);
 
 #endif
