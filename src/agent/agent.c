@@ -293,7 +293,7 @@ void ag_reconcile(struct agent *a, struct ag_workload *w)
 		uint64_t gen = (uint64_t)json_integer_value(json_object_get(c->rec, "generation"));
 		if (c->replica < 1 || c->replica > min || gen != w->generation ||
 		    have[c->replica]) {
-			ag_container_destroy(c, NULL, NULL);
+			ag_container_destroy(c, AG_STOP_TIMEOUT_MS, NULL, NULL);
 			continue;
 		}
 		have[c->replica] = true;
@@ -367,7 +367,7 @@ int agent_workload_remove(struct agent *a, const char *name, uint64_t timeout_ms
 	for (struct ag_container *c = a->containers, *next; c; c = next) {
 		next = c->next;
 		if (c->workload && streq(c->workload, name) && !c->removing)
-			ag_container_destroy(c, NULL, NULL);
+			ag_container_destroy(c, timeout_ms, NULL, NULL);
 	}
 	ag_emit(a, "workload", "remove", name, NULL);
 	return 0;
@@ -547,8 +547,8 @@ int agent_container_remove(struct agent *a, const char *ref, bool force, agent_d
 		return err_msg(err, EBUSY, "container '%s' is %s: stop it first or force the removal",
 			       c->name, c->state == AG_RUNNING ? "running" : "starting");
 	/* a workload's replica removed by hand is replaced (its workload still wants
-	 * it), as orchestrators do */
-	ag_container_destroy(c, done, ctx);
+	 * it), as orchestrators do; forced, it is killed at once, as docker rm -f does */
+	ag_container_destroy(c, force ? 0 : AG_STOP_TIMEOUT_MS, done, ctx);
 	return 0;
 }
 

@@ -498,7 +498,8 @@ static void destroy_now(void *p, int status, const struct err *e)
 		ag_reconcile(a, w);
 }
 
-void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx)
+void ag_container_destroy(struct ag_container *c, uint64_t timeout_ms, agent_done_fn done,
+			  void *ctx)
 {
 	struct destroy_ctx *d = xcalloc(1, sizeof(*d));
 	struct err err = { 0 };
@@ -507,7 +508,7 @@ void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx)
 	d->done = done;
 	d->ctx = ctx;
 	c->removing = true;
-	if (ag_container_stop(c, 10000, true, destroy_now, d, &err) < 0) {
+	if (ag_container_stop(c, timeout_ms, true, destroy_now, d, &err) < 0) {
 		log_warn("%s", err.msg);
 		ag_defer(c->a, destroy_now, d, 0, NULL);
 	}

@@ -96,7 +96,10 @@ int ag_container_spawn(struct ag_container *c, struct err *err);
 int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, agent_done_fn done,
 		      void *ctx, struct err *err);
 /* Stops (if needed) and removes; done (may be NULL) when it is gone. */
-void ag_container_destroy(struct ag_container *c, agent_done_fn done, void *ctx);
+/* Stops (SIGTERM, SIGKILL after timeout_ms; 0 = at once) and removes c. */
+void ag_container_destroy(struct ag_container *c, uint64_t timeout_ms, agent_done_fn done,
+			  void *ctx);
+#define AG_STOP_TIMEOUT_MS 10000 /* Docker's default grace before SIGKILL */
 int ag_container_save(struct ag_container *c, struct err *err);
 struct ag_container *ag_container_find(struct agent *a, const char *ref, struct err *err);
 json_t *ag_container_json(struct ag_container *c);
