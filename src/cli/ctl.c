@@ -775,7 +775,7 @@ static int cmd_token(int argc, char **argv)
 
 /* The daemon stops a removed workload's containers in the background (SIGTERM, then
  * SIGKILL after their timeout); `rm` returns once they are gone, as docker rm -f does. */
-static int workload_wait_gone(struct api_client *cl, const char *name, struct err *err)
+int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *err)
 {
 	for (int tries = 0; tries < 600; tries++) {
 		_cleanup_json_ json_t *cs = NULL;
@@ -838,7 +838,7 @@ static int cmd_workload(int argc, char **argv)
 			_cleanup_free_ char *path = ctl_path("/v1/workloads", argv[i], NULL);
 			if (api_call(cl, "DELETE", path, NULL, NULL, &err) < 0)
 				rc = ctl_fail(&err);
-			else if (workload_wait_gone(cl, argv[i], &err) < 0)
+			else if (ctl_workload_wait_gone(cl, argv[i], &err) < 0)
 				rc = ctl_fail(&err);
 			else
 				printf("%s\n", argv[i]);

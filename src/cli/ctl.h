@@ -35,4 +35,9 @@ char *ctl_path(const char *prefix, const char *ref, const char *suffix);
 
 #define CTL_HELP_OPT { "help", no_argument, NULL, 'h' }
 
+/* After DELETE /v1/workloads/NAME: waits (up to 60 s) until none of its containers is
+ * left, as the daemon stops and removes them in the background. */
+struct api_client;
+int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *err);
+
 #endif

@@ -332,7 +332,10 @@ static json_t *run_body(struct run_opts *o, int argc, char **argv, int first)
 {
 	json_t *b = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:b}", "image", o->image,
 			      "name", o->name, "vpc", o->vpc, "memory", o->memory, "cpu", o->cpu,
-			      "disk", o->disk, "user", o->user, "workdir", o->workdir, "rm", o->rm);
+			      "disk", o->disk, "user", o->user, "workdir", o->workdir,
+			      /* in the foreground we remove it ourselves, once we have its exit
+			       * code: a daemon-side --rm could race our first look at it */
+			      "rm", o->rm && o->detach);
 	if (!b)
 		return NULL;
 	json_t *vols = json_array();
@@ -398,10 +401,11 @@ static int run_foreground(struct api_client *cl, const char *name, bool rm)
 		    json_is_integer(json_object_get(c, "exit_code")))
 			st.exit = json_integer_value(json_object_get(c, "exit_code"));
 	}
-	if (rm) { /* the daemon removes it too (--rm is in the workload); make sure */
+	if (rm) { /* we remove it: the exit code is ours now */
 		_cleanup_free_ char *path = ctl_path("/v1/workloads", name, NULL);
 		struct err e2 = { 0 };
-		api_call(cl, "DELETE", path, NULL, NULL, &e2);
+		if (api_call(cl, "DELETE", path, NULL, NULL, &e2) == 0)
+			ctl_workload_wait_gone(cl, name, &e2);
 	}
 	if (st.exit == INT32_MIN) {
 		fprintf(stderr, "coop: %s: the exit code is unknown\n", name);
