@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <poll.h>
 
 #include "base/util.h"
 
@@ -278,5 +279,224 @@ int api_stream(struct api_client *c, const char *method, const char *path, json_
 			r = x.stop;
 	}
 	free(x.buf);
+	return r;
+}
+
+/* ---- upgraded streams ----
+ * libcurl connects (and does TLS) with CONNECT_ONLY; the request and the reply's
+ * head are written and parsed here, since libcurl 7.88 cannot hand over a connection
+ * after a 101. */
+
+#define HEAD_MAX (16u * 1024)
+
+struct api_conn {
+	CURL *curl;
+	curl_socket_t fd;
+	char *pending; /* stream bytes that came with the reply's head */
+	size_t pending_len, pending_off;
+};
+
+void api_conn_free(struct api_conn *k)
+{
+	if (!k)
+		return;
+	curl_easy_cleanup(k->curl);
+	free(k->pending);
+	free(k);
+}
+
+int api_conn_fd(struct api_conn *k) { return (int)k->fd; }
+
+static int wait_fd(struct api_conn *k, short events, struct err *err)
+{
+	struct pollfd p = { .fd = k->fd, .events = events };
+	if (poll(&p, 1, 30000) == 0)
+		return err_msg(err, ETIMEDOUT, "the coop daemon does not answer");
+	return 0;
+}
+
+int api_conn_recv(struct api_conn *k, void *buf, size_t len, size_t *ret_n, struct err *err)
+{
+	if (k->pending_off < k->pending_len) {
+		size_t n = k->pending_len - k->pending_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, k->pending + k->pending_off, n);
+		k->pending_off += n;
+		*ret_n = n;
+		return 0;
+	}
+	CURLcode cr = curl_easy_recv(k->curl, buf, len, ret_n);
+	if (cr == CURLE_AGAIN)
+		return -EAGAIN;
+	if (cr != CURLE_OK)
+		return err_msg(err, EIO, "read from the coop daemon: %s", curl_easy_strerror(cr));
+	return 0;
+}
+
+int api_conn_send(struct api_conn *k, const void *p, size_t len, size_t *ret_n, struct err *err)
+{
+	CURLcode cr = curl_easy_send(k->curl, p, len, ret_n);
+	if (cr == CURLE_AGAIN)
+		return -EAGAIN;
+	if (cr != CURLE_OK)
+		return err_msg(err, EIO, "write to the coop daemon: %s", curl_easy_strerror(cr));
+	return 0;
+}
+
+static int send_all(struct api_conn *k, const char *p, size_t len, struct err *err)
+{
+	while (len > 0) {
+		size_t n = 0;
+		int r = api_conn_send(k, p, len, &n, err);
+		if (r == -EAGAIN) {
+			CHECK(wait_fd(k, POLLOUT, err));
+			continue;
+		}
+		CHECK(r);
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static char *request_head(struct api_client *c, const char *method, const char *path,
+			  size_t body_len)
+{
+	_cleanup_free_ char *host = NULL, *auth = NULL;
+	if (c->endpoint) {
+		const char *h = strstr(c->endpoint, "://") + 3;
+		host = strndup(h, strcspn(h, "/"));
+		auth = xasprintf("X-Coop-Access-Token: %s\r\nX-Coop-Secret-Key: %s\r\n", c->access,
+				 c->secret);
+	}
+	return xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: coop-cli\r\n"
+			 "Connection: Upgrade\r\nUpgrade: tcp\r\n%s"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+			 method, path, host ? host : "coop", auth ? auth : "", body_len);
+}
+
+/* Reads until the end of the reply's head; bytes past it stay in k->pending. */
+static int read_head(struct api_conn *k, char **ret_buf, size_t *ret_len, size_t *ret_head,
+		     struct err *err)
+{
+	_cleanup_free_ char *buf = xmalloc(HEAD_MAX + 1);
+	size_t len = 0;
+	char *end;
+
+	for (;;) {
+		size_t n = 0;
+		int r = api_conn_recv(k, buf + len, HEAD_MAX - len, &n, err);
+		if (r == -EAGAIN) {
+			CHECK(wait_fd(k, POLLIN, err));
+			continue;
+		}
+		CHECK(r);
+		if (n == 0)
+			return err_msg(err, EPROTO, "the coop daemon closed the connection");
+		len += n;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")))
+			break;
+		if (len == HEAD_MAX)
+			return err_msg(err, EPROTO, "the daemon's reply head is too long");
+	}
+	*ret_head = end + 4 - buf;
+	*ret_len = len;
+	*ret_buf = take_ptr(buf);
+	return 0;
+}
+
+/* A non-101 reply: its body (Content-Length, else to the end) is the error. */
+static int reply_error(struct api_conn *k, long status, char *buf, size_t len, size_t head,
+		       struct err *err)
+{
+	const char *cl = strcasestr(buf, "\r\nContent-Length:");
+	size_t want = cl ? strtoul(cl + 17, NULL, 10) : HEAD_MAX;
+	_cleanup_free_ char *body = xmalloc(HEAD_MAX + 1);
+	size_t n = len - head;
+
+	if (want > HEAD_MAX)
+		want = HEAD_MAX;
+	memcpy(body, buf + head, n);
+	while (n < want) {
+		size_t got = 0;
+		int r = api_conn_recv(k, body + n, want - n, &got, err);
+		if (r == -EAGAIN) {
+			if (wait_fd(k, POLLIN, err) < 0)
+				break;
+			continue;
+		}
+		if (r < 0 || got == 0)
+			break;
+		n += got;
+	}
+	return api_error_from_reply(status, body, n, err);
+}
+
+static int conn_open(struct api_client *c, struct api_conn *k, struct err *err)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	_cleanup_free_ char *url = c->endpoint ? xasprintf("%s/", c->endpoint) : xstrdup("http://coop/");
+
+	if (!(k->curl = curl_easy_init()))
+		return err_msg(err, ENOMEM, "initialize libcurl");
+	curl_easy_setopt(k->curl, CURLOPT_URL, url);
+	if (c->endpoint && c->ca)
+		curl_easy_setopt(k->curl, CURLOPT_CAINFO, c->ca);
+	if (!c->endpoint)
+		curl_easy_setopt(k->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+	curl_easy_setopt(k->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(k->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(k->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode cr = curl_easy_perform(k->curl);
+	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, NULL); /* errbuf is ours only here */
+	if (cr != CURLE_OK)
+		return c->endpoint ? err_msg(err, ECONNREFUSED, "cannot reach the coop daemon at %s: %s",
+					     c->endpoint, errbuf[0] ? errbuf : curl_easy_strerror(cr))
+				   : err_msg(err, ECONNREFUSED,
+					     "cannot reach the coop daemon at %s: is `coop daemon` running?",
+					     c->socket);
+	if (curl_easy_getinfo(k->curl, CURLINFO_ACTIVESOCKET, &k->fd) != CURLE_OK ||
+	    k->fd == CURL_SOCKET_BAD)
+		return err_msg(err, EIO, "no socket to the coop daemon");
+	return 0;
+}
+
+int api_upgrade(struct api_client *c, const char *method, const char *path, json_t *body,
+		struct api_conn **ret, struct err *err)
+{
+	struct api_conn *k = xcalloc(1, sizeof(*k));
+	_cleanup_free_ char *data = body ? json_dumps(body, JSON_COMPACT) : xstrdup("");
+	_cleanup_free_ char *head = NULL, *buf = NULL;
+	size_t len = 0, hlen = 0;
+	long status = 0;
+	int r;
+
+	if ((r = conn_open(c, k, err)) < 0)
+		goto fail;
+	head = request_head(c, method, path, strlen(data));
+	if ((r = send_all(k, head, strlen(head), err)) < 0 ||
+	    (r = send_all(k, data, strlen(data), err)) < 0 ||
+	    (r = read_head(k, &buf, &len, &hlen, err)) < 0)
+		goto fail;
+	if (sscanf(buf, "HTTP/1.%*d %ld", &status) != 1) {
+		r = err_msg(err, EPROTO, "the daemon's reply is not HTTP");
+		goto fail;
+	}
+	if (status != 101) {
+		r = status >= 200 && status < 300
+			    ? err_msg(err, EPROTO, "the daemon did not switch protocols (HTTP %ld): is it older than this client?", status)
+			    : reply_error(k, status, buf, len, hlen, err);
+		goto fail;
+	}
+	k->pending_len = len - hlen;
+	k->pending = xmalloc(k->pending_len + 1);
+	memcpy(k->pending, buf + hlen, k->pending_len);
+	*ret = k;
+	return 0;
+fail:
+	api_conn_free(k);
 	return r;
 }

@@ -40,6 +40,23 @@ typedef int (*api_line_fn)(void *ctx, json_t *line);
 int api_stream(struct api_client *c, const char *method, const char *path, json_t *body,
 	       api_line_fn fn, void *ctx, struct err *err);
 
+/* An upgraded request (interactive exec, docs/api.md): sends body with "Connection:
+ * Upgrade" and "Upgrade: tcp" over the same transport as api_call (unix socket, or TLS
+ * with the token); a 101 reply gives a raw two-way byte stream, any other reply fails
+ * as api_call does. */
+struct api_conn;
+int api_upgrade(struct api_client *c, const char *method, const char *path, json_t *body,
+		struct api_conn **ret, struct err *err);
+/* The socket to poll; after it polls readable, call api_conn_recv until -EAGAIN (TLS
+ * may hold decrypted bytes the socket no longer shows). */
+int api_conn_fd(struct api_conn *k);
+/* Up to len bytes into buf: 0 with *ret_n > 0, 0 with *ret_n == 0 at the end of the
+ * stream, -EAGAIN when nothing is there yet. */
+int api_conn_recv(struct api_conn *k, void *buf, size_t len, size_t *ret_n, struct err *err);
+/* Some of p (at least one byte unless -EAGAIN): *ret_n says how much. */
+int api_conn_send(struct api_conn *k, const void *p, size_t len, size_t *ret_n, struct err *err);
+void api_conn_free(struct api_conn *k);
+
 /* The error a non-2xx reply stands for (pure): {"error":{"message"}} gives the message;
  * another body, "HTTP <status>: <first line of the body>". Returns the negative errno. */
 int api_error_from_reply(long status, const char *body, size_t len, struct err *err);

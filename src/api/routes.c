@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/session.h"
 #include "base/fs.h"
 #include "base/js.h"
 #include "base/log.h"
@@ -29,6 +30,7 @@ struct api_routes {
 	struct ev_sub *subs;
 	struct follower *followers;
 	int n_streams;
+	int n_sessions; /* interactive execs (api/session.h) */
 };
 
 /* ================= pure parts ================= */
@@ -420,6 +422,16 @@ void api_exec_req_free(struct api_exec_req *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static bool exec_field_known(const char *k)
+{
+	static const char *const known[] = { "argv", "env", "user", "cwd",
+					     "tty", "stdin", "rows", "cols" };
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (streq(k, known[i]))
+			return true;
+	return false;
+}
+
 int api_exec_decode(const char *body, size_t len, struct api_exec_req *ret, char **ret_field,
 		    struct err *err)
 {
@@ -433,14 +445,20 @@ int api_exec_decode(const char *body, size_t len, struct api_exec_req *ret, char
 		*ret_field = NULL;
 	if ((x = api_body_object(body, len, &j, err)) < 0)
 		return x;
-	json_object_foreach(j, k, v) if (!streq(k, "argv") && !streq(k, "env") &&
-					 !streq(k, "user") && !streq(k, "cwd")) return
+	uint64_t rows = 0, cols = 0;
+	json_object_foreach(j, k, v) if (!exec_field_known(k)) return
 		field_fail(ret_field, k, err, EINVAL, "unknown field%s", "");
 	if ((x = js_field(js_strv(j, "", "argv", true, &r.argv, err), ret_field, err)) < 0 ||
 	    (x = js_field(js_strv(j, "", "env", false, &r.env, err), ret_field, err)) < 0 ||
 	    (x = js_field(js_str(j, "", "user", false, &r.user, err), ret_field, err)) < 0 ||
-	    (x = js_field(js_str(j, "", "cwd", false, &r.cwd, err), ret_field, err)) < 0)
+	    (x = js_field(js_str(j, "", "cwd", false, &r.cwd, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_bool(j, "", "tty", &r.tty, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_bool(j, "", "stdin", &r.stdin, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_u64(j, "", "rows", 65535, &rows, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_u64(j, "", "cols", 65535, &cols, err), ret_field, err)) < 0)
 		goto fail;
+	r.rows = rows;
+	r.cols = cols;
 	x = -EINVAL;
 	if (!r.argv[0] || !r.argv[0][0]) {
 		field_fail(ret_field, "argv", err, EINVAL, "expected a command%s", "");
@@ -1257,6 +1275,56 @@ static void exec_done(void *ctx, int exit_code, const struct err *err)
 	free(x);
 }
 
+/* ---- interactive exec: a session over an upgraded stream (api/session.h) ---- */
+
+static void session_upgraded(void *ctx, int fd, const char *extra, size_t n, struct api_upgrade *u)
+{
+	api_session_attach(ctx, fd, extra, n, u);
+}
+
+static void session_ready(void *ctx, struct api_session *s, const struct err *err)
+{
+	struct api_req *req = ctx;
+	if (err)
+		api_reply_error(req, 500, "exec_failed", NULL, "%s", err->msg);
+	else
+		api_reply_upgrade(req, session_upgraded, s);
+	api_req_release(req);
+}
+
+static void exec_interactive(struct api_routes *rt, struct api_req *req, const char *ref,
+			     const struct api_exec_req *e)
+{
+	struct err err = { 0 };
+	_cleanup_json_ json_t *c = NULL;
+	if (!api_req_wants_upgrade(req))
+		return api_reply_error(req, 400, "bad_request", "tty",
+				       "tty/stdin exec needs \"Connection: Upgrade\" and \"Upgrade: tcp\"");
+	int r = rt->e->container_get(rt->cfg.agent, ref, &c, &err);
+	if (r < 0)
+		return reply_err(req, r, &err, NULL);
+	const char *id = json_string_value(json_object_get(c, "id"));
+	const char *status = json_string_value(json_object_get(c, "status"));
+	if (!id || !status || !streq(status, "running"))
+		return api_reply_error(req, 409, "conflict", NULL, "container '%s' is not running",
+				       ref);
+	_cleanup_free_ char *rtroot = xasprintf("%s/runtime", rt->cfg.run_dir);
+	_cleanup_free_ char *dir = xasprintf("%s/exec", rt->cfg.run_dir);
+	if ((r = fs_mkdir_p(dir, 0700, &err)) < 0)
+		return reply_err(req, r, &err, NULL);
+	struct api_session_opts o = {
+		/* the daemon's own binary, even if replaced on disk since it started */
+		.exe = "/proc/self/exe", .rtroot = rtroot, .sock_dir = dir, .id = id, .argv = e->argv,
+		.env = e->env, .user = e->user, .cwd = e->cwd, .tty = e->tty, .stdin = e->stdin,
+		.rows = e->rows, .cols = e->cols, .live = &rt->n_sessions,
+	};
+	api_req_hold(req);
+	if ((r = api_session_start(rt->cfg.loop, &o, session_ready, req, &err)) < 0) {
+		api_req_release(req);
+		return reply_err(req, r, &err, NULL);
+	}
+}
+
 H(h_exec)
 {
 	struct api_exec_req e;
@@ -1267,6 +1335,11 @@ H(h_exec)
 	int r = api_exec_decode(body, len, &e, &field, &err);
 	if (r < 0)
 		return reply_err(req, r, &err, field);
+	if (e.tty || e.stdin) {
+		exec_interactive(rt, req, p[0], &e);
+		api_exec_req_free(&e);
+		return;
+	}
 	struct exec_ctx *x = xcalloc(1, sizeof(*x));
 	x->req = api_req_hold(req);
 	r = rt->e->container_exec(rt->cfg.agent, p[0], e.argv, e.env, e.user, e.cwd, exec_out,

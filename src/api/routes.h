@@ -104,6 +104,8 @@ int api_run_to_spec(const struct api_run_req *r, json_t **ret, char **ret_field,
 struct api_exec_req {
 	char **argv, **env;
 	char *user, *cwd;
+	bool tty, stdin;     /* either: an interactive session over an upgraded stream */
+	unsigned rows, cols; /* the pty's first size (tty only; 0 = unset) */
 };
 int api_exec_decode(const char *body, size_t len, struct api_exec_req *ret, char **ret_field,
 		    struct err *err);

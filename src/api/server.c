@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,13 @@ struct api_server {
 	int open_handles;
 	bool stopping;
 	struct api_req *reqs; /* every live request, for heartbeats and shutdown */
+	struct api_upgrade *upgrades; /* every upgraded stream not yet closed */
+};
+
+struct api_upgrade {
+	struct listener *l;
+	struct MHD_UpgradeResponseHandle *urh; /* NULL once closed */
+	struct api_upgrade *prev, *next;
 };
 
 struct api_req {
@@ -58,6 +66,9 @@ struct api_req {
 	size_t out_len, out_off;
 	api_close_fn on_close;
 	void *close_ctx;
+	/* upgrade: fn not yet called */
+	api_upgrade_fn up_fn;
+	void *up_ctx;
 };
 
 /* ---- requests ---- */
@@ -434,6 +445,80 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return MHD_YES;
 }
 
+/* ---- upgrades ---- */
+
+bool api_req_wants_upgrade(struct api_req *r)
+{
+	const char *conn = api_req_header(r, "Connection");
+	const char *up = api_req_header(r, "Upgrade");
+	return conn && up && strcasestr(conn, "upgrade") && strcasecmp(up, "tcp") == 0;
+}
+
+static void upgrade_abandon(struct api_req *r)
+{
+	api_upgrade_fn fn = r->up_fn;
+	r->up_fn = NULL;
+	if (fn)
+		fn(r->up_ctx, -1, NULL, 0, NULL);
+}
+
+/* MHD calls this right after the 101 went out, before the request completes. */
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+			size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct api_req *r = con_cls;
+	struct api_upgrade *u = xcalloc(1, sizeof(*u));
+	api_upgrade_fn fn = r->up_fn;
+
+	r->up_fn = NULL;
+	u->l = r->l;
+	u->urh = urh;
+	u->next = r->srv->upgrades;
+	if (u->next)
+		u->next->prev = u;
+	r->srv->upgrades = u;
+	/* the stream lives as long as its taker wants: no idle timeout */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	fn(r->up_ctx, sock, extra, extra_len, u);
+}
+
+void api_reply_upgrade(struct api_req *r, api_upgrade_fn fn, void *ctx)
+{
+	if (r->answered || !r->conn || r->srv->stopping) {
+		fn(ctx, -1, NULL, 0, NULL);
+		return;
+	}
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, NULL);
+	MHD_add_response_header(resp, "Upgrade", "tcp");
+	r->up_fn = fn;
+	r->up_ctx = ctx;
+	set_response(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
+static void upgrade_unlink(struct api_upgrade *u)
+{
+	struct api_server *s = u->l->srv;
+	if (u->prev)
+		u->prev->next = u->next;
+	else if (s->upgrades == u)
+		s->upgrades = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	u->prev = u->next = NULL;
+}
+
+void api_upgrade_close(struct api_upgrade *u)
+{
+	if (!u)
+		return;
+	if (u->urh) { /* not already closed by api_server_stop */
+		upgrade_unlink(u);
+		MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+		kick(u->l);
+	}
+	free(u);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -445,6 +530,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	r->suspended = false;
 	req_unlink(r);
 	stream_closed(r);
+	upgrade_abandon(r);
 	api_req_release(r);
 }
 
@@ -526,7 +612,7 @@ static int tcp_socket(const char *listen_addr, struct err *err)
 static int listener_start(struct api_server *s, struct listener *l, int fd, bool tls,
 			  struct err *err)
 {
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *di;
 	int r;
 
@@ -624,6 +710,13 @@ void api_server_stop(struct api_server *s)
 			r->suspended = false;
 			MHD_resume_connection(r->conn);
 		}
+	}
+	/* upgraded streams end here; their takers' api_upgrade_close only frees */
+	while (s->upgrades) {
+		struct api_upgrade *u = s->upgrades;
+		upgrade_unlink(u);
+		MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+		u->urh = NULL;
 	}
 	for (int i = 0; i < 2; i++) {
 		struct listener *l = &s->l[i];

@@ -77,4 +77,18 @@ void api_stream_end(struct api_req *r);
 /* Bytes written but not yet sent (producers slow down past a limit). */
 size_t api_stream_pending(const struct api_req *r);
 
+/* ---- upgraded connections: 101 Switching Protocols, "Upgrade: tcp" ----
+ * The reply to a request that asked for it (api_req_wants_upgrade). Once the 101 is
+ * sent, fn(ctx, fd, extra, extra_len, u) gets the raw byte stream: fd (for TLS, the
+ * plain end of a socket pair the server encrypts for) and the bytes the client sent
+ * early. The taker owns the stream from then on and ends it with api_upgrade_close(u),
+ * which closes fd (the taker must not close it itself). If the client goes away before
+ * the 101 is sent, fn is called with fd -1 and u NULL: fn is always called once. */
+struct api_upgrade;
+typedef void (*api_upgrade_fn)(void *ctx, int fd, const char *extra, size_t extra_len,
+			       struct api_upgrade *u);
+bool api_req_wants_upgrade(struct api_req *r);
+void api_reply_upgrade(struct api_req *r, api_upgrade_fn fn, void *ctx);
+void api_upgrade_close(struct api_upgrade *u);
+
 #endif

@@ -5,7 +5,13 @@
 #include "cli/run.h"
 
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
+
+#include "api/frame.h"
 
 #include "base/js.h"
 #include "base/util.h"
@@ -123,7 +129,7 @@ int run_cmd_logs(int argc, char **argv)
 struct exec_opts {
 	char **env;
 	const char *user, *cwd;
-	bool tty;
+	bool tty, stdin;
 };
 
 static int exec_opt(int c, const char *arg, void *ctx)
@@ -137,10 +143,239 @@ static int exec_opt(int c, const char *arg, void *ctx)
 		break;
 	case 'u': o->user = arg; break;
 	case 'w': o->cwd = arg; break;
-	case 'i':
+	case 'i': o->stdin = true; break;
 	case 't': o->tty = true; break;
 	}
 	return 0;
+}
+
+/* ---- interactive exec: the local terminal and the upgraded stream ----
+ * The terminal goes raw (with -it on a terminal) and is restored on every way out:
+ * return, exit, and the signals that end us. SIGWINCH becomes a resize frame; it is
+ * blocked except inside ppoll, so none is lost between a check and the wait. */
+
+static struct termios saved_tio;
+static volatile sig_atomic_t tio_raw, winch;
+
+static void tty_restore(void)
+{
+	if (tio_raw) {
+		tcsetattr(0, TCSANOW, &saved_tio);
+		tio_raw = 0;
+	}
+}
+
+static void on_fatal_signal(int sig)
+{
+	tty_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void on_winch(int sig) { winch = 1; }
+
+static int tty_raw(struct err *err)
+{
+	static const int fatal[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
+	struct termios raw;
+
+	if (tcgetattr(0, &saved_tio) < 0)
+		return err_sys(err, errno, "read the terminal's settings");
+	raw = saved_tio;
+	cfmakeraw(&raw);
+	for (size_t i = 0; i < ARRAY_SIZE(fatal); i++)
+		signal(fatal[i], on_fatal_signal);
+	atexit(tty_restore);
+	if (tcsetattr(0, TCSANOW, &raw) < 0)
+		return err_sys(err, errno, "put the terminal in raw mode");
+	tio_raw = 1;
+	return 0;
+}
+
+struct isession {
+	struct api_conn *k;
+	struct api_frame_dec dec;
+	bool tty, stdin_open, eof;
+	int exit; /* INT32_MIN until the exit frame */
+};
+
+static void write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= n;
+	}
+}
+
+static int on_frame_out(void *ctx, enum api_frame_type t, const uint8_t *p, size_t len)
+{
+	struct isession *s = ctx;
+	if (t == API_FRAME_STDOUT || t == API_FRAME_STDERR) {
+		write_all(t == API_FRAME_STDOUT ? 1 : 2, p, len);
+	} else if (t == API_FRAME_EXIT) {
+		_cleanup_json_ json_t *j = json_loadb((const char *)p, len, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "error"));
+		s->exit = json_is_integer(json_object_get(j, "exit"))
+				  ? json_integer_value(json_object_get(j, "exit")) : -1;
+		if (msg) {
+			tty_restore();
+			fprintf(stderr, "coop: %s\n", msg);
+		}
+	}
+	return 0;
+}
+
+/* Everything the daemon sent so far (until the socket has no more). */
+static int drain(struct isession *s, struct err *err)
+{
+	char buf[65536];
+	for (;;) {
+		size_t n = 0;
+		int r = api_conn_recv(s->k, buf, sizeof(buf), &n, err);
+		if (r == -EAGAIN)
+			return 0;
+		CHECK(r);
+		if (n == 0) {
+			s->eof = true;
+			return 0;
+		}
+		CHECK(api_frame_feed(&s->dec, buf, n, on_frame_out, s, err));
+	}
+}
+
+/* Sends a whole frame, reading what comes meanwhile (the daemon may be waiting for us
+ * to read before it reads on). */
+static int send_frame(struct isession *s, enum api_frame_type t, const void *p, size_t len,
+		      struct err *err)
+{
+	_cleanup_free_ uint8_t *f = xmalloc(API_FRAME_HDR + len);
+	size_t off = 0, total = API_FRAME_HDR + len;
+
+	api_frame_header(f, t, len);
+	memcpy(f + API_FRAME_HDR, p, len);
+	while (off < total && !s->eof) {
+		size_t n = 0;
+		int r = api_conn_send(s->k, f + off, total - off, &n, err);
+		if (r == -EAGAIN) {
+			struct pollfd pf = { .fd = api_conn_fd(s->k), .events = POLLIN | POLLOUT };
+			if (poll(&pf, 1, -1) > 0 && (pf.revents & POLLIN))
+				CHECK(drain(s, err));
+			continue;
+		}
+		CHECK(r);
+		off += n;
+	}
+	return 0;
+}
+
+static void term_size(unsigned *rows, unsigned *cols)
+{
+	struct winsize ws = { 0 };
+	if (ioctl(1, TIOCGWINSZ, &ws) < 0)
+		ioctl(0, TIOCGWINSZ, &ws);
+	*rows = ws.ws_row;
+	*cols = ws.ws_col;
+}
+
+static int send_resize(struct isession *s, struct err *err)
+{
+	unsigned rows, cols;
+	uint8_t f[API_FRAME_HDR + 4];
+
+	term_size(&rows, &cols);
+	if (!rows || !cols)
+		return 0;
+	api_frame_resize(f, rows, cols);
+	return send_frame(s, API_FRAME_RESIZE, f + API_FRAME_HDR, 4, err);
+}
+
+static int stdin_ready(struct isession *s, struct err *err)
+{
+	char buf[32768];
+	ssize_t n = read(0, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n > 0)
+		return send_frame(s, API_FRAME_STDIN, buf, n, err);
+	s->stdin_open = false; /* the end of our stdin is the end of its */
+	return send_frame(s, API_FRAME_CLOSE, NULL, 0, err);
+}
+
+static int relay(struct isession *s, struct err *err)
+{
+	sigset_t block, wait_mask;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGWINCH);
+	if (s->tty)
+		signal(SIGWINCH, on_winch);
+	CHECK(drain(s, err));
+	while (!s->eof && s->exit == INT32_MIN) { /* the exit frame is the last */
+		struct pollfd pf[2] = { { .fd = api_conn_fd(s->k), .events = POLLIN },
+					{ .fd = s->stdin_open ? 0 : -1, .events = POLLIN } };
+		if (winch) {
+			winch = 0;
+			CHECK(send_resize(s, err));
+		}
+		if (ppoll(pf, 2, NULL, &wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(err, errno, "poll");
+		}
+		if (pf[0].revents)
+			CHECK(drain(s, err));
+		if (pf[1].revents && !s->eof)
+			CHECK(stdin_ready(s, err));
+	}
+	return 0;
+}
+
+static int exec_interactive(const struct exec_opts *o, json_t *body, const char *path)
+{
+	_cleanup_client_ struct api_client *cl = NULL;
+	struct isession s = { .tty = o->tty, .stdin_open = o->stdin, .exit = INT32_MIN };
+	struct err err = { 0 };
+	unsigned rows = 0, cols = 0;
+	int r;
+
+	if (o->tty && o->stdin && !isatty(0)) {
+		fprintf(stderr, "coop: exec -it: the input is not a terminal (use -i alone)\n");
+		return 1;
+	}
+	json_object_set_new(body, "tty", json_boolean(o->tty));
+	json_object_set_new(body, "stdin", json_boolean(o->stdin));
+	if (o->tty) {
+		term_size(&rows, &cols);
+		if (rows && cols) {
+			json_object_set_new(body, "rows", json_integer(rows));
+			json_object_set_new(body, "cols", json_integer(cols));
+		}
+	}
+	if (ctl_client(&cl, &err) < 0 || api_upgrade(cl, "POST", path, body, &s.k, &err) < 0)
+		return ctl_fail(&err);
+	if (o->tty && o->stdin && (r = tty_raw(&err)) < 0) {
+		api_conn_free(s.k);
+		return ctl_fail(&err);
+	}
+	r = relay(&s, &err);
+	tty_restore();
+	api_conn_free(s.k);
+	api_frame_dec_free(&s.dec);
+	if (r < 0)
+		return ctl_fail(&err);
+	if (s.exit == INT32_MIN) {
+		fprintf(stderr, "coop: the exec stream ended without an exit code\n");
+		return 1;
+	}
+	return s.exit < 0 ? 1 : s.exit > 255 ? 255 : s.exit;
 }
 
 static int print_exec(void *ctx, json_t *line)
@@ -184,24 +419,24 @@ int run_cmd_exec(int argc, char **argv)
 	struct err err = { 0 };
 	struct log_state st = { INT32_MIN };
 	int first = ctl_parse(argc, argv, "+e:u:w:ith", longs, exec_opt, &o,
-			      "Usage: coop exec [-e K=V]... [-u USER] [-w DIR] ID|NAME CMD [ARG...]\n"
+			      "Usage: coop exec [-it] [-e K=V]... [-u USER] [-w DIR] ID|NAME CMD [ARG...]\n"
 			      "Run a command in a running container (its namespaces, cgroup and\n"
 			      "environment), print its output and exit with its exit code.\n\n"
+			      "  -i, --interactive  feed our stdin to the command\n"
+			      "  -t, --tty          give it a terminal (with -i: ours goes raw meanwhile,\n"
+			      "                     and window size changes follow)\n"
 			      "  -e, --env K=V      add to the environment (repeatable)\n"
 			      "  -u, --user USER    run as USER[:GROUP] (name or id; default the container's)\n"
 			      "  -w, --workdir DIR  working directory\n"
-			      "  -i, -t             interactive / terminal: not supported yet\n\n"
-			      "Example:\n"
-			      "  coop exec web-1 cat /etc/hostname\n");
+			      "\nExamples:\n"
+			      "  coop exec web-1 cat /etc/hostname\n"
+			      "  coop exec -it web-1 sh\n"
+			      "  echo hello | coop exec -i web-1 cat\n");
 	_cleanup_strv_ char **env = o.env;
 	if (first == -1)
 		return 0;
 	if (first < 0)
 		return 2;
-	if (o.tty) {
-		fprintf(stderr, "coop: exec -i/-t (interactive, terminal) is not supported yet\n");
-		return 1;
-	}
 	if (!ctl_operands(argc, argv, first, 2, -1, "container and command"))
 		return 2;
 	json_t *argvj = json_array(), *envj = json_array();
@@ -214,6 +449,8 @@ int run_cmd_exec(int argc, char **argv)
 	_cleanup_free_ char *path = ctl_path("/v1/containers", argv[first], "/exec");
 	if (!body)
 		return ctl_usage("exec", "%s", "arguments must be UTF-8");
+	if (o.tty || o.stdin)
+		return exec_interactive(&o, body, path);
 	if (ctl_client(&cl, &err) < 0 || api_stream(cl, "POST", path, body, print_exec, &st, &err) < 0)
 		return ctl_fail(&err);
 	if (st.exit == INT32_MIN) {
@@ -440,7 +677,8 @@ int run_cmd_run(int argc, char **argv)
 	if (first < 0)
 		return 2;
 	if (o.tty) {
-		fprintf(stderr, "coop: run -i/-t (interactive, terminal) is not supported yet\n");
+		fprintf(stderr, "coop: run -i/-t (a foreground interactive container) is not supported "
+				"yet: start it with -d, then `coop exec -it NAME sh`\n");
 		return 1;
 	}
 	if (!o.image) {

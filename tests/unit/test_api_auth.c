@@ -263,7 +263,7 @@ static void test_exec_decode(void **state)
 	api_exec_req_free(&e);
 	static const char *const bad[] = { "{}", "{\"argv\":[]}", "{\"argv\":[\"\"]}",
 					   "{\"argv\":\"sh\"}", "{\"argv\":[\"sh\"],\"cwd\":\"x\"}",
-					   "{\"argv\":[\"sh\"],\"tty\":true}", "nope" };
+					   "{\"argv\":[\"sh\"],\"tty\":1}", "nope" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int x = api_exec_decode(bad[i], strlen(bad[i]), &e, &field, &err);
 		if (x != -EINVAL && x != -EBADMSG)

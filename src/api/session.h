@@ -1,0 +1,46 @@
+/* session: one interactive exec — `coop-runtime exec` with a pty (-t: the runtime passes
+ * the pty master over a console socket the session listens on) and/or with its stdin
+ * fed (-i), relayed over an upgraded connection in frames (api/frame.h): stdin and
+ * resizes in, output and finally the exit code out. Everything runs on the loop and
+ * never blocks; the session frees itself once the process exited and the stream ended.
+ *
+ * Why not agent_container_exec: that one collects output for a request/reply exec with
+ * no stdin; a session's streams are wired to a client for as long as it stays. */
+#ifndef COOP_API_SESSION_H
+#define COOP_API_SESSION_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "api/server.h"
+#include "base/err.h"
+
+#define API_MAX_SESSIONS 64
+#define API_SESSION_QUEUE_MAX (1u << 20) /* bytes queued one way before reading pauses */
+
+struct api_session_opts {
+	const char *exe;      /* the coop binary */
+	const char *rtroot;   /* the runtime's --root */
+	const char *sock_dir; /* where the console socket is made (exists, 0700) */
+	const char *id;       /* container id */
+	char *const *argv, *const *env;
+	const char *user, *cwd;
+	bool tty, stdin;
+	unsigned rows, cols; /* the pty's first size; 0 = leave it */
+	int *live;           /* incremented while the session exists (for the limit) */
+};
+
+struct api_session;
+/* Called once: err NULL when the process runs and waits for its stream
+ * (api_session_attach must follow), else why it did not start (the session then frees
+ * itself; do not touch it). */
+typedef void (*api_session_ready_fn)(void *ctx, struct api_session *s, const struct err *err);
+
+int api_session_start(uv_loop_t *loop, const struct api_session_opts *o,
+		      api_session_ready_fn ready, void *ctx, struct err *err);
+/* The upgraded stream (api_reply_upgrade's callback arguments); fd -1 means the client
+ * went away: the process is hung up. */
+void api_session_attach(struct api_session *s, int fd, const char *extra, size_t extra_len,
+			struct api_upgrade *u);
+
+#endif
