@@ -1624,6 +1624,13 @@ static void on_event(void *ctx, const struct agent_event *ev)
 		if (api_stream_pending(s->req) > API_STREAM_MAX_PENDING)
 			api_stream_end(s->req); /* too slow: it resumes with ?since= */
 	}
+	/* a follower learns of its container's exit now, not on its next tick: a
+	 * foreground `coop run` returns as soon as the process is done */
+	if (ev->type && streq(ev->type, "container") && ev->action && streq(ev->action, "die") &&
+	    ev->id)
+		for (struct follower *f = rt->followers; f; f = f->next)
+			if (!f->closed && streq(f->id, ev->id))
+				uv_timer_start(&f->timer, on_follow_tick, 0, FOLLOW_TICK_MS);
 	maybe_autorm(rt, ev);
 }
 
