@@ -30,7 +30,7 @@ struct api_routes {
 	struct ev_sub *subs;
 	struct follower *followers;
 	int n_streams;
-	int n_sessions; /* interactive execs (api/session.h) */
+	struct api_session_set sessions; /* interactive execs */
 };
 
 /* ================= pure parts ================= */
@@ -1316,7 +1316,7 @@ static void exec_interactive(struct api_routes *rt, struct api_req *req, const c
 		/* the daemon's own binary, even if replaced on disk since it started */
 		.exe = "/proc/self/exe", .rtroot = rtroot, .sock_dir = dir, .id = id, .argv = e->argv,
 		.env = e->env, .user = e->user, .cwd = e->cwd, .tty = e->tty, .stdin = e->stdin,
-		.rows = e->rows, .cols = e->cols, .live = &rt->n_sessions,
+		.rows = e->rows, .cols = e->cols, .set = &rt->sessions,
 	};
 	api_req_hold(req);
 	if ((r = api_session_start(rt->cfg.loop, &o, session_ready, req, &err)) < 0) {
@@ -1656,6 +1656,7 @@ void api_routes_free(struct api_routes *rt)
 		api_stream_end(rt->subs->req);
 	while (rt->followers)
 		api_stream_end(rt->followers->req);
+	api_session_set_close(&rt->sessions);
 	free(rt);
 }
 

@@ -24,7 +24,8 @@ struct api_session {
 	uv_loop_t *loop;
 	bool tty, stdin;
 	unsigned rows, cols;
-	int *live;
+	struct api_session_set *set; /* NULL once the set let go of it */
+	struct api_session *prev, *next;
 	api_session_ready_fn ready;
 	void *ready_ctx;
 	bool ready_called;
@@ -65,6 +66,20 @@ static bool is_open(void *h)
 	return x->loop && !uv_is_closing(x);
 }
 
+static void set_unlink(struct api_session *s)
+{
+	if (!s->set)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->set->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->set->n--;
+	s->set = NULL;
+}
+
 static void on_closed(uv_handle_t *h)
 {
 	struct api_session *s = h->data;
@@ -72,8 +87,7 @@ static void on_closed(uv_handle_t *h)
 		return;
 	api_frame_dec_free(&s->dec);
 	api_upgrade_close(s->up);
-	if (s->live)
-		(*s->live)--;
+	set_unlink(s);
 	free(s);
 }
 
@@ -118,7 +132,7 @@ static void session_end(struct api_session *s)
 	close_h(&s->sock);
 	close_h(&s->timer);
 	if (!s->exited && s->proc.pid > 0)
-		kill(s->proc.pid, SIGKILL); /* ending with the process alive: the daemon stops */
+		kill(s->proc.pid, SIGHUP); /* ending with the process alive: the daemon stops */
 	close_h(&s->proc);
 }
 
@@ -547,7 +561,7 @@ int api_session_start(uv_loop_t *loop, const struct api_session_opts *o,
 	struct api_session *s;
 	int r;
 
-	if (o->live && *o->live >= API_MAX_SESSIONS)
+	if (o->set && o->set->n >= API_MAX_SESSIONS)
 		return err_msg(err, EBUSY, "exec: %d interactive sessions already run (the limit)",
 			       API_MAX_SESSIONS);
 	s = xcalloc(1, sizeof(*s));
@@ -556,11 +570,15 @@ int api_session_start(uv_loop_t *loop, const struct api_session_opts *o,
 	s->stdin = o->stdin;
 	s->rows = o->rows;
 	s->cols = o->cols;
-	s->live = o->live;
 	s->ready = ready;
 	s->ready_ctx = ctx;
-	if (s->live)
-		(*s->live)++;
+	if ((s->set = o->set)) {
+		s->next = s->set->head;
+		if (s->next)
+			s->next->prev = s;
+		s->set->head = s;
+		s->set->n++;
+	}
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
 	s->open = 1;
@@ -607,4 +625,19 @@ void api_session_attach(struct api_session *s, int fd, const char *extra, size_t
 	if (s->exited && is_open(&s->master))
 		uv_timer_start(&s->timer, on_drain_timeout, DRAIN_MS, 0);
 	maybe_finish(s);
+}
+
+void api_session_set_close(struct api_session_set *set)
+{
+	while (set->head) {
+		struct api_session *s = set->head;
+		set_unlink(s);
+		if (!s->ready_called) {
+			struct err err = { 0 };
+			err_msg(&err, ESHUTDOWN, "exec: the daemon is shutting down");
+			call_ready(s, &err);
+		}
+		if (!s->ending)
+			session_end(s);
+	}
 }

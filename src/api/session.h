@@ -18,6 +18,17 @@
 #define API_MAX_SESSIONS 64
 #define API_SESSION_QUEUE_MAX (1u << 20) /* bytes queued one way before reading pauses */
 
+struct api_session;
+/* The sessions of one owner: for the limit, and to end them all when it stops. */
+struct api_session_set {
+	struct api_session *head;
+	int n;
+};
+/* Ends every session of set: processes hung up (SIGHUP), streams closed (their clients
+ * get no exit code), ready callbacks not yet called get an error. The sessions free
+ * themselves later, on the loop. */
+void api_session_set_close(struct api_session_set *set);
+
 struct api_session_opts {
 	const char *exe;      /* the coop binary */
 	const char *rtroot;   /* the runtime's --root */
@@ -27,10 +38,9 @@ struct api_session_opts {
 	const char *user, *cwd;
 	bool tty, stdin;
 	unsigned rows, cols; /* the pty's first size; 0 = leave it */
-	int *live;           /* incremented while the session exists (for the limit) */
+	struct api_session_set *set; /* the session belongs here while it exists */
 };
 
-struct api_session;
 /* Called once: err NULL when the process runs and waits for its stream
  * (api_session_attach must follow), else why it did not start (the session then frees
  * itself; do not touch it). */

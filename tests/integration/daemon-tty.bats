@@ -176,3 +176,17 @@ teardown_file() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"invalid access token or secret key"* ]]
 }
+
+@test "stopping the daemon ends its sessions: the process is hung up, the client told" {
+	"$COOP" exec -i tty-1 sleep 4321 < <(sleep 30) 2>"$D/err" &
+	local pid=$!
+	sleep 1
+	pgrep -f "sleep 4321" >/dev/null
+	stop_daemon
+	run wait "$pid"
+	[ "$status" -eq 1 ]
+	grep -q "without an exit code" "$D/err"
+	for _ in $(seq 50); do pgrep -f "sleep 4321" >/dev/null || break; sleep 0.1; done
+	! pgrep -f "sleep 4321"
+	start_daemon
+}
