@@ -4,7 +4,7 @@
 set -eu
 BUILD="gcc make pkg-config libjansson-dev libseccomp-dev libcap-dev libyaml-dev libarchive-dev libcurl4-gnutls-dev libgnutls28-dev libmnl-dev libnftables-dev libuv1-dev libmicrohttpd-dev libraft-dev"
 RUN="busybox-static iproute2 procps curl"
-TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev docker-registry skopeo apache2-utils openssl python3 python3-cryptography iproute2 curl nftables wrk nginx-light"
+TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev docker-registry skopeo umoci apache2-utils openssl python3 python3-cryptography curl nftables iputils-ping util-linux wrk nginx-light"
 want="$BUILD $RUN"
 case "${1:-}" in test) want="$want $TEST" ;; esac
 missing=""
