@@ -9,10 +9,7 @@
 
 bats_require_minimum_version 1.5.0
 
-REPO=$(cd "$(dirname "$BATS_TEST_FILENAME")/../.." && pwd)
-BUILD_DIR=${BUILD:-build}
-[[ "$BUILD_DIR" == /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
-COOP=$BUILD_DIR/coop
+load daemon # COOP, REPO; this file starts its daemon in a namespace of its own
 
 wait_until() {
 	local n=$(($1 * 5))

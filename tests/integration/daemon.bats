@@ -6,30 +6,7 @@
 
 bats_require_minimum_version 1.5.0
 
-REPO=$(cd "$(dirname "$BATS_TEST_FILENAME")/../.." && pwd)
-BUILD_DIR=${BUILD:-build}
-[[ "$BUILD_DIR" == /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
-COOP=$BUILD_DIR/coop
-
-start_daemon() {
-	"$COOP" daemon --state "$D/state" --run "$D/run" "$@" >>"$D/daemon.log" 2>&1 &
-	echo $! >"$D/daemon.pid"
-	for _ in $(seq 50); do
-		[ -S "$D/run/coop.sock" ] && "$COOP" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	cat "$D/daemon.log" >&2
-	return 1
-}
-
-stop_daemon() {
-	local pid
-	pid=$(cat "$D/daemon.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null && wait_gone "$pid"
-	rm -f "$D/daemon.pid"
-}
-
-wait_gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+load daemon
 
 # wait_until SECONDS CMD...: retry every 0.2 s.
 wait_until() {

@@ -1,0 +1,27 @@
+# daemon.bash — what the daemon suites share: where the coop binary is, and starting and
+# stopping a real `coop daemon` with its --state/--run under the test's directory $D.
+
+REPO=$(cd "$(dirname "$BATS_TEST_FILENAME")/../.." && pwd)
+BUILD_DIR=${BUILD:-build}
+[[ "$BUILD_DIR" == /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
+COOP=$BUILD_DIR/coop
+
+start_daemon() {
+	"$COOP" daemon --state "$D/state" --run "$D/run" "$@" >>"$D/daemon.log" 2>&1 &
+	echo $! >"$D/daemon.pid"
+	for _ in $(seq 50); do
+		[ -S "$D/run/coop.sock" ] && "$COOP" version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	cat "$D/daemon.log" >&2
+	return 1
+}
+
+stop_daemon() {
+	local pid
+	pid=$(cat "$D/daemon.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null && wait_gone "$pid"
+	rm -f "$D/daemon.pid"
+}
+
+wait_gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
