@@ -61,13 +61,6 @@ char *ctl_path(const char *prefix, const char *ref, const char *suffix)
 	return xasprintf("%s/%s%s", prefix, e, suffix ? suffix : "");
 }
 
-#define PARSE(shorts, longs, fn, ctx, help)                                    \
-	int first = ctl_parse(argc, argv, shorts "h", longs, fn, ctx, help); \
-	if (first == -1)                                                       \
-		return 0;                                                      \
-	if (first < 0)                                                         \
-		return 2
-
 /* ---- tables ---- */
 
 struct table {

@@ -40,4 +40,12 @@ char *ctl_path(const char *prefix, const char *ref, const char *suffix);
 struct api_client;
 int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *err);
 
+/* A verb's option parsing: returns 0 after --help, 2 after a usage error. */
+#define PARSE(shorts, longs, fn, ctx, help)                                  \
+	int first = ctl_parse(argc, argv, shorts "h", longs, fn, ctx, help); \
+	if (first == -1)                                                     \
+		return 0;                                                    \
+	if (first < 0)                                                       \
+		return 2
+
 #endif

@@ -22,13 +22,6 @@
 static void client_freep(struct api_client **c) { api_client_free(*c); }
 #define _cleanup_client_ _cleanup_(client_freep)
 
-#define PARSE(shorts, longs, fn, ctx, help)                                    \
-	int first = ctl_parse(argc, argv, shorts "h", longs, fn, ctx, help); \
-	if (first == -1)                                                       \
-		return 0;                                                      \
-	if (first < 0)                                                         \
-		return 2
-
 /* ---- logs output ---- */
 
 struct log_state {

@@ -518,6 +518,20 @@ static int signal_pid(const struct rt_state *st, int sig, struct err *err)
 	return 0;
 }
 
+static void state_freep(struct rt_state **st)
+{
+	rt_state_free(*st);
+}
+
+static void cgroup_freep(struct rt_cgroup **cg)
+{
+	if (*cg)
+		rt_cgroup_free(*cg);
+}
+
+#define _cleanup_state_ _cleanup_(state_freep)
+#define _cleanup_cgroup_ _cleanup_(cgroup_freep)
+
 static int with_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct err *err)
 {
 	if (!st->cgroup)
@@ -527,8 +541,8 @@ static int with_cgroup(const struct rt_state *st, struct rt_cgroup **ret, struct
 
 int rt_container_kill(const char *root, const char *id, int sig, bool all, struct err *err)
 {
-	struct rt_state *st = NULL;
-	struct rt_cgroup *cg = NULL;
+	_cleanup_state_ struct rt_state *st = NULL;
+	_cleanup_cgroup_ struct rt_cgroup *cg = NULL;
 	int r;
 
 	if ((r = rt_state_load(root, id, &st, err)) < 0)
@@ -542,9 +556,6 @@ int rt_container_kill(const char *root, const char *id, int sig, bool all, struc
 	} else {
 		r = signal_pid(st, sig, err);
 	}
-	if (cg)
-		rt_cgroup_free(cg);
-	rt_state_free(st);
 	return r;
 }
 
@@ -585,8 +596,8 @@ out:
 
 int rt_container_pause(const char *root, const char *id, bool pause, struct err *err)
 {
-	struct rt_state *st = NULL;
-	struct rt_cgroup *cg = NULL;
+	_cleanup_state_ struct rt_state *st = NULL;
+	_cleanup_cgroup_ struct rt_cgroup *cg = NULL;
 	enum rt_status want = pause ? RT_RUNNING : RT_PAUSED;
 	int r;
 
@@ -597,17 +608,14 @@ int rt_container_pause(const char *root, const char *id, bool pause, struct err 
 			    rt_status_name(st->status), pause ? "pause" : "resume");
 	else if ((r = with_cgroup(st, &cg, err)) == 0)
 		r = rt_cgroup_freeze(cg, pause, err);
-	if (cg)
-		rt_cgroup_free(cg);
-	rt_state_free(st);
 	return r;
 }
 
 int rt_container_update(const char *root, const char *id, const struct rt_resources *res,
 			struct err *err)
 {
-	struct rt_state *st = NULL;
-	struct rt_cgroup *cg = NULL;
+	_cleanup_state_ struct rt_state *st = NULL;
+	_cleanup_cgroup_ struct rt_cgroup *cg = NULL;
 	int r;
 
 	if ((r = rt_state_load(root, id, &st, err)) < 0)
@@ -616,26 +624,20 @@ int rt_container_update(const char *root, const char *id, const struct rt_resour
 		r = err_msg(err, ESRCH, "container '%s' is stopped", id);
 	else if ((r = with_cgroup(st, &cg, err)) == 0)
 		r = rt_cgroup_update(cg, res, err);
-	if (cg)
-		rt_cgroup_free(cg);
-	rt_state_free(st);
 	return r;
 }
 
 int rt_container_pids(const char *root, const char *id, pid_t **ret, size_t *ret_n,
 		      struct err *err)
 {
-	struct rt_state *st = NULL;
-	struct rt_cgroup *cg = NULL;
+	_cleanup_state_ struct rt_state *st = NULL;
+	_cleanup_cgroup_ struct rt_cgroup *cg = NULL;
 	int r;
 
 	if ((r = rt_state_load(root, id, &st, err)) < 0)
 		return r;
 	if ((r = with_cgroup(st, &cg, err)) == 0)
 		r = rt_cgroup_pids(cg, ret, ret_n, err);
-	if (cg)
-		rt_cgroup_free(cg);
-	rt_state_free(st);
 	return r;
 }
 
