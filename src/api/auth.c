@@ -26,12 +26,17 @@ enum auth_role auth_role_parse(const char *s)
 
 const char *auth_role_name(enum auth_role r)
 {
-	return r == AUTH_ADMIN ? "admin" : r == AUTH_READ ? "read" : "none";
+	switch (r) {
+	case AUTH_ADMIN: return "admin";
+	case AUTH_READ: return "read";
+	case AUTH_NODE: return "node";
+	default: return "none";
+	}
 }
 
 bool auth_role_allows(enum auth_role r, const char *method)
 {
-	if (r == AUTH_ADMIN)
+	if (r == AUTH_ADMIN || r == AUTH_NODE)
 		return true;
 	return r == AUTH_READ && (streq(method, "GET") || streq(method, "HEAD"));
 }

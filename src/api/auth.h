@@ -1,5 +1,6 @@
 /* auth: who may call the API. Unix-socket callers are judged by their peer credentials
- * (uid 0 = admin, everyone else refused); TCP callers present an access token and its
+ * (uid 0 = admin, everyone else refused); TCP callers present a node certificate signed
+ * by the cluster CA (role node: another member of the cluster) or an access token and its
  * secret key. Tokens live in <state>/tokens.json: the access token in clear (it names the
  * token, like a user name) and the secret only as a salted PBKDF2-SHA256 hash, compared
  * in constant time. A "read" token may only GET. Pure apart from the file and the RNG. */
@@ -20,12 +21,13 @@
 #define AUTH_MAX_TOKENS 1024
 #define AUTH_NAME_MAX 63
 
-enum auth_role { AUTH_NONE, AUTH_READ, AUTH_ADMIN };
+enum auth_role { AUTH_NONE, AUTH_READ, AUTH_ADMIN, AUTH_NODE };
 
-/* "admin" / "read" -> role; AUTH_NONE for anything else. */
+/* "admin" / "read" -> role; AUTH_NONE for anything else (node is never a token's role:
+ * only a client certificate gives it). */
 enum auth_role auth_role_parse(const char *s);
 const char *auth_role_name(enum auth_role r);
-/* Whether role may call method: admin anything, read only GET and HEAD. */
+/* Whether role may call method: admin and node anything, read only GET and HEAD. */
 bool auth_role_allows(enum auth_role r, const char *method);
 
 /* Equality of two buffers in time independent of where they differ. */

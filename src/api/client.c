@@ -4,12 +4,15 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include "base/util.h"
 
 struct api_client {
-	char *socket, *endpoint, *access, *secret, *ca;
+	char *socket, *endpoint, *access, *secret, *ca, *cert, *key;
 	char *target;
+	bool insecure;
+	long timeout_ms;
 };
 
 static const char *env_or(const char *v, const char *env)
@@ -22,19 +25,27 @@ static const char *env_or(const char *v, const char *env)
 
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+void api_client_global_init(void) { pthread_once(&curl_once, curl_init_once); }
+
 int api_client_new(const struct api_client_opts *o, struct api_client **ret, struct err *err)
 {
-	static bool inited;
 	struct api_client *c = xcalloc(1, sizeof(*c));
 
-	if (!inited) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		inited = true;
-	}
+	api_client_global_init();
 	c->endpoint = dup_or_null(env_or(o->endpoint, "COOP_ENDPOINT"));
 	c->socket = xstrdup(env_or(o->socket, "COOP_SOCKET") ?: API_SOCKET_DEFAULT);
-	c->access = dup_or_null(env_or(o->access_token, "COOP_ACCESS_TOKEN"));
-	c->secret = dup_or_null(env_or(o->secret_key, "COOP_SECRET_KEY"));
+	c->cert = dup_or_null(o->cert && *o->cert ? o->cert : NULL);
+	c->key = dup_or_null(o->key && *o->key ? o->key : NULL);
+	c->insecure = o->insecure;
+	c->timeout_ms = o->timeout_ms;
+	if (!c->cert && !o->anonymous) { /* a node speaks for itself, never with a token */
+		c->access = dup_or_null(env_or(o->access_token, "COOP_ACCESS_TOKEN"));
+		c->secret = dup_or_null(env_or(o->secret_key, "COOP_SECRET_KEY"));
+	}
 	c->ca = dup_or_null(env_or(o->ca, "COOP_CA"));
 	if (c->endpoint) {
 		size_t n = strlen(c->endpoint);
@@ -46,7 +57,12 @@ int api_client_new(const struct api_client_opts *o, struct api_client **ret, str
 			api_client_free(c);
 			return -EINVAL;
 		}
-		if (!c->access || !c->secret) {
+		if (!c->cert != !c->key) {
+			err_msg(err, EINVAL, "a client certificate needs its key (--cert and --key)");
+			api_client_free(c);
+			return -EINVAL;
+		}
+		if (!c->cert && !o->anonymous && !o->insecure && (!c->access || !c->secret)) {
 			err_msg(err, EINVAL, "--endpoint needs --access-token and --secret-key (or COOP_ACCESS_TOKEN and COOP_SECRET_KEY)");
 			api_client_free(c);
 			return -EINVAL;
@@ -66,6 +82,8 @@ void api_client_free(struct api_client *c)
 	free(c->access);
 	free(c->secret);
 	free(c->ca);
+	free(c->cert);
+	free(c->key);
 	free(c->target);
 	free(c);
 }
@@ -96,6 +114,8 @@ static int errno_for(long status)
 	case 404: return ENOENT;
 	case 409: return EEXIST;
 	case 413: return E2BIG;
+	case 421: return EREMOTE;
+	case 503: return EAGAIN;
 	default: return EIO;
 	}
 }
@@ -126,6 +146,22 @@ int api_error_from_reply(long status, const char *body, size_t len, struct err *
 }
 
 /* ---- transfers ---- */
+
+static void tls_setopts(struct api_client *c, CURL *curl)
+{
+	if (c->ca)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca);
+	if (c->cert) {
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert);
+		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key);
+		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (c->insecure) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
 
 struct xfer {
 	CURL *curl;
@@ -198,12 +234,13 @@ static int transfer(struct api_client *c, const char *method, const char *path, 
 		return err_msg(err, ENOMEM, "initialize libcurl");
 	if (c->endpoint) {
 		url = xasprintf("%s%s", c->endpoint, path);
-		h1 = xasprintf("X-Coop-Access-Token: %s", c->access);
-		h2 = xasprintf("X-Coop-Secret-Key: %s", c->secret);
-		hdrs = curl_slist_append(hdrs, h1);
-		hdrs = curl_slist_append(hdrs, h2);
-		if (c->ca)
-			curl_easy_setopt(x->curl, CURLOPT_CAINFO, c->ca);
+		if (c->access && c->secret) {
+			h1 = xasprintf("X-Coop-Access-Token: %s", c->access);
+			h2 = xasprintf("X-Coop-Secret-Key: %s", c->secret);
+			hdrs = curl_slist_append(hdrs, h1);
+			hdrs = curl_slist_append(hdrs, h2);
+		}
+		tls_setopts(c, x->curl);
 	} else {
 		url = xasprintf("http://coop%s", path);
 		curl_easy_setopt(x->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
@@ -221,7 +258,10 @@ static int transfer(struct api_client *c, const char *method, const char *path, 
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "coop-cli");
-	curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS,
+			 c->timeout_ms > 0 && c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
+	if (c->timeout_ms > 0)
+		curl_easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
@@ -367,8 +407,9 @@ static char *request_head(struct api_client *c, const char *method, const char *
 	if (c->endpoint) {
 		const char *h = strstr(c->endpoint, "://") + 3;
 		host = strndup(h, strcspn(h, "/"));
-		auth = xasprintf("X-Coop-Access-Token: %s\r\nX-Coop-Secret-Key: %s\r\n", c->access,
-				 c->secret);
+		if (c->access && c->secret)
+			auth = xasprintf("X-Coop-Access-Token: %s\r\nX-Coop-Secret-Key: %s\r\n",
+					 c->access, c->secret);
 	}
 	return xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: coop-cli\r\n"
 			 "Connection: Upgrade\r\nUpgrade: tcp\r\n%s"
@@ -442,8 +483,8 @@ static int conn_open(struct api_client *c, struct api_conn *k, struct err *err)
 	if (!(k->curl = curl_easy_init()))
 		return err_msg(err, ENOMEM, "initialize libcurl");
 	curl_easy_setopt(k->curl, CURLOPT_URL, url);
-	if (c->endpoint && c->ca)
-		curl_easy_setopt(k->curl, CURLOPT_CAINFO, c->ca);
+	if (c->endpoint)
+		tls_setopts(c, k->curl);
 	if (!c->endpoint)
 		curl_easy_setopt(k->curl, CURLOPT_UNIX_SOCKET_PATH, c->socket);
 	curl_easy_setopt(k->curl, CURLOPT_CONNECT_ONLY, 1L);

@@ -1,8 +1,14 @@
 /* client: the CLI's side of the API — libcurl over the daemon's unix socket (default
  * /run/coop/coop.sock or $COOP_SOCKET), or over HTTPS to --endpoint/$COOP_ENDPOINT with
  * an access token and secret key ($COOP_ACCESS_TOKEN, $COOP_SECRET_KEY) and an optional
- * CA (--ca, $COOP_CA). Error replies become one line: the server's message. Blocking:
- * the CLI has nothing else to do meanwhile. */
+ * CA (--ca, $COOP_CA) — or with a cluster node's certificate and key instead of a token
+ * (what cluster nodes use to talk to each other). Error replies become one line: the
+ * server's message. Blocking: the CLI has nothing else to do meanwhile; the daemon calls
+ * it from uv worker threads.
+ *
+ * Threads: a client belongs to one thread at a time; different clients may be used
+ * from different threads at once (each transfer has its own curl handle, and nothing
+ * here is global but libcurl's one-time initialisation, done under pthread_once). */
 #ifndef COOP_API_CLIENT_H
 #define COOP_API_CLIENT_H
 
@@ -19,7 +25,24 @@ struct api_client_opts {
 	const char *socket;   /* NULL = $COOP_SOCKET or the default */
 	const char *endpoint; /* NULL = $COOP_ENDPOINT or the socket */
 	const char *access_token, *secret_key, *ca; /* NULL = the environment */
+	/* A client certificate and its key (PEM files), presented on https endpoints: a
+	 * node certificate signed by the cluster CA authenticates without a token (the
+	 * environment's token is then not read). Not read from the environment. */
+	const char *cert, *key;
+	/* Skip the server's certificate check. ONLY to fetch GET /v1/cluster/ca, whose
+	 * fingerprint the caller then checks against its join token. */
+	bool insecure;
+	/* No credentials at all: only the open routes answer (GET /v1/cluster/ca, POST
+	 * /v1/cluster/join). Otherwise an endpoint needs a token or a certificate. */
+	bool anonymous;
+	/* Whole-request time limit for api_call (0: none); the connect limit is 10 s or
+	 * this, whichever is shorter. Nodes calling each other set it. */
+	long timeout_ms;
 };
+
+/* libcurl's global initialisation, once per process (thread-safe; api_client_new calls
+ * it too). main() calls it before any thread starts, as libcurl asks. */
+void api_client_global_init(void);
 
 struct api_client;
 int api_client_new(const struct api_client_opts *o, struct api_client **ret, struct err *err);
@@ -30,7 +53,8 @@ const char *api_client_target(const struct api_client *c);
 /* One request: body (may be NULL) sent as JSON; a 2xx reply's JSON in *ret (optional;
  * caller decrefs). A non-2xx reply fails with its error message and an errno that
  * matches the status (404 -ENOENT, 409 -EEXIST, 401/403 -EACCES, 400/422 -EINVAL,
- * 413 -E2BIG, others -EIO). */
+ * 413 -E2BIG, 421 -EREMOTE (not the cluster's leader: the message names it), 503
+ * -EAGAIN, others -EIO). */
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body,
 	     json_t **ret, struct err *err);
 

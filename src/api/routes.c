@@ -10,11 +10,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/routes_cluster.h"
 #include "api/session.h"
 #include "base/fs.h"
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cluster/cluster.h"
 #include "image/auth.h"
 #include "image/ref.h"
 #include "image/registry.h"
@@ -23,6 +25,7 @@
 
 struct ev_sub;
 struct follower;
+struct barrier;
 
 struct api_routes {
 	struct api_routes_config cfg;
@@ -31,6 +34,7 @@ struct api_routes {
 	struct follower *followers;
 	int n_streams;
 	struct api_session_set sessions; /* interactive execs */
+	struct barrier *barriers;	 /* ?consistent=1 reads waiting for their read point */
 };
 
 /* ================= pure parts ================= */
@@ -59,7 +63,7 @@ unsigned api_status_for(int r, const char **ret_code)
 		{ ENOTSUP, 422, "not_supported" }, { EBADMSG, 400, "bad_request" },
 		{ E2BIG, 413, "too_large" },       { EFBIG, 413, "too_large" },
 		{ EACCES, 403, "forbidden" },      { EPERM, 403, "forbidden" },
-		{ ESRCH, 404, "not_found" },
+		{ ESRCH, 404, "not_found" },       { EREMOTE, 421, "not_leader" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (-r == map[i].err) {
@@ -544,27 +548,41 @@ H(h_token_rm);
 static const struct route {
 	const char *method, *pattern;
 	route_fn fn;
+	api_cluster_fn cfn; /* a cluster route: 404 not_clustered without a cluster */
 } routes[] = {
-	{ "GET", "/v1/version", h_version },
-	{ "GET", "/v1/info", h_info },
-	{ "POST", "/v1/workloads", h_workload_apply },
-	{ "GET", "/v1/workloads", h_workloads },
-	{ "DELETE", "/v1/workloads/{}", h_workload_rm },
-	{ "POST", "/v1/containers", h_run },
-	{ "GET", "/v1/containers", h_containers },
-	{ "GET", "/v1/containers/{}", h_container },
-	{ "POST", "/v1/containers/{}/stop", h_stop },
-	{ "DELETE", "/v1/containers/{}", h_container_rm },
-	{ "GET", "/v1/containers/{}/logs", h_logs },
-	{ "POST", "/v1/containers/{}/exec", h_exec },
-	{ "GET", "/v1/containers/{}/metrics", h_metrics },
-	{ "GET", "/v1/events", h_events },
-	{ "GET", "/v1/images", h_images },
-	{ "POST", "/v1/images", h_image_pull },
-	{ "DELETE", "/v1/images/{*}", h_image_rm },
-	{ "POST", "/v1/tokens", h_token_create },
-	{ "GET", "/v1/tokens", h_tokens },
-	{ "DELETE", "/v1/tokens/{}", h_token_rm },
+	{ "GET", "/v1/version", h_version, NULL },
+	{ "GET", "/v1/info", h_info, NULL },
+	{ "POST", "/v1/workloads", h_workload_apply, NULL },
+	{ "GET", "/v1/workloads", h_workloads, NULL },
+	{ "DELETE", "/v1/workloads/{}", h_workload_rm, NULL },
+	{ "POST", "/v1/containers", h_run, NULL },
+	{ "GET", "/v1/containers", h_containers, NULL },
+	{ "GET", "/v1/containers/{}", h_container, NULL },
+	{ "POST", "/v1/containers/{}/stop", h_stop, NULL },
+	{ "DELETE", "/v1/containers/{}", h_container_rm, NULL },
+	{ "GET", "/v1/containers/{}/logs", h_logs, NULL },
+	{ "POST", "/v1/containers/{}/exec", h_exec, NULL },
+	{ "GET", "/v1/containers/{}/metrics", h_metrics, NULL },
+	{ "GET", "/v1/events", h_events, NULL },
+	{ "GET", "/v1/images", h_images, NULL },
+	{ "POST", "/v1/images", h_image_pull, NULL },
+	{ "DELETE", "/v1/images/{*}", h_image_rm, NULL },
+	{ "POST", "/v1/tokens", h_token_create, NULL },
+	{ "GET", "/v1/tokens", h_tokens, NULL },
+	{ "DELETE", "/v1/tokens/{}", h_token_rm, NULL },
+	{ "POST", "/v1/tokens/join", .cfn = api_cluster_token_join },
+	{ "GET", "/v1/cluster", .cfn = api_cluster_get },
+	{ "GET", "/v1/cluster/ca", .cfn = api_cluster_ca },
+	{ "POST", "/v1/cluster/join", .cfn = api_cluster_join },
+	{ "POST", "/v1/cluster/propose", .cfn = api_cluster_propose },
+	{ "POST", "/v1/cluster/heartbeat", .cfn = api_cluster_heartbeat },
+	{ "GET", "/v1/nodes", .cfn = api_cluster_nodes },
+	{ "GET", "/v1/nodes/{}", .cfn = api_cluster_node },
+	{ "DELETE", "/v1/nodes/{}", .cfn = api_cluster_node_rm },
+	{ "POST", "/v1/nodes/{}/labels", .cfn = api_cluster_node_labels },
+	{ "POST", "/v1/nodes/{}/drain", .cfn = api_cluster_node_drain },
+	{ "POST", "/v1/nodes/{}/activate", .cfn = api_cluster_node_activate },
+	{ "GET", "/v1/tasks", .cfn = api_cluster_tasks },
 };
 
 static bool pattern_match(const char *pat, const char *path, char *params[API_MAX_PARAMS])
@@ -704,11 +722,16 @@ H(h_workload_apply)
 	if (!json_is_string(name) || !api_name_valid(json_string_value(name)))
 		return api_reply_error(req, 422, "invalid", "name",
 				       "name: expected a workload name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63)");
+	if (rt->cfg.cluster)
+		return api_cluster_workload_put(rt->cfg.cluster, req, spec,
+						!query_flag(req, "replace"));
 	apply(rt, req, spec, query_flag(req, "replace"), 201);
 }
 
 H(h_workloads)
 {
+	if (rt->cfg.cluster)
+		return api_cluster_workloads(rt->cfg.cluster, req, p);
 	api_reply_json(req, 200, rt->e->workloads(rt->cfg.agent));
 }
 
@@ -716,6 +739,8 @@ H(h_workload_rm)
 {
 	struct err err = { 0 };
 	uint64_t timeout = 10000;
+	if (rt->cfg.cluster)
+		return api_cluster_workload_rm(rt->cfg.cluster, req, p);
 	if (!query_u64(req, "timeout_ms", 3600000, &timeout))
 		return;
 	int r = rt->e->workload_remove(rt->cfg.agent, p[0], timeout, &err);
@@ -1646,6 +1671,78 @@ int api_routes_new(const struct api_routes_config *cfg, struct api_routes **ret,
 	return 0;
 }
 
+/* ---- ?consistent=1: the handler runs once the read point is reached ---- */
+
+struct barrier {
+	struct api_routes *rt; /* NULL once the routes are gone */
+	struct api_req *req;
+	int idx;
+	char *params[API_MAX_PARAMS];
+	struct barrier *prev, *next;
+};
+
+static void route_run(struct api_routes *rt, struct api_req *req, int idx, char **params)
+{
+	const struct route *rte = &routes[idx];
+	if (!rte->cfn)
+		return rte->fn(rt, req, params);
+	if (!rt->cfg.cluster)
+		return api_reply_error(req, 404, "not_clustered", NULL,
+				       "this daemon runs alone, not in a cluster (see coop init)");
+	rte->cfn(rt->cfg.cluster, req, params);
+}
+
+static void barrier_unlink(struct barrier *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		b->rt->barriers = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static void on_barrier(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct barrier *b = ctx;
+	if (b->rt) {
+		barrier_unlink(b);
+		if (status < 0)
+			api_cluster_reply(b->req, status, NULL, err);
+		else if (api_req_alive(b->req))
+			route_run(b->rt, b->req, b->idx, b->params);
+	}
+	for (int i = 0; i < API_MAX_PARAMS; i++)
+		free(b->params[i]);
+	api_req_release(b->req);
+	free(b);
+}
+
+/* Takes params. */
+static void barrier_then_run(struct api_routes *rt, struct api_req *req, int idx,
+			     char **params)
+{
+	struct barrier *b = xcalloc(1, sizeof(*b));
+	struct err err = { 0 };
+	b->rt = rt;
+	b->req = api_req_hold(req);
+	b->idx = idx;
+	memcpy(b->params, params, sizeof(b->params));
+	memset(params, 0, API_MAX_PARAMS * sizeof(*params));
+	b->next = rt->barriers;
+	if (b->next)
+		b->next->prev = b;
+	rt->barriers = b;
+	int r = cluster_barrier(rt->cfg.cluster, on_barrier, b, &err);
+	if (r < 0) {
+		barrier_unlink(b);
+		b->rt = NULL; /* on_barrier only frees */
+		api_cluster_reply(req, r, NULL, &err);
+		on_barrier(b, r, NULL, &err);
+	}
+}
+
 void api_routes_free(struct api_routes *rt)
 {
 	if (!rt)
@@ -1656,6 +1753,10 @@ void api_routes_free(struct api_routes *rt)
 		api_stream_end(rt->subs->req);
 	while (rt->followers)
 		api_stream_end(rt->followers->req);
+	/* reads still waiting for the cluster: their callbacks find no routes and only
+	 * free (api_server_stop answers them 503) */
+	for (struct barrier *b = rt->barriers; b; b = b->next)
+		b->rt = NULL;
 	api_session_set_close(&rt->sessions);
 	free(rt);
 }
@@ -1664,16 +1765,21 @@ void api_routes_dispatch(void *ctx, struct api_req *req)
 {
 	struct api_routes *rt = ctx;
 	char *params[API_MAX_PARAMS] = { 0 };
-	const char *path = api_req_path(req);
-	int idx, r = api_route_match(api_req_method(req), path, &idx, params);
+	const char *path = api_req_path(req), *method = api_req_method(req);
+	int idx, r = api_route_match(method, path, &idx, params);
 
 	if (r == -ENOENT)
 		api_reply_error(req, 404, "not_found", NULL, "no such endpoint: %.200s", path);
 	else if (r < 0)
 		api_reply_error(req, 405, "method_not_allowed", NULL, "%s is not allowed on %.200s",
-				api_req_method(req), path);
+				method, path);
+	else if (api_req_role(req) == AUTH_NONE && !api_server_open_route(method, path))
+		api_reply_error(req, 401, "unauthorized", NULL,
+				"an access token and secret key are required");
+	else if (rt->cfg.cluster && streq(method, "GET") && query_flag(req, "consistent"))
+		barrier_then_run(rt, req, idx, params);
 	else
-		routes[idx].fn(rt, req, params);
+		route_run(rt, req, idx, params);
 	for (int i = 0; i < API_MAX_PARAMS; i++)
 		free(params[i]);
 }

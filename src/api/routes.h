@@ -2,7 +2,13 @@
  * decoders that turn JSON bodies into validated requests. Handlers call the container
  * engine through struct api_engine, a table of the agent.h functions (bound to the real
  * agent by `coop daemon`; unit tests bind a fake), so routing and validation are
- * tested in-process. Every error is {"error":{"code","message","field"}}. */
+ * tested in-process. Every error is {"error":{"code","message","field"}}.
+ *
+ * In cluster mode (config.cluster set) the cluster's routes answer (api/routes_cluster.h)
+ * and workloads are the replicated model's; without a cluster those routes answer 404
+ * with code "not_clustered" and everything works on this node alone. Containers (and
+ * their logs, exec, metrics) are always this node's. A GET with ?consistent=1 in cluster
+ * mode first waits for a linearizable read point (cluster_barrier). */
 #ifndef COOP_API_ROUTES_H
 #define COOP_API_ROUTES_H
 
@@ -48,8 +54,11 @@ struct api_engine {
 			      agent_output_fn out, agent_exit_fn done, void *ctx, struct err *err);
 };
 
+struct cluster;
+
 struct api_routes_config {
 	uv_loop_t *loop;
+	struct cluster *cluster; /* NULL: single-node mode */
 	const struct api_engine *engine;
 	struct agent *agent;
 	struct auth_store *tokens;

@@ -6,6 +6,7 @@
 #include "api/server.h"
 
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -32,7 +33,7 @@ struct api_server {
 	int n_listeners;
 	struct api_server_config cfg;
 	char *unix_path;
-	char *tls_key, *tls_cert; /* PEM contents (MHD keeps pointers) */
+	char *tls_key, *tls_cert, *tls_ca; /* PEM contents (MHD keeps pointers) */
 	uv_timer_t heartbeat;
 	int open_handles;
 	bool stopping;
@@ -133,6 +134,7 @@ void api_req_release(struct api_req *r)
 const char *api_req_method(const struct api_req *r) { return r->method; }
 const char *api_req_path(const struct api_req *r) { return r->path; }
 enum auth_role api_req_role(const struct api_req *r) { return r->role; }
+bool api_req_local(const struct api_req *r) { return !r->l->tcp; }
 bool api_req_alive(const struct api_req *r) { return r->conn && !r->srv->stopping; }
 
 const char *api_req_body(const struct api_req *r, size_t *ret_len)
@@ -331,25 +333,71 @@ size_t api_stream_pending(const struct api_req *r)
 
 /* ---- MHD callbacks ---- */
 
+bool api_server_open_route(const char *method, const char *path)
+{
+	static const struct {
+		const char *method, *path;
+	} open[] = {
+		{ "GET", "/v1/cluster/ca" },
+		{ "POST", "/v1/cluster/join" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(open); i++)
+		if (streq(method, open[i].method) && streq(path, open[i].path))
+			return true;
+	return false;
+}
+
+static bool peer_role(struct api_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cred;
+	socklen_t n = sizeof(cred);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) < 0) {
+		api_reply_error(r, 403, "forbidden", NULL, "cannot read peer credentials");
+		return false;
+	}
+	r->role = auth_peer_role(cred.uid);
+	if (r->role == AUTH_NONE) {
+		api_reply_error(r, 403, "forbidden", NULL,
+				"permission denied: the coop socket is for root only");
+		return false;
+	}
+	return true;
+}
+
+/* Whether the TLS client presented a certificate that verifies against the cluster CA
+ * (chain, signature and validity period; GnuTLS checks them against the trust list
+ * MHD_OPTION_HTTPS_MEM_TRUST installed). No certificate at all is simply "no". */
+static bool node_cert_ok(struct api_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	unsigned status = 0;
+
+	if (!r->srv->tls_ca)
+		return false;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	if (gnutls_certificate_type_get(ci->tls_session) != GNUTLS_CRT_X509 ||
+	    gnutls_certificate_verify_peers2(ci->tls_session, &status) != 0)
+		return false;
+	if (status != 0)
+		log_debug("http: a client certificate does not verify against the cluster CA (status %#x)",
+			  status);
+	return status == 0;
+}
+
+/* TCP: a node certificate, else an access token; the open routes need neither. */
 static bool authenticate(struct api_req *r)
 {
 	struct api_server *s = r->srv;
+	bool open = api_server_open_route(r->method, r->path);
 
-	if (!r->l->tcp) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		struct ucred cred;
-		socklen_t n = sizeof(cred);
-		if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) < 0) {
-			api_reply_error(r, 403, "forbidden", NULL, "cannot read peer credentials");
-			return false;
-		}
-		r->role = auth_peer_role(cred.uid);
-		if (r->role == AUTH_NONE) {
-			api_reply_error(r, 403, "forbidden", NULL,
-					"permission denied: the coop socket is for root only");
-			return false;
-		}
+	if (!r->l->tcp)
+		return peer_role(r);
+	if (node_cert_ok(r)) {
+		r->role = AUTH_NODE;
 		return true;
 	}
 	const char *access = api_req_header(r, "X-Coop-Access-Token");
@@ -358,12 +406,14 @@ static bool authenticate(struct api_req *r)
 	if (!access && !secret)
 		auth_parse_bearer(api_req_header(r, "Authorization"), &buf, &access, &secret);
 	if (!access || !secret) {
-		api_reply_error(r, 401, "unauthorized", NULL,
-				"an access token and secret key are required");
-		return false;
+		r->role = AUTH_NONE;
+		if (!open)
+			api_reply_error(r, 401, "unauthorized", NULL,
+					"an access token and secret key are required");
+		return open;
 	}
 	r->role = s->cfg.tokens ? auth_store_check(s->cfg.tokens, access, secret) : AUTH_NONE;
-	if (r->role == AUTH_NONE) {
+	if (r->role == AUTH_NONE && !open) {
 		api_reply_error(r, 401, "unauthorized", NULL, "invalid access token or secret key");
 		return false;
 	}
@@ -374,7 +424,7 @@ static bool admit(struct api_req *r)
 {
 	if (!authenticate(r))
 		return false;
-	if (!auth_role_allows(r->role, r->method)) {
+	if (r->role != AUTH_NONE && !auth_role_allows(r->role, r->method)) {
 		api_reply_error(r, 403, "forbidden", NULL,
 				"a %s token cannot change anything (%s %s)", auth_role_name(r->role),
 				r->method, r->path);
@@ -620,13 +670,23 @@ static int listener_start(struct api_server *s, struct listener *l, int fd, bool
 	l->tcp = tls;
 	if (tls)
 		flags |= MHD_USE_TLS;
+	struct MHD_OptionItem tls_opts[4];
+	int n = 0;
+	if (tls) {
+		tls_opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
+		tls_opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
+		/* with a trust list MHD asks clients for a certificate (not requires it) */
+		if (s->tls_ca)
+			tls_opts[n++] =
+				(struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls_ca };
+	}
+	tls_opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	l->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, s->tls_key,
-		MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
+		MHD_OPTION_END);
 	if (!l->mhd) {
 		close(fd);
 		return err_msg(err, EIO, "start the HTTP server%s", tls ? " (TLS: check the certificate and key)" : "");
@@ -662,7 +722,8 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 			goto fail;
 		}
 		if ((r = fs_read(cfg->tls_cert, &s->tls_cert, err)) < 0 ||
-		    (r = fs_read(cfg->tls_key, &s->tls_key, err)) < 0)
+		    (r = fs_read(cfg->tls_key, &s->tls_key, err)) < 0 ||
+		    (cfg->tls_ca && (r = fs_read(cfg->tls_ca, &s->tls_ca, err)) < 0))
 			goto fail;
 	}
 	if ((fd = unix_socket(cfg->unix_path, err)) < 0) {
@@ -692,6 +753,7 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	free(s->tls_cert);
 	free(s->tls_key);
+	free(s->tls_ca);
 	free(s);
 }
 

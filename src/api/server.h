@@ -1,7 +1,8 @@
 /* server: the daemon's HTTP/1.1 server — libmicrohttpd in external-epoll mode driven
  * from the daemon's one libuv loop (its epoll fd under a uv_poll, its timeout on a
  * uv_timer), on a unix socket created here (root only) and optionally on TCP with TLS.
- * It authenticates (auth.h), limits bodies, and hands each complete request to a
+ * It authenticates (auth.h: peer uid, cluster node certificate, access token), limits
+ * bodies, and hands each complete request to a
  * dispatch function; replies may come at once or later (the connection is suspended
  * meanwhile), and streaming replies send JSON lines as they are produced.
  *
@@ -32,10 +33,19 @@ struct api_server_config {
 	const char *unix_path;           /* created here, mode 0600 */
 	const char *listen;              /* "ADDR:PORT" for TCP+TLS, or NULL */
 	const char *tls_cert, *tls_key;  /* PEM files; required with listen */
+	const char *tls_ca;              /* PEM file of the cluster CA, or NULL: TLS clients
+					  * may then present a certificate it signed (role
+					  * node); others fall back to access tokens */
 	struct auth_store *tokens;       /* for TCP callers; borrowed */
 	api_dispatch_fn dispatch;
 	void *ctx;
 };
+
+/* The routes TCP callers reach without any credentials: GET /v1/cluster/ca (the CA
+ * certificate, which a joiner checks against its token's fingerprint) and POST
+ * /v1/cluster/join (the join token in the body is the credential). Their handlers see
+ * role AUTH_NONE unless the caller did authenticate. Pure. */
+bool api_server_open_route(const char *method, const char *path);
 
 /* Binds and starts serving. The unix socket must not exist (the daemon removes a
  * stale one after checking no daemon answers on it). */
@@ -53,6 +63,8 @@ const char *api_req_query(struct api_req *r, const char *key);
 const char *api_req_header(struct api_req *r, const char *key);
 const char *api_req_body(const struct api_req *r, size_t *ret_len);
 enum auth_role api_req_role(const struct api_req *r);
+/* Whether the request came over the unix socket (not TCP). */
+bool api_req_local(const struct api_req *r);
 /* Whether the client is still there to be answered. */
 bool api_req_alive(const struct api_req *r);
 struct api_req *api_req_hold(struct api_req *r);

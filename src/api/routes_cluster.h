@@ -1,0 +1,64 @@
+/* routes_cluster: the /v1 routes of cluster mode — the cluster itself (status, CA, joins,
+ * proposals and heartbeats between nodes), nodes, tasks, join tokens, and workloads as
+ * the replicated model holds them. Reads come from this node's replica of the model
+ * (cluster_model); writes become state/fsm.h commands through cluster_write, which
+ * forwards them to the leader. routes.c's table calls these handlers only when the
+ * daemon runs in a cluster (otherwise it answers 404 "not_clustered"). Loop thread. */
+#ifndef COOP_API_ROUTES_CLUSTER_H
+#define COOP_API_ROUTES_CLUSTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/server.h"
+#include "base/err.h"
+#include "state/model.h"
+
+struct cluster;
+
+/* A handler: the cluster, the request, the path's {params}. */
+typedef void (*api_cluster_fn)(struct cluster *c, struct api_req *req, char **p);
+
+void api_cluster_get(struct cluster *c, struct api_req *req, char **p);		/* GET /v1/cluster */
+void api_cluster_ca(struct cluster *c, struct api_req *req, char **p);		/* GET /v1/cluster/ca */
+void api_cluster_join(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/join */
+void api_cluster_propose(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/propose */
+void api_cluster_heartbeat(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/heartbeat */
+void api_cluster_nodes(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/nodes */
+void api_cluster_node(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/nodes/{} */
+void api_cluster_node_labels(struct cluster *c, struct api_req *req, char **p); /* POST .../labels */
+void api_cluster_node_drain(struct cluster *c, struct api_req *req, char **p);	/* POST .../drain */
+void api_cluster_node_activate(struct cluster *c, struct api_req *req, char **p); /* POST .../activate */
+void api_cluster_node_rm(struct cluster *c, struct api_req *req, char **p);	/* DELETE /v1/nodes/{} */
+void api_cluster_tasks(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/tasks */
+void api_cluster_token_join(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/tokens/join */
+void api_cluster_workloads(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/workloads */
+void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p); /* DELETE /v1/workloads/{} */
+/* POST /v1/workloads: spec (borrowed) already a JSON object with a valid name; checked
+ * as the single-node engine checks it (agent/spec.h), then proposed as workload.put
+ * (create_only: "version":0, the name must be free). */
+void api_cluster_workload_put(struct cluster *c, struct api_req *req, json_t *spec,
+			      bool create_only);
+
+/* The reply for a cluster_write outcome: 200 with the result; 409 "rejected" when the
+ * state machine refused the command (result.code < 0); an error status for status < 0
+ * (421 not the leader, 503 no leader reachable, otherwise by errno). */
+void api_cluster_reply(struct api_req *req, int status, json_t *result, const struct err *err);
+
+/* ---- pure parts (tested without a cluster) ---- */
+
+/* Every node (model_node_json, sorted by name) with "tasks_running": its tasks whose
+ * desired and observed states are both running. */
+json_t *api_cluster_nodes_json(const struct model *m);
+/* One node as above; NULL when there is none of that name. */
+json_t *api_cluster_node_json(const struct model *m, const char *name);
+/* Tasks (model_task_json) sorted by id; only workload's when it is not NULL. */
+json_t *api_cluster_tasks_json(const struct model *m, const char *workload);
+/* Workloads (model_workload_json) sorted by name, each with "tasks" (sorted by id) and
+ * "running" (desired and observed running). */
+json_t *api_cluster_workloads_json(const struct model *m);
+/* POST /v1/nodes/{name}/labels {"set":{k:v},"remove":[k]} -> the node.label command;
+ * -EINVAL (naming the field) for anything else. */
+int api_cluster_label_cmd(const char *name, json_t *body, json_t **ret, struct err *err);
+
+#endif
