@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "api/client.h"
 #include "cli/ctl.h"
 #include "cli/daemon.h"
 #include "cli/image.h"
@@ -17,7 +18,8 @@
 
 static void coop_help(void)
 {
-	printf("Usage: coop [--endpoint URL --access-token T --secret-key K [--ca F]] COMMAND [ARGS]\n\n"
+	printf("Usage: coop [--endpoint URL (--access-token T --secret-key K | --cert F --key F) [--ca F]]\n"
+	       "            COMMAND [ARGS]\n\n"
 	       "coop turns Linux hosts into a container cluster: `coop daemon` on each host, and\n"
 	       "these commands talk to it (its unix socket, /run/coop/coop.sock or $COOP_SOCKET;\n"
 	       "or --endpoint https://HOST:PORT / $COOP_ENDPOINT with a token).\n\n"
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
 {
 	char *name = basename(argv[0]);
 
+	api_client_global_init(); /* before any thread: the daemon calls peers from workers */
 	if (strcmp(name, "coop-runtime") == 0)
 		return rtcli_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "runtime") == 0)

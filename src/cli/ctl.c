@@ -10,6 +10,7 @@
 
 #include "base/js.h"
 #include "base/util.h"
+#include "cli/cluster.h"
 #include "cli/run.h"
 #include "state/bun.h"
 
@@ -63,12 +64,7 @@ char *ctl_path(const char *prefix, const char *ref, const char *suffix)
 
 /* ---- tables ---- */
 
-struct table {
-	size_t cols, rows;
-	char **cells; /* rows x cols */
-};
-
-static void table_row(struct table *t, ...)
+void ctl_table_row(struct ctl_table *t, ...)
 {
 	va_list ap;
 	va_start(ap, t);
@@ -81,7 +77,7 @@ static void table_row(struct table *t, ...)
 	va_end(ap);
 }
 
-static void table_print(struct table *t, bool header)
+void ctl_table_print(struct ctl_table *t, bool header)
 {
 	size_t *w = xcalloc(t->cols, sizeof(*w));
 	for (size_t r = header ? 0 : 1; r < t->rows; r++)
@@ -103,13 +99,13 @@ static void table_print(struct table *t, bool header)
 	free(w);
 }
 
-static const char *jstr(json_t *o, const char *k)
+const char *ctl_jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
 }
 
-static void human_size(double v, char *buf, size_t n)
+void ctl_human_size(double v, char *buf, size_t n)
 {
 	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	size_t i = 0;
@@ -150,10 +146,10 @@ static char *ports_text(json_t *ports)
 		char *n = h ? xasprintf("%s%s%" JSON_INTEGER_FORMAT "->%" JSON_INTEGER_FORMAT "/%s",
 					out, *out ? ", " : "", h,
 					json_integer_value(json_object_get(p, "container_port")),
-					jstr(p, "protocol"))
+					ctl_jstr(p, "protocol"))
 			    : xasprintf("%s%s%" JSON_INTEGER_FORMAT "/%s", out, *out ? ", " : "",
 					json_integer_value(json_object_get(p, "container_port")),
-					jstr(p, "protocol"));
+					ctl_jstr(p, "protocol"));
 		free(out);
 		out = n;
 	}
@@ -162,15 +158,15 @@ static char *ports_text(json_t *ports)
 
 static void status_text(json_t *c, char *buf, size_t n)
 {
-	const char *st = jstr(c, "status");
+	const char *st = ctl_jstr(c, "status");
 	char when[64];
 	if (streq(st, "running")) {
-		ago(jstr(c, "started_at"), when, sizeof(when));
+		ago(ctl_jstr(c, "started_at"), when, sizeof(when));
 		snprintf(buf, n, "Up since %s", when);
 		if (strstr(buf, " ago"))
 			snprintf(buf, n, "Up (started %s)", when);
 	} else if (streq(st, "exited") && json_object_get(c, "exit_code")) {
-		ago(jstr(c, "finished_at"), when, sizeof(when));
+		ago(ctl_jstr(c, "finished_at"), when, sizeof(when));
 		snprintf(buf, n, "Exited (%" JSON_INTEGER_FORMAT ") %s",
 			 json_integer_value(json_object_get(c, "exit_code")), when);
 	} else {
@@ -180,30 +176,30 @@ static void status_text(json_t *c, char *buf, size_t n)
 
 static void containers_table(json_t *cs, bool quiet)
 {
-	struct table t = { .cols = 8 };
+	struct ctl_table t = { .cols = 8 };
 	size_t i;
 	json_t *c;
-	table_row(&t, "CONTAINER ID", "NAME", "IMAGE", "STATUS", "HEALTH", "IP", "PORTS", "WORKLOAD");
+	ctl_table_row(&t, "CONTAINER ID", "NAME", "IMAGE", "STATUS", "HEALTH", "IP", "PORTS", "WORKLOAD");
 	json_array_foreach(cs, i, c)
 	{
 		char id[13], st[96], created[64];
 		if (quiet) {
-			printf("%.12s\n", jstr(c, "id"));
+			printf("%.12s\n", ctl_jstr(c, "id"));
 			continue;
 		}
-		snprintf(id, sizeof(id), "%.12s", jstr(c, "id"));
+		snprintf(id, sizeof(id), "%.12s", ctl_jstr(c, "id"));
 		status_text(c, st, sizeof(st));
-		ago(jstr(c, "created"), created, sizeof(created));
+		ago(ctl_jstr(c, "created"), created, sizeof(created));
 		_cleanup_free_ char *ports = ports_text(json_object_get(c, "ports"));
-		table_row(&t, id, jstr(c, "name"), jstr(c, "image"), st,
-			  json_is_string(json_object_get(c, "health")) ? jstr(c, "health") : "-",
-			  json_is_string(json_object_get(c, "ip")) ? jstr(c, "ip") : "-", ports,
-			  jstr(c, "workload"));
+		ctl_table_row(&t, id, ctl_jstr(c, "name"), ctl_jstr(c, "image"), st,
+			  json_is_string(json_object_get(c, "health")) ? ctl_jstr(c, "health") : "-",
+			  json_is_string(json_object_get(c, "ip")) ? ctl_jstr(c, "ip") : "-", ports,
+			  ctl_jstr(c, "workload"));
 	}
 	if (!quiet)
-		table_print(&t, true);
+		ctl_table_print(&t, true);
 	else
-		table_print(&t, false);
+		ctl_table_print(&t, false);
 }
 
 /* ---- options shared by reads ---- */
@@ -353,30 +349,30 @@ static int cmd_metrics(int argc, char **argv)
 		ctl_print_json(ms);
 		return rc;
 	}
-	struct table t = { .cols = 6 };
+	struct ctl_table t = { .cols = 6 };
 	size_t i;
 	json_t *m;
-	table_row(&t, "CONTAINER", "CPU %", "MEM USAGE / LIMIT", "PIDS", "NET RX / TX", "BLOCK R / W");
+	ctl_table_row(&t, "CONTAINER", "CPU %", "MEM USAGE / LIMIT", "PIDS", "NET RX / TX", "BLOCK R / W");
 	json_array_foreach(ms, i, m)
 	{
 		char cpu[32], mu[16], ml[16], rx[16], tx[16], br[16], bw[16], mem[40], net[40], blk[40], pids[24];
 		snprintf(cpu, sizeof(cpu), "%.2f%%", json_number_value(json_object_get(m, "cpu_percent")));
-		human_size(json_number_value(json_object_get(m, "memory_bytes")), mu, sizeof(mu));
+		ctl_human_size(json_number_value(json_object_get(m, "memory_bytes")), mu, sizeof(mu));
 		if (json_integer_value(json_object_get(m, "memory_limit")) > 0)
-			human_size(json_number_value(json_object_get(m, "memory_limit")), ml, sizeof(ml));
+			ctl_human_size(json_number_value(json_object_get(m, "memory_limit")), ml, sizeof(ml));
 		else
 			strcpy(ml, "-");
-		human_size(json_number_value(json_object_get(m, "net_rx")), rx, sizeof(rx));
-		human_size(json_number_value(json_object_get(m, "net_tx")), tx, sizeof(tx));
-		human_size(json_number_value(json_object_get(m, "blk_read")), br, sizeof(br));
-		human_size(json_number_value(json_object_get(m, "blk_write")), bw, sizeof(bw));
+		ctl_human_size(json_number_value(json_object_get(m, "net_rx")), rx, sizeof(rx));
+		ctl_human_size(json_number_value(json_object_get(m, "net_tx")), tx, sizeof(tx));
+		ctl_human_size(json_number_value(json_object_get(m, "blk_read")), br, sizeof(br));
+		ctl_human_size(json_number_value(json_object_get(m, "blk_write")), bw, sizeof(bw));
 		snprintf(mem, sizeof(mem), "%s / %s", mu, ml);
 		snprintf(net, sizeof(net), "%s / %s", rx, tx);
 		snprintf(blk, sizeof(blk), "%s / %s", br, bw);
 		snprintf(pids, sizeof(pids), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(m, "pids")));
-		table_row(&t, jstr(m, "id"), cpu, mem, pids, net, blk);
+		ctl_table_row(&t, ctl_jstr(m, "id"), cpu, mem, pids, net, blk);
 	}
-	table_print(&t, true);
+	ctl_table_print(&t, true);
 	return rc;
 }
 
@@ -521,8 +517,8 @@ static int print_event(void *ctx, json_t *ev)
 			attrs = n;
 		}
 		printf("%" JSON_INTEGER_FORMAT " %s %s %s %s%s%s%s\n",
-		       json_integer_value(json_object_get(ev, "seq")), jstr(ev, "time"), jstr(ev, "type"),
-		       jstr(ev, "action"), jstr(ev, "id"), *attrs ? " (" : "", attrs, *attrs ? ")" : "");
+		       json_integer_value(json_object_get(ev, "seq")), ctl_jstr(ev, "time"), ctl_jstr(ev, "type"),
+		       ctl_jstr(ev, "action"), ctl_jstr(ev, "id"), *attrs ? " (" : "", attrs, *attrs ? ")" : "");
 	}
 	fflush(stdout);
 	return 0;
@@ -600,7 +596,7 @@ static int cmd_version(int argc, char **argv)
 	} else {
 		printf("coop version %s\n", COOP_VERSION);
 		if (r == 0)
-			printf("daemon version %s (API %s)\n", jstr(v, "version"), jstr(v, "api"));
+			printf("daemon version %s (API %s)\n", ctl_jstr(v, "version"), ctl_jstr(v, "api"));
 	}
 	if (r < 0 && err.code != ECONNREFUSED)
 		return ctl_fail(&err);
@@ -610,7 +606,7 @@ static int cmd_version(int argc, char **argv)
 /* ---- token ---- */
 
 struct tok_opts {
-	const char *role, *name;
+	const char *role, *name, *join, *ttl;
 	bool json, quiet;
 };
 
@@ -620,6 +616,8 @@ static int tok_opt(int c, const char *arg, void *ctx)
 	switch (c) {
 	case 'r': o->role = arg; break;
 	case 'n': o->name = arg; break;
+	case 'j': o->join = arg; break;
+	case 't': o->ttl = arg; break;
 	case 'q': o->quiet = true; break;
 	case 'o':
 		if (!streq(arg, "json") && !streq(arg, "table"))
@@ -630,11 +628,39 @@ static int tok_opt(int c, const char *arg, void *ctx)
 	return 0;
 }
 
+/* `coop token create --join server|agent [--ttl 24h]`: a cluster join token. */
+static int token_create_join(const struct tok_opts *o, struct api_client *cl)
+{
+	_cleanup_json_ json_t *t = NULL;
+	struct err err = { 0 };
+	uint64_t ttl_ms = 0;
+
+	if (!streq(o->join, "server") && !streq(o->join, "agent"))
+		return ctl_usage("token create", "--join: expected server or agent, got '%s'", o->join);
+	if (o->ttl && (bun_duration_ms(o->ttl, &ttl_ms) < 0 || ttl_ms < 1000))
+		return ctl_usage("token create", "--ttl: expected a duration like 24h or 30m, got '%s'",
+				 o->ttl);
+	json_t *body = json_pack("{s:s,s:I}", "role", o->join, "ttl_s", (json_int_t)(ttl_ms / 1000));
+	int r = api_call(cl, "POST", "/v1/tokens/join", body, &t, &err);
+	json_decref(body);
+	if (r < 0 && err.code == ENOENT)
+		return fprintf(stderr, "coop: join tokens need a cluster: this daemon runs alone (see coop init --help)\n"), 1;
+	if (r < 0)
+		return ctl_fail(&err);
+	if (o->json)
+		ctl_print_json(t);
+	else
+		printf("%s\n", ctl_jstr(t, "token"));
+	return 0;
+}
+
 static int token_create(int argc, char **argv, struct api_client *cl)
 {
 	static const struct option longs[] = {
 		{ "role", required_argument, NULL, 'r' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "join", required_argument, NULL, 'j' },
+		{ "ttl", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		CTL_HELP_OPT,
 		{ 0 },
@@ -644,18 +670,31 @@ static int token_create(int argc, char **argv, struct api_client *cl)
 	struct err err = { 0 };
 	PARSE("o:", longs, tok_opt, &o,
 	      "Usage: coop token create --role admin|read [--name NAME] [-o json]\n"
+	      "       coop token create --join server|agent [--ttl DURATION] [-o json]\n"
 	      "Create an access token for remote clients (coop --endpoint). The secret key is\n"
-	      "shown this once: the daemon keeps only a salted hash of it.\n\n"
-	      "  --role admin|read   admin may do anything; read may only look (GET)\n"
-	      "  --name NAME         a name to recognise it by (default token-N)\n"
-	      "  -o json             print the token as JSON\n\n"
-	      "Example:\n"
+	      "shown this once: the daemon keeps only a salted hash of it.\n"
+	      "With --join: a token that lets another host join this cluster (coop daemon\n"
+	      "--join ... --token TOKEN) as a server (a Raft voter candidate) or an agent (runs\n"
+	      "containers only); the cluster keeps only a salted hash of its secret.\n\n"
+	      "  --role admin|read      admin may do anything; read may only look (GET)\n"
+	      "  --name NAME            a name to recognise it by (default token-N)\n"
+	      "  --join server|agent    a cluster join token instead of an access token\n"
+	      "  --ttl DURATION         the join token expires after this long (default: never)\n"
+	      "  -o json                print the token as JSON\n\n"
+	      "Examples:\n"
 	      "  coop token create --role read --name dashboard\n"
-	      "  COOP_ENDPOINT=https://node1:7443 COOP_ACCESS_TOKEN=ck_... COOP_SECRET_KEY=... coop ps\n");
+	      "  COOP_ENDPOINT=https://node1:7443 COOP_ACCESS_TOKEN=ck_... COOP_SECRET_KEY=... coop ps\n"
+	      "  coop token create --join agent --ttl 1h\n");
 	if (!ctl_operands(argc, argv, first, 0, 0, ""))
 		return 2;
+	if (o.join && (o.role || o.name))
+		return ctl_usage("token create", "%s", "--join makes a join token: it takes no --role or --name");
+	if (o.join)
+		return token_create_join(&o, cl);
+	if (o.ttl)
+		return ctl_usage("token create", "%s", "--ttl is for join tokens (--join)");
 	if (!o.role)
-		return ctl_usage("token create", "%s", "--role admin|read is required");
+		return ctl_usage("token create", "%s", "--role admin|read (or --join server|agent) is required");
 	json_t *body = json_pack("{s:s,s:s?}", "role", o.role, "name", o.name);
 	int r = api_call(cl, "POST", "/v1/tokens", body, &t, &err);
 	json_decref(body);
@@ -667,7 +706,7 @@ static int token_create(int argc, char **argv, struct api_client *cl)
 	}
 	printf("name:         %s\nrole:         %s\naccess token: %s\nsecret key:   %s\n\n"
 	       "The secret key is not shown again: store it now.\n",
-	       jstr(t, "name"), jstr(t, "role"), jstr(t, "access_token"), jstr(t, "secret_key"));
+	       ctl_jstr(t, "name"), ctl_jstr(t, "role"), ctl_jstr(t, "access_token"), ctl_jstr(t, "secret_key"));
 	return 0;
 }
 
@@ -695,19 +734,19 @@ static int token_ls(int argc, char **argv, struct api_client *cl)
 		ctl_print_json(ts);
 		return 0;
 	}
-	struct table t = { .cols = 4 };
+	struct ctl_table t = { .cols = 4 };
 	size_t i;
 	json_t *x;
-	table_row(&t, "ACCESS TOKEN", "NAME", "ROLE", "CREATED");
+	ctl_table_row(&t, "ACCESS TOKEN", "NAME", "ROLE", "CREATED");
 	json_array_foreach(ts, i, x)
 	{
 		if (o.quiet)
-			printf("%s\n", jstr(x, "access_token"));
+			printf("%s\n", ctl_jstr(x, "access_token"));
 		else
-			table_row(&t, jstr(x, "access_token"), jstr(x, "name"), jstr(x, "role"),
-				  jstr(x, "created"));
+			ctl_table_row(&t, ctl_jstr(x, "access_token"), ctl_jstr(x, "name"), ctl_jstr(x, "role"),
+				  ctl_jstr(x, "created"));
 	}
-	table_print(&t, !o.quiet);
+	ctl_table_print(&t, !o.quiet);
 	return 0;
 }
 
@@ -741,6 +780,7 @@ static int cmd_token(int argc, char **argv)
 		"Access tokens for clients that reach the daemon over TCP (coop daemon --listen):\n"
 		"an access token names the token, its secret key proves it.\n\n"
 		"  create --role admin|read [--name N]   make one (the secret is shown once)\n"
+		"  create --join server|agent [--ttl D]  a cluster join token\n"
 		"  ls                                    list them\n"
 		"  rm TOKEN|NAME...                      revoke\n\n"
 		"Example:\n"
@@ -778,7 +818,7 @@ int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *
 		if (api_call(cl, "GET", "/v1/containers?all=1", NULL, &cs, err) < 0)
 			return -err->code;
 		json_array_foreach(cs, i, c)
-			left += streq(jstr(c, "workload"), name);
+			left += streq(ctl_jstr(c, "workload"), name);
 		if (left == 0)
 			return 0;
 		usleep(100 * 1000);
@@ -845,10 +885,10 @@ static int cmd_workload(int argc, char **argv)
 		ctl_print_json(ws);
 		return 0;
 	}
-	struct table t = { .cols = 5 };
+	struct ctl_table t = { .cols = 5 };
 	size_t i;
 	json_t *w;
-	table_row(&t, "NAME", "IMAGE", "REPLICAS", "PORTS", "ERROR");
+	ctl_table_row(&t, "NAME", "IMAGE", "REPLICAS", "PORTS", "ERROR");
 	json_array_foreach(ws, i, w)
 	{
 		json_t *spec = json_object_get(w, "spec");
@@ -857,9 +897,9 @@ static int cmd_workload(int argc, char **argv)
 			 json_integer_value(json_object_get(w, "running")),
 			 json_integer_value(json_object_get(json_object_get(spec, "replicas"), "min")));
 		_cleanup_free_ char *ports = ports_text(json_object_get(spec, "ports"));
-		table_row(&t, jstr(w, "name"), jstr(spec, "image"), rep, ports, jstr(w, "error"));
+		ctl_table_row(&t, ctl_jstr(w, "name"), ctl_jstr(spec, "image"), rep, ports, ctl_jstr(w, "error"));
 	}
-	table_print(&t, true);
+	ctl_table_print(&t, true);
 	return 0;
 }
 
@@ -881,7 +921,12 @@ static const struct verb {
 	{ "metrics", cmd_metrics, "CPU, memory, processes, network and disk I/O of containers" },
 	{ "events", cmd_events, "stream what the daemon does" },
 	{ "workload", cmd_workload, "list and remove workloads" },
-	{ "token", cmd_token, "create, list and revoke access tokens" },
+	{ "token", cmd_token, "create, list and revoke access tokens and cluster join tokens" },
+	{ "init", cluster_cmd_init, "make this host the first server of a new cluster" },
+	{ "cluster", cluster_cmd_cluster, "the cluster's leader, term and members" },
+	{ "nodes", cluster_cmd_nodes, "list the cluster's nodes" },
+	{ "node", cluster_cmd_node, "label, drain, activate, remove, inspect a node" },
+	{ "tasks", cluster_cmd_tasks, "where the cluster placed each replica" },
 	{ "version", cmd_version, "the client's and the daemon's versions" },
 };
 
@@ -891,6 +936,8 @@ static const struct option conn_longs[] = {
 	{ "secret-key", required_argument, NULL, 'S' },
 	{ "ca", required_argument, NULL, 'C' },
 	{ "socket", required_argument, NULL, 'U' },
+	{ "cert", required_argument, NULL, 'T' },
+	{ "key", required_argument, NULL, 'K' },
 	{ 0 },
 };
 
@@ -924,6 +971,8 @@ int ctl_main(int argc, char **argv)
 		case 'S': G.secret_key = optarg; break;
 		case 'C': G.ca = optarg; break;
 		case 'U': G.socket = optarg; break;
+		case 'T': G.cert = optarg; break;
+		case 'K': G.key = optarg; break;
 		default:
 			fprintf(stderr, "coop: unknown or incomplete option '%s' (see coop --help)\n",
 				argv[optind - 1]);

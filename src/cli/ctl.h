@@ -1,6 +1,7 @@
 /* ctl: the user's commands — clients of the daemon's API (`coop ps`, `stop`, `rm`,
- * `inspect`, `status`, `metrics`, `events`, `version`, `token`, `workload`, and with
- * cli/run.c `run`, `logs`, `exec`). Shared here: the connection options, option
+ * `inspect`, `status`, `metrics`, `events`, `version`, `token`, `workload`, with
+ * cli/run.c `run`, `logs`, `exec`, and with cli/cluster.c `init`, `cluster`, `nodes`,
+ * `node`, `tasks`). Shared here: the connection options, option
  * parsing, tables and the one-line errors. */
 #ifndef COOP_CLI_CTL_H
 #define COOP_CLI_CTL_H
@@ -34,6 +35,19 @@ void ctl_print_json(json_t *j);
 char *ctl_path(const char *prefix, const char *ref, const char *suffix);
 
 #define CTL_HELP_OPT { "help", no_argument, NULL, 'h' }
+
+/* Aligned tables: a header row, then rows of cols strings (NULL prints as ""). */
+struct ctl_table {
+	size_t cols, rows;
+	char **cells; /* rows x cols */
+};
+void ctl_table_row(struct ctl_table *t, ...);
+/* Prints (with or without the first row) and frees the cells. */
+void ctl_table_print(struct ctl_table *t, bool header);
+/* A string member, "" when absent. */
+const char *ctl_jstr(json_t *o, const char *k);
+/* 1536 -> "1.5KiB" */
+void ctl_human_size(double v, char *buf, size_t n);
 
 /* After DELETE /v1/workloads/NAME: waits (up to 60 s) until none of its containers is
  * left, as the daemon stops and removes them in the background. */
