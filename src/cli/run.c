@@ -490,7 +490,10 @@ static const char run_help[] =
 	"       coop run --image IMAGE [OPTIONS] [--] [CMD [ARG...]]\n\n"
 	"Run a workload described by a .bun file (its replicas, ports, volumes, health check,\n"
 	"restart policy), or one container from an image. A container runs in the\n"
-	"foreground (its output here, coop exits with its exit code) unless -d.\n\n"
+	"foreground (its output here, coop exits with its exit code) unless -d.\n"
+	"In a cluster (coop init) a .bun workload's replicas are placed on the nodes, and\n"
+	"coop waits (up to 5 minutes) until they run, showing where; --image containers\n"
+	"run on this node.\n\n"
 	"  --image IMAGE            the image (pulled if it is not in the store)\n"
 	"  --name NAME              the container's name (default IMAGE-xxxxxx)\n"
 	"  --vpc VPC                attach to this VPC (default: the default network)\n"
@@ -503,7 +506,8 @@ static const char run_help[] =
 	"  -e, --env K=V            set an environment variable (repeatable)\n"
 	"  -w, --dir DIR            working directory\n"
 	"  -p HOST:CONTAINER[/udp]  publish a container port on a host port (repeatable)\n"
-	"  -d, --detach             start it and return (prints the name)\n"
+	"  -d, --detach             start it and return (prints the name); in a cluster,\n"
+	"                           (.bun) do not wait for the replicas to run\n"
 	"      --rm                 remove the container when it exits\n"
 	"      --replace            (.bun) update an existing workload of that name\n\n"
 	"Examples:\n"
@@ -511,7 +515,65 @@ static const char run_help[] =
 	"  coop run --image busybox --rm -- echo hello\n"
 	"  coop run -d --image coop-demo/httpd:1 --name web -p 8080:80 --memory 64m\n";
 
-static int run_bun(struct api_client *cl, const char *file, bool replace)
+/* Whether the daemon belongs to a cluster: GET /v1/cluster answers (a daemon that
+ * runs alone answers 404 not_clustered; an older one 404 no such endpoint). */
+static bool cluster_mode(struct api_client *cl)
+{
+	struct err err = { 0 };
+	return api_call(cl, "GET", "/v1/cluster", NULL, NULL, &err) == 0;
+}
+
+/* Cluster mode: the workload's replicas are tasks the scheduler places on nodes; waits
+ * (up to 5 minutes, as for a container) until `want` of them run, printing each task's
+ * state as it changes. */
+static int wait_tasks(struct api_client *cl, const char *name, int want, struct err *err)
+{
+	_cleanup_json_ json_t *seen = json_object(); /* task id -> "state node message" */
+	_cleanup_free_ char *e = api_escape(name);
+	_cleanup_free_ char *path = xasprintf("/v1/tasks?workload=%s", e);
+	json_int_t running = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		_cleanup_json_ json_t *ts = NULL;
+		size_t k;
+		json_t *t;
+		int r = api_call(cl, "GET", path, NULL, &ts, err);
+		if (r < 0)
+			return r;
+		running = 0;
+		json_array_foreach(ts, k, t)
+		{
+			const char *id = json_string_value(json_object_get(t, "id")) ?: "?";
+			const char *obs = json_string_value(json_object_get(t, "observed")) ?: "";
+			const char *des = json_string_value(json_object_get(t, "desired")) ?: "";
+			const char *node = json_string_value(json_object_get(t, "node"));
+			const char *msg = json_string_value(json_object_get(t, "message"));
+			const char *ip = json_string_value(json_object_get(t, "ip"));
+			if (!streq(des, "running"))
+				continue;
+			running += streq(obs, "running");
+			_cleanup_free_ char *now = xasprintf("%s %s %s", obs, node ?: "-", msg ?: "");
+			if (streq(json_string_value(json_object_get(seen, id)) ?: "", now))
+				continue;
+			json_object_set_new(seen, id, json_string(now));
+			bool up = streq(obs, "running");
+			_cleanup_free_ char *where = node ? xasprintf(" on %s", node) : xstrdup("");
+			_cleanup_free_ char *addr = up && ip ? xasprintf(" (%s)", ip) : xstrdup("");
+			printf("  %s: %s%s%s%s%s\n", id, node ? obs : "waiting for a node", where, addr,
+			       msg ? ": " : "", msg ?: "");
+			fflush(stdout);
+		}
+		if (running >= want)
+			return 0;
+		struct timespec ts2 = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts2, NULL);
+	}
+	return err_msg(err, ETIMEDOUT,
+		       "workload '%s': %" JSON_INTEGER_FORMAT " of %d replicas running after 5 minutes (see coop tasks %s)",
+		       name, running, want, name);
+}
+
+static int run_bun(struct api_client *cl, const char *file, bool replace, bool detach)
 {
 	struct bun_spec *spec = NULL;
 	struct err err = { 0 };
@@ -526,11 +588,20 @@ static int run_bun(struct api_client *cl, const char *file, bool replace)
 	bun_spec_free(spec);
 	if (!body)
 		return fprintf(stderr, "coop: %s: cannot encode the workload\n", file), 1;
+	bool clustered = cluster_mode(cl);
 	if (api_call(cl, "POST", replace ? "/v1/workloads?replace=1" : "/v1/workloads", body, &out,
 		     &err) < 0)
 		return ctl_fail(&err);
-	printf("workload %s: %d replica%s (see coop ps)\n",
-	       json_string_value(json_object_get(body, "name")), reps, reps == 1 ? "" : "s");
+	const char *name = json_string_value(json_object_get(body, "name"));
+	if (!clustered) {
+		printf("workload %s: %d replica%s (see coop ps)\n", name, reps, reps == 1 ? "" : "s");
+		return 0;
+	}
+	printf("workload %s: %d replica%s (see coop tasks %s)\n", name, reps, reps == 1 ? "" : "s",
+	       name);
+	fflush(stdout);
+	if (!detach && wait_tasks(cl, name, reps, &err) < 0)
+		return ctl_fail(&err);
 	return 0;
 }
 
@@ -679,7 +750,7 @@ int run_cmd_run(int argc, char **argv)
 			return 2;
 		if (ctl_client(&cl, &err) < 0)
 			return ctl_fail(&err);
-		return run_bun(cl, argv[first], o.replace);
+		return run_bun(cl, argv[first], o.replace, o.detach);
 	}
 	if (o.disk) {
 		fprintf(stderr, "coop: --disk is not supported yet\n");
