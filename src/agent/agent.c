@@ -1,6 +1,7 @@
-/* agent: workloads and the reconcile loop (replicas up to replicas.min, images pulled
- * in work threads first), events, restore after a daemon restart, and the public
- * agent.h entry points over containers (container.c), health (health.c) and metrics. */
+/* agent: workloads and the reconcile loop (replicas up to replicas.min, or in cluster
+ * mode the tasks placed here; images pulled in work threads first), events, restore
+ * after a daemon restart, and the public agent.h entry points over containers
+ * (container.c), health (health.c) and metrics. */
 #include "agent/agent.h"
 
 #include <dirent.h>
@@ -21,6 +22,8 @@
 #include "runtime/state.h"
 
 #define AG_MAX_WORKLOADS 1024
+
+static void task_health(struct agent *a, const char *id);
 
 /* ---- events ---- */
 
@@ -44,6 +47,8 @@ void ag_emit(struct agent *a, const char *type, const char *action, const char *
 	}
 	json_decref(e);
 	json_decref(attrs);
+	if (streq(type, "container") && id && strncmp(action, "health_status: ", 15) == 0)
+		task_health(a, id);
 }
 
 void agent_set_event_cb(struct agent *a, agent_event_fn fn, void *ctx)
@@ -112,13 +117,114 @@ static size_t n_workloads(struct agent *a)
 	return n;
 }
 
+/* ---- task sets (cluster mode) ---- */
+
+static void tasks_free(struct ag_task *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(t[i].id);
+	free(t);
+}
+
+static int task_cmp(const void *x, const void *y)
+{
+	const struct ag_task *p = x, *q = y;
+
+	return (p->replica > q->replica) - (p->replica < q->replica);
+}
+
+/* A sorted copy of in[0..n) (n > 0), checked: ids given, replicas >= 1 and distinct. */
+static int tasks_copy(const struct agent_task *in, size_t n, struct ag_task **ret,
+		      struct err *err)
+{
+	struct ag_task *t;
+
+	if (n > AG_MAX_REPLICAS)
+		return err_msg(err, ENOSPC, "too many tasks for one node: %zu (limit %d)", n,
+			       AG_MAX_REPLICAS);
+	for (size_t i = 0; i < n; i++)
+		if (!in[i].id || !in[i].id[0] || in[i].replica < 1)
+			return err_msg(err, EINVAL, "task %zu: expected an id and a replica >= 1", i);
+	t = xcalloc(n, sizeof(*t));
+	for (size_t i = 0; i < n; i++)
+		t[i] = (struct ag_task){ xstrdup(in[i].id), in[i].replica, in[i].generation };
+	qsort(t, n, sizeof(*t), task_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (t[i].replica == t[i - 1].replica) {
+			err_msg(err, EINVAL, "tasks '%s' and '%s' are both replica %d", t[i - 1].id,
+				t[i].id, t[i].replica);
+			tasks_free(t, n);
+			return -EINVAL;
+		}
+	*ret = t;
+	return 0;
+}
+
+static bool tasks_equal(const struct ag_workload *w, const struct ag_task *t, size_t n)
+{
+	if (!w->assigned || w->n_tasks != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (w->tasks[i].replica != t[i].replica || w->tasks[i].generation != t[i].generation ||
+		    !streq(w->tasks[i].id, t[i].id))
+			return false;
+	return true;
+}
+
+static json_t *tasks_json(const struct ag_workload *w)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < w->n_tasks; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:i,s:I}", "id", w->tasks[i].id, "replica",
+						     w->tasks[i].replica, "generation",
+						     (json_int_t)w->tasks[i].generation));
+	return arr;
+}
+
+/* The task set workloads.json holds (tasks_json's shape). */
+static int tasks_from_json(json_t *arr, struct ag_task **ret, size_t *ret_n, struct err *err)
+{
+	size_t n = json_array_size(arr), i;
+	_cleanup_free_ struct agent_task *in = xcalloc(n ?: 1, sizeof(*in));
+	json_t *v;
+	int r;
+
+	if (n == 0)
+		return err_msg(err, EINVAL, "tasks: expected a non-empty array");
+	json_array_foreach(arr, i, v)
+	{
+		in[i].id = json_string_value(json_object_get(v, "id"));
+		in[i].replica = (int)json_integer_value(json_object_get(v, "replica"));
+		in[i].generation = (uint64_t)json_integer_value(json_object_get(v, "generation"));
+	}
+	if ((r = tasks_copy(in, n, ret, err)) < 0)
+		return r;
+	*ret_n = n;
+	return 0;
+}
+
+const struct ag_task *ag_task_find(const struct ag_workload *w, int replica)
+{
+	for (size_t i = 0; w->assigned && i < w->n_tasks; i++)
+		if (w->tasks[i].replica == replica)
+			return &w->tasks[i];
+	return NULL;
+}
+
 static int workloads_save(struct agent *a, struct err *err)
 {
 	_cleanup_json_ json_t *doc = json_object();
 
-	for (struct ag_workload *w = a->workloads; w; w = w->next)
-		json_object_set_new(doc, w->name, json_pack("{s:O,s:I}", "spec", w->spec, "generation",
-							     (json_int_t)w->generation));
+	for (struct ag_workload *w = a->workloads; w; w = w->next) {
+		json_t *v = json_pack("{s:O,s:I}", "spec", w->spec, "generation",
+				      (json_int_t)w->generation);
+		if (w->assigned) {
+			json_object_set_new(v, "assigned", json_true());
+			json_object_set_new(v, "tasks", tasks_json(w));
+		}
+		json_object_set_new(doc, w->name, v);
+	}
 	return ag_json_write(a->state_dir, "workloads.json", doc, err);
 }
 
@@ -137,6 +243,7 @@ static struct ag_workload *workload_add(struct agent *a, const char *name, json_
 
 static void workload_free(struct ag_workload *w)
 {
+	tasks_free(w->tasks, w->n_tasks);
 	json_decref(w->spec);
 	free(w->name);
 	free(w->image_ref);
@@ -169,7 +276,26 @@ static json_t *workload_json(struct agent *a, struct ag_workload *w)
 			      running);
 	if (w->pull_error)
 		json_object_set_new(j, "error", json_string(w->pull_error));
+	if (w->assigned) {
+		json_object_set_new(j, "assigned", json_true());
+		json_object_set_new(j, "tasks", tasks_json(w));
+	}
 	return j;
+}
+
+/* A new spec: a new generation (its containers are replaced) and, for another image,
+ * a new pull. */
+static void workload_set_spec(struct ag_workload *w, json_t *spec)
+{
+	bool same_image = json_equal(json_object_get(w->spec, "image"), json_object_get(spec, "image"));
+
+	json_decref(w->spec);
+	w->spec = json_incref(spec);
+	w->generation++;
+	if (!same_image) {
+		free(w->image_ref);
+		w->image_ref = NULL;
+	}
 }
 
 json_t *agent_workloads(struct agent *a)
@@ -199,6 +325,21 @@ static void pull_work(uv_work_t *req)
 	p->r = ag_image_ensure(p->store, p->image, &p->ref, &p->pulled, &p->err);
 }
 
+/* None of w's tasks can be made (its image cannot be had): each hears why. The
+ * callback may change w, so a copy of the set is walked. */
+static void tasks_failed(struct agent *a, struct ag_workload *w, const char *msg)
+{
+	_cleanup_json_ json_t *ts = tasks_json(w);
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(ts, i, t)
+	{
+		ag_task_notify(a, json_string_value(json_object_get(t, "id")),
+			       (uint64_t)json_integer_value(json_object_get(t, "generation")), NULL, msg);
+	}
+}
+
 static void pull_done(uv_work_t *req, int status)
 {
 	struct pull *p = req->data;
@@ -217,6 +358,8 @@ static void pull_done(uv_work_t *req, int status)
 			free(w->image_ref);
 			w->image_ref = take_ptr(p->ref);
 			ag_reconcile(p->a, w);
+		} else {
+			tasks_failed(p->a, w, p->err.msg);
 		}
 	}
 	free(p->name);
@@ -255,8 +398,11 @@ static void start_replica(struct agent *a, struct ag_workload *w, int n)
 	struct err err = { 0 };
 
 	if (ag_container_new(a, w, n, NULL, &c, &err) < 0 || ag_container_spawn(c, &err) < 0) {
+		const struct ag_task *t = ag_task_find(w, n);
 		log_error("workload '%s' replica %d: %s", w->name, n, err.msg);
 		ag_emit(a, "workload", "error", w->name, json_pack("{s:i,s:s}", "replica", n, "error", err.msg));
+		if (t)
+			ag_task_notify(a, t->id, t->generation, NULL, err.msg);
 	}
 }
 
@@ -272,20 +418,13 @@ static bool replica_name_held(struct agent *a, const char *wl, int n)
 	return false;
 }
 
-/* Brings the workload's containers to its spec: replicas 1..min exist (of this
- * generation); others (higher replicas, older generations) are removed — a removal
- * calls back here when it is done, so the replacement follows. */
-void ag_reconcile(struct agent *a, struct ag_workload *w)
+/* Replicas 1..min exist (of this generation); others (higher replicas, older
+ * generations) are removed. */
+static void reconcile_replicas(struct agent *a, struct ag_workload *w)
 {
 	int min = (int)json_integer_value(json_object_get(json_object_get(w->spec, "replicas"), "min"));
-	bool *have;
+	bool *have = xcalloc((size_t)min + 1, sizeof(bool));
 
-	if (!w->image_ref) {
-		if (!w->pulling)
-			start_pull(a, w);
-		return;
-	}
-	have = xcalloc((size_t)min + 1, sizeof(bool));
 	for (struct ag_container *c = a->containers, *next; c; c = next) {
 		next = c->next;
 		if (!c->workload || !streq(c->workload, w->name) || c->removing)
@@ -304,6 +443,64 @@ void ag_reconcile(struct agent *a, struct ag_workload *w)
 	free(have);
 }
 
+/* Which of w's tasks c runs (its index), -1 when none: a container of another
+ * replica, spec generation or task generation is not one of them. */
+static ssize_t task_of(struct ag_workload *w, struct ag_container *c)
+{
+	const struct ag_task *t = ag_task_find(w, c->replica);
+	json_t *tg = json_object_get(c->rec, "task_generation");
+
+	if (!t || !json_is_integer(tg) || (uint64_t)json_integer_value(tg) != t->generation ||
+	    (uint64_t)json_integer_value(json_object_get(c->rec, "generation")) != w->generation)
+		return -1;
+	return t - w->tasks;
+}
+
+/* Exactly the tasks placed here run. The starts call the task callback, which may
+ * change the workload: each one looks again. */
+static void reconcile_tasks(struct agent *a, struct ag_workload *w)
+{
+	_cleanup_free_ bool *have = xcalloc(w->n_tasks, sizeof(bool));
+	_cleanup_free_ int *todo = xcalloc(w->n_tasks, sizeof(int));
+	_cleanup_free_ char *name = xstrdup(w->name);
+	size_t n = 0;
+
+	for (struct ag_container *c = a->containers, *next; c; c = next) {
+		next = c->next;
+		if (!c->workload || !streq(c->workload, w->name) || c->removing)
+			continue;
+		ssize_t i = task_of(w, c);
+		if (i < 0 || have[i]) {
+			ag_container_destroy(c, AG_STOP_TIMEOUT_MS, NULL, NULL);
+			continue;
+		}
+		have[i] = true;
+	}
+	for (size_t i = 0; i < w->n_tasks; i++)
+		if (!have[i])
+			todo[n++] = w->tasks[i].replica;
+	for (size_t i = 0; i < n; i++) {
+		w = ag_workload_find(a, name);
+		if (w && ag_task_find(w, todo[i]) && !replica_name_held(a, name, todo[i]))
+			start_replica(a, w, todo[i]);
+	}
+}
+
+/* Brings the workload's containers to its spec — a removal calls back here when it
+ * is done, so the replacement follows. */
+void ag_reconcile(struct agent *a, struct ag_workload *w)
+{
+	if (!w->image_ref) {
+		if (!w->pulling)
+			start_pull(a, w);
+		return;
+	}
+	if (w->assigned)
+		reconcile_tasks(a, w);
+	else
+		reconcile_replicas(a, w);
+}
+
 int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **ret,
 			 struct err *err)
 {
@@ -320,6 +517,8 @@ int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **r
 	w = ag_workload_find(a, name);
 	if (w && !replace)
 		return err_msg(err, EEXIST, "workload '%s' exists", name);
+	if (w && w->assigned)
+		return err_msg(err, EBUSY, "workload '%s' is placed by the cluster", name);
 	if (!w && n_workloads(a) >= AG_MAX_WORKLOADS)
 		return err_msg(err, ENOSPC, "too many workloads (limit %d)", AG_MAX_WORKLOADS);
 	if (w && json_equal(w->spec, s)) {
@@ -329,18 +528,10 @@ int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **r
 	/* a host port in use refuses the workload before anything of it exists */
 	if ((r = ag_net_publish(a->net_dir, name, s, w ? w->spec : NULL, err)) < 0)
 		return err_wrap(err, "workload '%s'", name);
-	if (w) {
-		bool same_image = json_equal(json_object_get(w->spec, "image"), json_object_get(s, "image"));
-		json_decref(w->spec);
-		w->spec = json_incref(s);
-		w->generation++;
-		if (!same_image) {
-			free(w->image_ref);
-			w->image_ref = NULL;
-		}
-	} else {
+	if (w)
+		workload_set_spec(w, s);
+	else
 		w = workload_add(a, name, s, 1);
-	}
 	if ((r = workloads_save(a, err)) < 0)
 		return r;
 	ag_emit(a, "workload", w->generation > 1 ? "update" : "create", name,
@@ -371,6 +562,105 @@ int agent_workload_remove(struct agent *a, const char *name, uint64_t timeout_ms
 	}
 	ag_emit(a, "workload", "remove", name, NULL);
 	return 0;
+}
+
+/* ---- cluster mode ---- */
+
+void agent_set_task_cb(struct agent *a, agent_task_fn fn, void *ctx)
+{
+	a->task_fn = fn;
+	a->task_ctx = ctx;
+}
+
+void ag_task_notify(struct agent *a, const char *task, uint64_t gen, json_t *container,
+		    const char *msg)
+{
+	if (a->task_fn && task)
+		a->task_fn(a->task_ctx, task, gen, container, msg);
+}
+
+/* health.c tells of a health change only by its event: the task hears of it here. */
+static void task_health(struct agent *a, const char *id)
+{
+	struct ag_container *c = a->task_fn ? ag_container_find(a, id, &(struct err){ 0 }) : NULL;
+
+	if (c)
+		ag_container_report(c, false, NULL);
+}
+
+/* The spec an assignment brings, validated (a copy, *ret), for a workload of that
+ * name and within the limit of workloads. */
+static int assign_spec(struct agent *a, const char *name, json_t *spec, json_t **ret,
+		       struct err *err)
+{
+	_cleanup_json_ json_t *s = json_deep_copy(spec);
+	int r;
+
+	if (!json_is_object(s))
+		return err_msg(err, EINVAL, "workload '%s': expected an object", name);
+	if ((r = ag_spec_validate(s, err)) < 0)
+		return err_wrap(err, "workload '%s'", name);
+	if (!streq(json_string_value(json_object_get(s, "name")), name))
+		return err_msg(err, EINVAL, "workload '%s': the spec is named '%s'", name,
+			       json_string_value(json_object_get(s, "name")));
+	if (!ag_workload_find(a, name) && n_workloads(a) >= AG_MAX_WORKLOADS)
+		return err_msg(err, ENOSPC, "too many workloads (limit %d)", AG_MAX_WORKLOADS);
+	*ret = take_ptr(s);
+	return 0;
+}
+
+/* Gives the workload (made when new) spec s and the task set t (taken). */
+static int assign_apply(struct agent *a, const char *name, json_t *s, struct ag_task *t,
+			size_t n, struct err *err)
+{
+	struct ag_workload *w = ag_workload_find(a, name);
+	bool same_spec = w && json_equal(w->spec, s);
+	const char *action = !w ? "create" : same_spec ? "assign" : "update";
+	int r;
+
+	/* a host port in use refuses the change before anything of it exists */
+	if (!same_spec && (r = ag_net_publish(a->net_dir, name, s, w ? w->spec : NULL, err)) < 0) {
+		tasks_free(t, n);
+		return err_wrap(err, "workload '%s'", name);
+	}
+	if (!w)
+		w = workload_add(a, name, s, 1);
+	else if (!same_spec)
+		workload_set_spec(w, s);
+	tasks_free(w->tasks, w->n_tasks);
+	w->tasks = t;
+	w->n_tasks = n;
+	w->assigned = true;
+	if ((r = workloads_save(a, err)) < 0)
+		return r;
+	ag_emit(a, "workload", action, name,
+		json_pack("{s:I,s:o}", "generation", (json_int_t)w->generation, "tasks", tasks_json(w)));
+	ag_reconcile(a, w);
+	return 0;
+}
+
+int agent_workload_assign(struct agent *a, const char *name, json_t *spec,
+			  const struct agent_task *tasks, size_t n, struct err *err)
+{
+	_cleanup_json_ json_t *s = NULL;
+	struct ag_workload *w;
+	struct ag_task *t = NULL;
+	int r;
+
+	if (!name)
+		return err_msg(err, EINVAL, "assign: no workload name");
+	w = ag_workload_find(a, name);
+	if (n == 0) /* none here: forgotten on this node */
+		return w ? agent_workload_remove(a, name, AG_STOP_TIMEOUT_MS, err) : 0;
+	if ((r = assign_spec(a, name, spec, &s, err)) < 0)
+		return r;
+	if ((r = tasks_copy(tasks, n, &t, err)) < 0)
+		return err_wrap(err, "workload '%s'", name);
+	if (w && json_equal(w->spec, s) && tasks_equal(w, t, n)) {
+		tasks_free(t, n); /* the same again (every Raft apply): nothing changes */
+		return 0;
+	}
+	return assign_apply(a, name, s, t, n, err);
 }
 
 /* ---- lifecycle ---- */
@@ -436,14 +726,23 @@ static int load_workloads(struct agent *a, struct err *err)
 	json_object_foreach(doc, name, v)
 	{
 		json_t *spec = json_object_get(v, "spec");
+		bool assigned = json_is_true(json_object_get(v, "assigned"));
+		struct ag_task *t = NULL;
+		size_t n = 0;
 		struct err e = { 0 };
 		if (ag_workload_find(a, name))
 			continue;
-		if (ag_spec_validate(spec, &e) < 0) {
+		/* a cluster-mode workload without its tasks would fall back to 1..min: skipped */
+		if (ag_spec_validate(spec, &e) < 0 ||
+		    (assigned && tasks_from_json(json_object_get(v, "tasks"), &t, &n, &e) < 0)) {
 			log_warn("workloads.json: workload '%s': %s (skipped)", name, e.msg);
 			continue;
 		}
-		workload_add(a, name, spec, (uint64_t)json_integer_value(json_object_get(v, "generation")));
+		struct ag_workload *w = workload_add(a, name, spec,
+						     (uint64_t)json_integer_value(json_object_get(v, "generation")));
+		w->assigned = assigned;
+		w->tasks = t;
+		w->n_tasks = n;
 	}
 	return 0;
 }

@@ -133,6 +133,7 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 	_cleanup_free_ char *nm = name ? xstrdup(name) : xasprintf("%s-%d", w->name, replica);
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_json_ json_t *rec = NULL;
+	const struct ag_task *task;
 	struct ag_container *c;
 	int r;
 
@@ -155,6 +156,10 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 			"stopped", 0);
 	if (w->image_ref)
 		json_object_set_new(rec, "image_ref", json_string(w->image_ref));
+	if ((task = ag_task_find(w, replica))) {
+		json_object_set_new(rec, "task", json_string(task->id));
+		json_object_set_new(rec, "task_generation", json_integer((json_int_t)task->generation));
+	}
 	if ((r = ag_json_write(dir, "config.json", rec, err)) < 0) {
 		fs_rm_rf(dir, &(struct err){ 0 });
 		return r;
@@ -163,6 +168,7 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 	c->state = AG_CREATED;
 	ag_emit(a, "container", "create", c->id,
 		json_pack("{s:s,s:s,s:i}", "name", c->name, "workload", w->name, "replica", replica));
+	ag_container_report(c, false, NULL);
 	*ret = c;
 	return 0;
 }
@@ -206,6 +212,7 @@ static void sync_done(struct sync_read *s)
 		/* with a health check it serves once healthy; without, at once */
 		ag_container_backend(c, c->health ? AG_BACKEND_UNHEALTHY : AG_BACKEND_HEALTHY);
 		ag_dns_refresh(s->a, false); /* its name resolves from now on */
+		ag_container_report(c, false, NULL);
 	}
 	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }
@@ -326,11 +333,13 @@ static void restart_now(uv_timer_t *t)
 		log_error("%s", err.msg);
 		ag_emit(c->a, "container", "restart_failed", c->id,
 			json_pack("{s:s,s:s}", "name", c->name, "error", err.msg));
+		ag_container_report(c, false, err.msg);
 		return;
 	}
 	ag_emit(c->a, "container", "restart", c->id,
 		json_pack("{s:s,s:I}", "name", c->name, "restarts",
 			  json_integer_value(json_object_get(c->rec, "restarts"))));
+	ag_container_report(c, false, NULL);
 }
 
 static void schedule_restart(struct ag_container *c)
@@ -349,6 +358,7 @@ static void schedule_restart(struct ag_container *c)
 	c->state = AG_RESTARTING;
 	c->force_restart = false;
 	timer_start(c, restart_now, delay);
+	ag_container_report(c, false, NULL);
 }
 
 static void fire_waiters(struct ag_container *c)
@@ -382,6 +392,7 @@ static void container_exited(struct ag_container *c)
 			  c->exit.error));
 	if (c->exit.oom_killed)
 		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+	ag_container_report(c, false, NULL);
 	ag_spec_restart(json_object_get(c->rec, "spec"), &pol, &max);
 	bool again = !c->removing &&
 		     (c->force_restart ||
@@ -488,6 +499,7 @@ static void destroy_now(void *p, int status, const struct err *e)
 	cleanup_after_monitor(c);
 	if (fs_rm_rf(c->dir, &err) < 0)
 		log_warn("%s", err.msg);
+	ag_container_report(c, true, "removed");
 	container_unlink_free(c);
 	ag_emit(a, "container", "destroy", id, json_pack("{s:s,s:s?}", "name", name, "workload", wl));
 	if (d->done)
@@ -579,7 +591,24 @@ json_t *ag_container_json(struct ag_container *c)
 		if (c->exit.error)
 			json_object_set_new(j, "error", json_string(c->exit.error));
 	}
+	if (json_object_get(c->rec, "task")) {
+		json_object_set(j, "task", json_object_get(c->rec, "task"));
+		json_object_set(j, "task_generation", json_object_get(c->rec, "task_generation"));
+	}
 	return j;
+}
+
+void ag_container_report(struct ag_container *c, bool gone, const char *msg)
+{
+	const char *task = json_string_value(json_object_get(c->rec, "task"));
+	uint64_t gen = (uint64_t)json_integer_value(json_object_get(c->rec, "task_generation"));
+	_cleanup_json_ json_t *j = NULL;
+
+	if (!task || !c->a->task_fn)
+		return;
+	_cleanup_free_ char *id = xstrdup(task); /* the callback may change c->rec */
+	j = gone ? NULL : ag_container_json(c);
+	ag_task_notify(c->a, id, gen, j, msg);
 }
 
 /* ---- restore ---- */
@@ -606,6 +635,7 @@ static void restore_running(struct ag_container *c, pid_t mon)
 	} else {
 		c->state = AG_CREATED; /* still starting: its sync pipe went with the old daemon */
 	}
+	ag_container_report(c, false, NULL);
 }
 
 int ag_container_restore(struct agent *a, const char *id, struct err *err)
@@ -635,10 +665,12 @@ int ag_container_restore(struct agent *a, const char *id, struct err *err)
 		c->state = AG_CREATED;
 		if (!c->user_stopped && (r = ag_container_spawn(c, err)) < 0)
 			return r;
+		ag_container_report(c, false, NULL);
 		return 0;
 	}
 	read_exit(c);
 	c->state = AG_EXITED;
+	ag_container_report(c, false, NULL);
 	ag_spec_restart(json_object_get(rec, "spec"), &pol, &max);
 	if (pol == AG_RESTART_ALWAYS && c->user_stopped) {
 		/* Docker's rule: "always" brings back even a stopped container when the

@@ -56,6 +56,13 @@ struct ag_container {
 	struct ag_container *next;
 };
 
+/* A task the cluster placed here (agent_task, owned). */
+struct ag_task {
+	char *id;
+	int replica;
+	uint64_t generation;
+};
+
 struct ag_workload {
 	char *name;
 	json_t *spec;
@@ -63,6 +70,9 @@ struct ag_workload {
 	char *image_ref; /* resolved in the store, NULL until pulled */
 	bool pulling;
 	char *pull_error;
+	bool assigned;         /* cluster mode: runs its tasks, not replicas 1..min */
+	struct ag_task *tasks; /* sorted by replica, distinct replicas */
+	size_t n_tasks;
 	struct ag_workload *next;
 };
 
@@ -77,6 +87,8 @@ struct agent {
 	struct ag_events events;
 	agent_event_fn event_fn;
 	void *event_ctx;
+	agent_task_fn task_fn;
+	void *task_ctx;
 };
 
 /* agent.c */
@@ -84,6 +96,12 @@ void ag_emit(struct agent *a, const char *type, const char *action, const char *
 	     json_t *attrs /* stolen, may be NULL */);
 struct ag_workload *ag_workload_find(struct agent *a, const char *name);
 void ag_reconcile(struct agent *a, struct ag_workload *w);
+/* The one door to the task callback (a no-op without one, or without a task):
+ * container is borrowed, NULL when the task's container is gone or was not made. */
+void ag_task_notify(struct agent *a, const char *task, uint64_t gen, json_t *container,
+		    const char *msg);
+/* w's task for replica, NULL when it has none (or is not in cluster mode). */
+const struct ag_task *ag_task_find(const struct ag_workload *w, int replica);
 /* Calls done(ctx, status, err) from the loop, soon (never from inside the caller). */
 void ag_defer(struct agent *a, agent_done_fn done, void *ctx, int status, const struct err *err);
 
@@ -103,6 +121,9 @@ void ag_container_destroy(struct ag_container *c, uint64_t timeout_ms, agent_don
 int ag_container_save(struct ag_container *c, struct err *err);
 struct ag_container *ag_container_find(struct agent *a, const char *ref, struct err *err);
 json_t *ag_container_json(struct ag_container *c);
+/* Tells the task callback about c, when c runs a task: its JSON, or NULL when gone
+ * (then msg says why; msg may also come with a live container, e.g. a failed restart). */
+void ag_container_report(struct ag_container *c, bool gone, const char *msg);
 /* Loads containers/<id> and re-adopts it; -EEXIST when already known. */
 int ag_container_restore(struct agent *a, const char *id, struct err *err);
 void ag_container_free_all(struct agent *a);
