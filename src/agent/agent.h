@@ -105,6 +105,29 @@ int agent_container_exec(struct agent *a, const char *ref, char *const *argv, ch
 			 const char *user, const char *cwd, agent_output_fn out,
 			 agent_exit_fn done, void *ctx, struct err *err);
 
+/* ---- cluster mode (cluster/cluster.c drives these) ---- */
+/* A task the cluster placed on this node: one replica of a workload, fenced by the
+ * task's generation (a container of another generation is replaced). */
+struct agent_task {
+	const char *id; /* "<workload>.<replica>" */
+	int replica;	/* 1-based */
+	uint64_t generation;
+};
+/* This node runs exactly `tasks` of workload `name` with `spec` (the bun_to_json shape)
+ * instead of replicas 1..min: containers of other replicas or generations are removed,
+ * missing ones started (pulling the image first). n == 0 (spec may be NULL): none here;
+ * the workload is forgotten on this node. Idempotent: the same call again changes
+ * nothing. A workload assigned this way stays in cluster mode across restarts. */
+int agent_workload_assign(struct agent *a, const char *name, json_t *spec,
+			  const struct agent_task *tasks, size_t n, struct err *err);
+/* Called whenever a task's container changes state (created, running, exited,
+ * restarting, removed, health): task id and generation, and the container as
+ * agent_containers shows it (borrowed; NULL when it was removed or could not be made,
+ * then msg says why). */
+typedef void (*agent_task_fn)(void *ctx, const char *task, uint64_t generation,
+			      json_t *container, const char *msg);
+void agent_set_task_cb(struct agent *a, agent_task_fn fn, void *ctx);
+
 /* `coop monitor ID`: the monitor process's main (never returns). */
 int agent_monitor_main(int argc, char **argv);
 

@@ -99,8 +99,9 @@ static int cmd_init(int argc, char **argv)
 	if (cluster_init(o.state, o.name, &addr, server_tok, agent_tok, &err) < 0)
 		return ctl_fail(&err);
 	printf("Cluster created: %s is its first server (%s:%u, state %s).\n\n"
-	       "Join token for servers (keep it secret):\n  %s\n\n"
-	       "Join token for agents (run containers only; keep it secret):\n  %s\n\n"
+	       "Join tokens (keep them secret; agents run containers only, servers also vote):\n"
+	       "server token: %s\n"
+	       "agent token: %s\n\n"
 	       "Next steps:\n"
 	       "  1. here:              coop daemon%s%s\n"
 	       "  2. on another host:   coop daemon --join %s:%u --token TOKEN --address ITS_IP\n"

@@ -19,6 +19,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cluster/cluster.h"
 #include "runtime/container.h"
 
 #ifndef COOP_VERSION
@@ -45,6 +46,7 @@ struct daemon {
 	uv_loop_t *loop;
 	uv_signal_t sigterm, sigint;
 	struct agent *agent;
+	struct cluster *cluster;
 	struct auth_store *tokens;
 	struct api_routes *routes;
 	struct api_server *server;
@@ -53,7 +55,9 @@ struct daemon {
 
 static const char help[] =
 	"Usage: coop daemon [--state DIR] [--run DIR] [--image-store DIR]\n"
-	"                   [--listen ADDR:PORT --tls-cert FILE --tls-key FILE] [--debug]\n\n"
+	"                   [--listen ADDR:PORT --tls-cert FILE --tls-key FILE] [--debug]\n"
+	"       coop daemon --join SEED[,SEED...] --token TOKEN --address IP[:PORT]\n"
+	"                   [--name NAME] [--label KEY=VALUE]... [other options]\n\n"
 	"The node agent: runs workloads and containers and serves the API the coop\n"
 	"commands use, on <run>/coop.sock (root only) and, with --listen, on TCP with TLS\n"
 	"for clients holding an access token (coop token create). Containers outlive the\n"
@@ -65,6 +69,18 @@ static const char help[] =
 	"  --tls-cert FILE      its certificate (PEM)\n"
 	"  --tls-key FILE       its private key (PEM)\n"
 	"  --debug              log what happens\n\n"
+	"Cluster (see docs/cluster.md):\n"
+	"  After `coop init --address IP` the daemon is the first server of a cluster; it\n"
+	"  serves the cluster API and Raft on IP:7443 and IP:7444 with certificates from\n"
+	"  the cluster CA. Another host joins with:\n"
+	"  --join SEED,...      any member's address (IP[:PORT]); tried in order\n"
+	"  --token TOKEN        a join token (coop init prints two; coop token create --join)\n"
+	"                       a server token makes a server, an agent token a worker\n"
+	"  --address IP[:PORT]  the address other nodes reach this one at (API port,\n"
+	"                       Raft on PORT+1; default 7443)\n"
+	"  --name NAME          this node's name (default: the host name)\n"
+	"  --label KEY=VALUE    a node label for placement constraints (repeatable)\n"
+	"  Once joined, a restart needs none of these: the membership is in <state>/cluster.\n\n"
 	"Examples:\n"
 	"  coop daemon &\n"
 	"  coop daemon --listen 0.0.0.0:7443 --tls-cert /etc/coop/api.crt --tls-key /etc/coop/api.key\n";
@@ -124,6 +140,9 @@ static void on_signal(uv_signal_t *s, int signum)
 	if (d->server)
 		api_server_stop(d->server);
 	d->server = NULL;
+	if (d->cluster)
+		cluster_stop(d->cluster, NULL, NULL); /* Raft closes; containers keep running */
+	d->cluster = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	if (d->agent)
@@ -133,8 +152,25 @@ static void on_signal(uv_signal_t *s, int signum)
 
 struct opts {
 	const char *state, *run, *store, *listen, *cert, *key;
+	const char *join, *token, *address, *name;
+	json_t *labels;
 	bool debug;
 };
+
+static int add_label(struct opts *o, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv) {
+		fprintf(stderr, "coop daemon: --label '%s': expected KEY=VALUE\n", kv);
+		return -2;
+	}
+	if (!o->labels)
+		o->labels = json_object();
+	_cleanup_free_ char *k = xasprintf("%.*s", (int)(eq - kv), kv);
+	json_object_set_new(o->labels, k, json_string(eq + 1));
+	return 0;
+}
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -143,6 +179,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "image-store", required_argument, NULL, 'i' },
 		{ "listen", required_argument, NULL, 'l' },  { "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' }, { "debug", no_argument, NULL, 'd' },
+		{ "join", required_argument, NULL, 'J' },    { "token", required_argument, NULL, 'T' },
+		{ "address", required_argument, NULL, 'A' }, { "name", required_argument, NULL, 'N' },
+		{ "label", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },          { 0 },
 	};
 	int c;
@@ -157,6 +196,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'c': o->cert = optarg; break;
 		case 'k': o->key = optarg; break;
 		case 'd': o->debug = true; break;
+		case 'J': o->join = optarg; break;
+		case 'T': o->token = optarg; break;
+		case 'A': o->address = optarg; break;
+		case 'N': o->name = optarg; break;
+		case 'L':
+			if (add_label(o, optarg) < 0)
+				return -2;
+			break;
 		case 'h': fputs(help, stdout); return -1;
 		default:
 			fprintf(stderr, "coop daemon: unknown or incomplete option '%s' (see 'coop daemon --help')\n",
@@ -169,10 +216,43 @@ static int parse(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return -2;
 	}
+	if (o->join && (!o->token || !o->address)) {
+		fprintf(stderr, "coop daemon: --join needs --token and --address (see 'coop daemon --help')\n");
+		return -2;
+	}
 	if (o->listen && (!o->cert || !o->key)) {
 		fprintf(stderr, "coop daemon: --listen needs --tls-cert and --tls-key (see 'coop daemon --help')\n");
 		return -2;
 	}
+	return 0;
+}
+
+/* --join: become a member before serving (blocking: there is nothing else to do yet). */
+static int join(const struct opts *o, struct err *err)
+{
+	struct cluster_addr addr;
+	char host[256] = "";
+	int r;
+
+	if (!o->join) {
+		if (o->token || o->address || o->name)
+			return err_msg(err, EINVAL, "--token, --address and --name go with --join "
+						    "(a member's identity is in <state>/cluster)");
+		return 0;
+	}
+	if (cluster_configured(o->state)) {
+		log_info("--join: %s already belongs to a cluster; joining again is not needed",
+			 o->state);
+		return 0;
+	}
+	if ((r = cluster_addr_parse(o->address, &addr, err)) < 0)
+		return err_wrap(err, "--address");
+	if (!o->name)
+		gethostname(host, sizeof(host) - 1);
+	printf("coop daemon: joining through %s as %s...\n", o->join, o->name ?: host);
+	fflush(stdout);
+	if ((r = cluster_join(o->state, o->name ?: host, &addr, o->join, o->token, err)) < 0)
+		return err_wrap(err, "--join");
 	return 0;
 }
 
@@ -196,21 +276,38 @@ static int serve(struct daemon *d, const struct opts *o, struct err *err)
 		return r;
 	if ((r = agent_restore(d->agent, err)) < 0)
 		return err_wrap(err, "restore containers");
+	if (cluster_configured(o->state)) {
+		struct cluster_config cc = { .loop = d->loop, .state_dir = o->state,
+					     .agent = d->agent, .labels = o->labels };
+		if (o->listen)
+			return err_msg(err, EINVAL, "--listen: a cluster member serves its API on "
+						    "its cluster address already");
+		if ((r = cluster_start(&cc, &d->cluster, err)) < 0)
+			return err_wrap(err, "cluster");
+	}
 	struct api_routes_config rc = { .loop = d->loop, .engine = &agent_engine, .agent = d->agent,
-					.tokens = d->tokens, .image_store = store,
-					.version = COOP_VERSION, .state_dir = o->state,
-					.run_dir = o->run };
+					.cluster = d->cluster, .tokens = d->tokens,
+					.image_store = store, .version = COOP_VERSION,
+					.state_dir = o->state, .run_dir = o->run };
 	if ((r = api_routes_new(&rc, &d->routes, err)) < 0)
 		return r;
 	struct api_server_config sc = { .unix_path = sock, .listen = o->listen,
 					.tls_cert = o->cert, .tls_key = o->key,
 					.tokens = d->tokens, .dispatch = api_routes_dispatch,
 					.ctx = d->routes };
+	if (d->cluster) {
+		sc.listen = cluster_listen(d->cluster);
+		sc.tls_cert = cluster_cert_file(d->cluster);
+		sc.tls_key = cluster_key_file(d->cluster);
+		sc.tls_ca = cluster_ca_file(d->cluster);
+	}
 	if ((r = api_server_start(d->loop, &sc, &d->server, err)) < 0)
 		return r;
 	printf("coop daemon %s: listening on unix:%s", COOP_VERSION, sock);
-	if (o->listen)
-		printf(" and https://%s", o->listen);
+	if (sc.listen)
+		printf(" and https://%s", sc.listen);
+	if (d->cluster)
+		printf(" (cluster node %s)", cluster_node_name(d->cluster));
 	printf(" (state %s, pid %d)\n", o->state, getpid());
 	fflush(stdout);
 	return 0;
@@ -230,9 +327,14 @@ int daemon_main(int argc, char **argv)
 		return 2;
 	log_setup(NULL, 0, o.debug ? LOG_DEBUG : LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
+	/* forwarded writes and heartbeats to the leader wait on the thread pool: a slow
+	 * leader must not hold up image pulls */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	if (fs_mkdir_p(o.state, 0711, &err) < 0 || fs_mkdir_p(o.run, 0711, &err) < 0 ||
-	    take_lock(o.run, &lock, &err) < 0)
+	    take_lock(o.run, &lock, &err) < 0 || join(&o, &err) < 0) {
+		json_decref(o.labels);
 		return fprintf(stderr, "coop: %s\n", err.msg), 1;
+	}
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
@@ -247,5 +349,6 @@ int daemon_main(int argc, char **argv)
 	}
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	auth_store_free(d.tokens);
+	json_decref(o.labels);
 	return 0;
 }

@@ -1,0 +1,1592 @@
+/* cluster: Raft on the daemon's loop, the leader's duties (joins, voters, node health,
+ * placement) and every node's (registration, heartbeats, running its tasks). See
+ * cluster.h. */
+#include "cluster/cluster.h"
+
+#include <inttypes.h>
+#include <raft/uv.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "base/fs.h"
+#include "base/hmap.h"
+#include "base/js.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "cluster/pki.h"
+#include "cluster/priv.h"
+#include "cluster/transport.h"
+#include "sched/sched.h"
+#include "state/raft.h"
+
+#define TICK_MS CLUSTER_HEARTBEAT_MS
+#define ELECTION_MS 800
+#define RAFT_HEARTBEAT_MS 100
+#define FORWARD_TIMEOUT_MS 3000
+#define REGISTER_RETRY_MS 1000
+
+struct beat {
+	uint64_t last_ms; /* loop time of the last heartbeat */
+	bool inflight;	  /* a node.state for this node is being proposed */
+};
+
+struct cluster {
+	uv_loop_t *loop;
+	struct agent *agent;
+	char *state_dir, *name, *ip, *role, *raft_addr, *listen;
+	unsigned api_port, raft_port;
+	raft_id id;
+	bool bootstrap;
+	char *ca_file, *cert_file, *key_file;
+	char *ca_pem, *ca_key_pem, *cert_pem, *key_pem;
+	char ca_fp[PKI_FP_HEX + 1];
+	json_t *cfg, *labels;
+
+	struct raft_uv_transport transport;
+	struct raft_io io;
+	struct raft raft;
+	struct sraft sr;
+	bool raft_inited;
+
+	uv_timer_t tick, kick;
+	bool kick_armed;
+	bool leading;
+	uint64_t leader_since;
+
+	struct hmap beats;    /* leader: node name -> struct beat */
+	bool hb_inflight;     /* this node's heartbeat to the leader */
+	bool registered, reg_inflight;
+	uint64_t reg_next_ms;
+	bool tokens_done, tokens_inflight;
+
+	bool reconcile_inflight, reconcile_again;
+	char *last_unplaced;
+
+	bool change_inflight;
+	struct raft_change change;
+
+	json_t *local;	 /* workloads assigned on this node: name -> true */
+	json_t *reports; /* task id -> pending task.status report */
+	bool report_inflight;
+
+	unsigned works; /* forwarded requests on the thread pool */
+	bool closing;
+	void (*done)(void *ctx);
+	void *done_ctx;
+	unsigned handles;
+};
+
+static void kick_arm(struct cluster *c);
+
+/* ---- small helpers ---- */
+
+static char *pem_or_null(const char *dir, const char *file)
+{
+	char *pem = NULL;
+	struct err e = { 0 };
+
+	if (pki_read(dir, file, &pem, &e) < 0)
+		return NULL;
+	return pem;
+}
+
+/* "IP:RAFTPORT" of a member -> "IP:APIPORT" */
+static char *api_of_raft(const char *raft_addr)
+{
+	const char *colon = strrchr(raft_addr, ':');
+	if (!colon)
+		return xstrdup(raft_addr);
+	return xasprintf("%.*s:%lu", (int)(colon - raft_addr), raft_addr,
+			 strtoul(colon + 1, NULL, 10) - 1);
+}
+
+static char *raft_of_api(const char *api_addr)
+{
+	const char *colon = strrchr(api_addr, ':');
+	if (!colon)
+		return xstrdup(api_addr);
+	return xasprintf("%.*s:%lu", (int)(colon - api_addr), api_addr,
+			 strtoul(colon + 1, NULL, 10) + 1);
+}
+
+static const struct raft_server *member_by_addr(const struct raft *r, const char *raft_addr)
+{
+	for (unsigned i = 0; i < r->configuration.n; i++)
+		if (streq(r->configuration.servers[i].address, raft_addr))
+			return &r->configuration.servers[i];
+	return NULL;
+}
+
+static const struct model_node *node_of_member(const struct cluster *c,
+					       const struct raft_server *s)
+{
+	_cleanup_free_ char *api = api_of_raft(s->address);
+	size_t i = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&c->sr.model->nodes, &i, &k, &v))
+		if (streq(((struct model_node *)v)->address, api))
+			return v;
+	return NULL;
+}
+
+static const char *raft_role_name(int role)
+{
+	switch (role) {
+	case RAFT_VOTER: return "voter";
+	case RAFT_STANDBY: return "standby";
+	default: return "spare";
+	}
+}
+
+static const char *state_name(int st)
+{
+	static const char *const names[] = { "unavailable", "follower", "candidate", "leader" };
+	return st >= 0 && st < 4 ? names[st] : "unknown";
+}
+
+const struct model *cluster_model(const struct cluster *c) { return c->sr.model; }
+bool cluster_is_leader(const struct cluster *c)
+{
+	return c->raft_inited && raft_state((struct raft *)&c->raft) == RAFT_LEADER;
+}
+const char *cluster_ca_file(const struct cluster *c) { return c->ca_file; }
+const char *cluster_cert_file(const struct cluster *c) { return c->cert_file; }
+const char *cluster_key_file(const struct cluster *c) { return c->key_file; }
+const char *cluster_listen(const struct cluster *c) { return c->listen; }
+const char *cluster_node_name(const struct cluster *c) { return c->name; }
+
+/* ---- forwarding to the leader (blocking HTTPS on the thread pool) ---- */
+
+struct fwd {
+	uv_work_t work;
+	struct cluster *c;
+	char *endpoint, *method, *path;
+	json_t *body, *ret;
+	int status;
+	struct err err;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void fwd_work(uv_work_t *w)
+{
+	struct fwd *f = w->data;
+	struct api_client *cl = NULL;
+	struct api_client_opts o = { .endpoint = f->endpoint, .ca = f->c->ca_file,
+				     .cert = f->c->cert_file, .key = f->c->key_file,
+				     .timeout_ms = FORWARD_TIMEOUT_MS };
+
+	f->status = api_client_new(&o, &cl, &f->err);
+	if (f->status == 0)
+		f->status = api_call(cl, f->method, f->path, f->body, &f->ret, &f->err);
+	api_client_free(cl);
+}
+
+static void cluster_maybe_done(struct cluster *c);
+
+static void fwd_after(uv_work_t *w, int status)
+{
+	struct fwd *f = w->data;
+	struct cluster *c = f->c;
+
+	if (status == UV_ECANCELED && f->status == 0)
+		f->status = err_msg(&f->err, ECANCELED, "cancelled");
+	if (f->status == 0 && !f->ret)
+		f->ret = json_object();
+	f->done(f->ctx, f->status, f->status == 0 ? f->ret : NULL, &f->err);
+	json_decref(f->ret);
+	json_decref(f->body);
+	free(f->endpoint);
+	free(f->method);
+	free(f->path);
+	free(f);
+	c->works--;
+	cluster_maybe_done(c);
+}
+
+/* The leader's API address, or an error saying there is none. */
+static int leader_api(struct cluster *c, char **ret, struct err *err)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	raft_leader(&c->raft, &id, &addr);
+	if (!id || !addr)
+		return err_msg(err, EAGAIN, "no leader is known yet (the cluster is electing one, "
+					    "or too few servers are up for a quorum)");
+	*ret = api_of_raft(addr);
+	return 0;
+}
+
+static int forward(struct cluster *c, const char *method, const char *path, json_t *body,
+		   cluster_done_fn done, void *ctx, struct err *err)
+{
+	_cleanup_free_ char *api = NULL;
+	int r = leader_api(c, &api, err);
+
+	if (r < 0)
+		return r;
+	if (c->closing)
+		return err_msg(err, ECANCELED, "the daemon is stopping");
+	struct fwd *f = xcalloc(1, sizeof(*f));
+	f->c = c;
+	f->endpoint = xasprintf("https://%s", api);
+	f->method = xstrdup(method);
+	f->path = xstrdup(path);
+	f->body = body ? json_incref(body) : NULL;
+	f->done = done;
+	f->ctx = ctx;
+	f->work.data = f;
+	if ((r = uv_queue_work(c->loop, &f->work, fwd_work, fwd_after)) < 0) {
+		json_decref(f->body);
+		free(f->endpoint);
+		free(f->method);
+		free(f->path);
+		free(f);
+		return err_msg(err, -r, "forward to the leader: %s", uv_strerror(r));
+	}
+	c->works++;
+	return 0;
+}
+
+/* ---- writes ---- */
+
+struct wreq {
+	struct sraft_propose p;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static json_t *result_json(const struct fsm_result *res)
+{
+	return json_pack("{s:I,s:i,s:s,s:b}", "index", (json_int_t)res->index, "code", res->code,
+			 "message", res->msg, "duplicate", res->duplicate);
+}
+
+static void propose_cb(struct sraft_propose *p, int status, const struct fsm_result *res)
+{
+	struct wreq *w = p->data;
+	struct err err = { 0 };
+	_cleanup_json_ json_t *out = NULL;
+
+	if (status < 0)
+		err_msg(&err, -status,
+			status == -ECONNABORTED ? "leadership lost: the outcome is unknown, retry"
+						: "not committed: %s",
+			strerror(-status));
+	else
+		out = result_json(res);
+	w->done(w->ctx, status, out, &err);
+	free(w);
+}
+
+static void ensure_id(json_t *cmd)
+{
+	static uint64_t seq;
+	char id[48];
+
+	if (json_object_get(cmd, "id"))
+		return;
+	snprintf(id, sizeof(id), "%d-%" PRIu64 "-%" PRIu64, getpid(), (uint64_t)time(NULL), ++seq);
+	json_object_set_new(cmd, "id", json_string(id));
+}
+
+int cluster_write(struct cluster *c, json_t *cmd, cluster_done_fn done, void *ctx,
+		  struct err *err)
+{
+	int r;
+
+	if (!json_is_object(cmd))
+		return err_msg(err, EINVAL, "command: expected an object");
+	ensure_id(cmd);
+	if (cluster_is_leader(c)) {
+		struct wreq *w = xcalloc(1, sizeof(*w));
+		w->p.data = w;
+		w->done = done;
+		w->ctx = ctx;
+		r = sraft_propose(&c->sr, &w->p, cmd, propose_cb, err);
+		if (r == 0)
+			return 0;
+		free(w);
+		if (r != -EREMOTE)
+			return r;
+	}
+	/* validate here first: a bad command is refused by the node that got it */
+	if ((r = fsm_validate(c->sr.model, cmd, err)) < 0)
+		return r;
+	return forward(c, "POST", "/v1/cluster/propose", cmd, done, ctx, err);
+}
+
+/* A write whose outcome only the log cares about. */
+static void log_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	const char *what = ctx;
+	int code = (int)json_integer_value(json_object_get(result, "code"));
+
+	if (status < 0)
+		log_warn("cluster: %s: %s", what, err->msg);
+	else if (code < 0)
+		log_warn("cluster: %s: refused: %s", what,
+			 json_string_value(json_object_get(result, "message")));
+}
+
+/* ---- barrier ---- */
+
+struct breq {
+	struct sraft_barrier b;
+	struct cluster *c;
+	uint64_t wait_index;
+	uv_timer_t *timer;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void barrier_cb(struct sraft_barrier *b, int status)
+{
+	struct breq *q = b->data;
+	struct err err = { 0 };
+
+	if (status < 0)
+		err_msg(&err, -status, "barrier: %s", strerror(-status));
+	q->done(q->ctx, status, NULL, &err);
+	free(q);
+}
+
+static void wait_close(uv_handle_t *h)
+{
+	free(h->data);
+	free(h);
+}
+
+static void wait_applied(uv_timer_t *t)
+{
+	struct breq *q = t->data;
+	_cleanup_json_ json_t *ok = json_object();
+
+	if (q->c->sr.model->index < q->wait_index && !q->c->closing)
+		return;
+	q->done(q->ctx, 0, ok, NULL);
+	uv_timer_stop(t);
+	t->data = q;
+	uv_close((uv_handle_t *)t, wait_close);
+}
+
+/* a follower's barrier: commit a barrier on the leader, then wait until it is applied
+ * here */
+static void fbarrier_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct breq *q = ctx;
+
+	if (status < 0) {
+		q->done(q->ctx, status, NULL, err);
+		free(q);
+		return;
+	}
+	q->wait_index = (uint64_t)json_integer_value(json_object_get(result, "index"));
+	q->timer = xcalloc(1, sizeof(*q->timer));
+	uv_timer_init(q->c->loop, q->timer);
+	q->timer->data = q;
+	uv_timer_start(q->timer, wait_applied, 0, 5);
+}
+
+int cluster_barrier(struct cluster *c, cluster_done_fn done, void *ctx, struct err *err)
+{
+	struct breq *q = xcalloc(1, sizeof(*q));
+	int r;
+
+	q->c = c;
+	q->done = done;
+	q->ctx = ctx;
+	q->b.data = q;
+	if (cluster_is_leader(c)) {
+		if ((r = sraft_barrier(&c->sr, &q->b, barrier_cb, err)) == 0)
+			return 0;
+		if (r != -EREMOTE) {
+			free(q);
+			return r;
+		}
+	}
+	_cleanup_json_ json_t *cmd = json_pack("{s:s}", "op", "barrier");
+	ensure_id(cmd);
+	if ((r = forward(c, "POST", "/v1/cluster/propose", cmd, fbarrier_done, q, err)) < 0)
+		free(q);
+	return r;
+}
+
+/* ---- this node's tasks ---- */
+
+static void report_flush(struct cluster *c);
+
+static void report_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->report_inflight = false;
+	if (status < 0)
+		log_debug("cluster: task reports: %s (retried)", err->msg);
+	if (!c->closing && json_object_size(c->reports))
+		report_flush(c);
+}
+
+static void report_flush(struct cluster *c)
+{
+	struct err err = { 0 };
+	json_t *list = json_array();
+	const char *k;
+	json_t *v;
+
+	if (c->report_inflight || !json_object_size(c->reports)) {
+		json_decref(list);
+		return;
+	}
+	json_object_foreach (c->reports, k, v)
+		json_array_append(list, v);
+	_cleanup_json_ json_t *cmd = json_pack("{s:s,s:o}", "op", "task.status", "reports", list);
+	if (cluster_write(c, cmd, report_done, c, &err) < 0) {
+		log_debug("cluster: task reports: %s (retried)", err.msg);
+		return; /* kept; the next tick retries */
+	}
+	json_object_clear(c->reports);
+	c->report_inflight = true;
+}
+
+static const char *observed_of(json_t *ctr)
+{
+	const char *st = json_string_value(json_object_get(ctr, "status"));
+
+	if (!st)
+		return "failed";
+	if (streq(st, "running"))
+		return "running";
+	if (streq(st, "exited"))
+		return "exited";
+	return "starting"; /* created, restarting */
+}
+
+static void on_task(void *ctx, const char *task, uint64_t generation, json_t *ctr,
+		    const char *msg)
+{
+	struct cluster *c = ctx;
+	const struct model_task *t = model_task(c->sr.model, task);
+	json_t *rep;
+
+	/* fencing: only the current generation of a task placed here is reported */
+	if (!t || t->generation != generation || !t->node || !streq(t->node, c->name))
+		return;
+	if (!ctr && t->desired == MODEL_DESIRED_STOPPED)
+		return;
+	rep = json_pack("{s:s,s:I,s:s,s:s}", "task", task, "generation", (json_int_t)generation,
+			"node", c->name, "state", ctr ? observed_of(ctr) : "failed");
+	if (ctr) {
+		json_t *v;
+		if ((v = json_object_get(ctr, "id")) && json_is_string(v))
+			json_object_set(rep, "container", v);
+		if ((v = json_object_get(ctr, "ip")) && json_is_string(v))
+			json_object_set(rep, "ip", v);
+		if ((v = json_object_get(ctr, "exit_code")) && json_is_integer(v))
+			json_object_set(rep, "exit_code", v);
+	}
+	if (msg) {
+		char line[200];
+		snprintf(line, sizeof(line), "%s", msg);
+		model_text_clean(line);
+		json_object_set_new(rep, "message", json_string(line));
+	}
+	json_object_set_new(c->reports, task, rep);
+	report_flush(c);
+}
+
+/* Makes the agent run exactly the tasks placed here. Cheap enough to run after every
+ * apply: one pass over the tasks, and the agent ignores an unchanged assignment. */
+static void local_sync(struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	_cleanup_json_ json_t *want = json_object(); /* workload -> [task...] */
+	size_t i = 0;
+	const char *k;
+	void *v;
+	json_t *jv;
+
+	while (hmap_next(&m->tasks, &i, &k, &v)) {
+		const struct model_task *t = v;
+		if (!t->node || !streq(t->node, c->name) || t->desired != MODEL_DESIRED_RUNNING ||
+		    !model_workload(m, t->workload))
+			continue;
+		json_t *list = json_object_get(want, t->workload);
+		if (!list)
+			json_object_set_new(want, t->workload, list = json_array());
+		json_array_append_new(list, json_pack("{s:s,s:i,s:I}", "id", t->id, "replica",
+						      t->replica, "generation",
+						      (json_int_t)t->generation));
+	}
+	json_object_foreach (want, k, jv) {
+		const struct model_workload *w = model_workload(m, k);
+		size_t n = json_array_size(jv);
+		_cleanup_free_ struct agent_task *ts = xcalloc(n, sizeof(*ts));
+		struct err err = { 0 };
+		for (size_t j = 0; j < n; j++) {
+			json_t *it = json_array_get(jv, j);
+			ts[j].id = json_string_value(json_object_get(it, "id"));
+			ts[j].replica = (int)json_integer_value(json_object_get(it, "replica"));
+			ts[j].generation = (uint64_t)json_integer_value(json_object_get(it, "generation"));
+		}
+		if (agent_workload_assign(c->agent, k, w->spec, ts, n, &err) < 0) {
+			log_warn("cluster: workload '%s': %s", k, err.msg);
+			for (size_t j = 0; j < n; j++)
+				on_task(c, ts[j].id, ts[j].generation, NULL, err.msg);
+		}
+		json_object_set_new(c->local, k, json_true());
+	}
+	/* workloads that had tasks here and have none now */
+	void *tmp;
+	json_object_foreach_safe (c->local, tmp, k, jv) {
+		struct err err = { 0 };
+		if (json_object_get(want, k))
+			continue;
+		if (agent_workload_assign(c->agent, k, NULL, NULL, 0, &err) < 0)
+			log_warn("cluster: workload '%s': %s", k, err.msg);
+		json_object_del(c->local, k);
+	}
+}
+
+/* ---- the leader: placement ---- */
+
+static enum sched_task_state sched_state(const struct model_task *t)
+{
+	if (t->desired == MODEL_DESIRED_STOPPED)
+		return model_observed_terminal(t->observed) ? SCHED_TASK_STOPPED : SCHED_TASK_STOPPING;
+	/* restarts on a node are its agent's business (the restart policy): the cluster
+	 * moves a task only when its node goes down, drains or no longer fits */
+	return t->observed == MODEL_OBS_RUNNING ? SCHED_TASK_RUNNING : SCHED_TASK_ASSIGNED;
+}
+
+struct sview {
+	struct sched_node *nodes;
+	struct sched_label **labels;
+	struct sched_workload *ws;
+	const char ***cons;
+	struct sched_task *tasks;
+	size_t n_nodes, n_ws, n_tasks;
+};
+
+static void sview_free(struct sview *s)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		free(s->labels[i]);
+	for (size_t i = 0; i < s->n_ws; i++)
+		free(s->cons[i]);
+	free(s->nodes);
+	free(s->labels);
+	free(s->ws);
+	free(s->cons);
+	free(s->tasks);
+}
+
+static void sview_nodes(struct sview *s, const struct model *m)
+{
+	size_t i = 0, j = 0;
+	const char *k;
+	void *v;
+
+	s->nodes = xcalloc(m->nodes.len + 1, sizeof(*s->nodes));
+	s->labels = xcalloc(m->nodes.len + 1, sizeof(*s->labels));
+	while (hmap_next(&m->nodes, &i, &k, &v)) {
+		const struct model_node *n = v;
+		struct sched_node *sn = &s->nodes[j];
+		const char *lk;
+		json_t *lv;
+		size_t l = 0;
+
+		s->labels[j] = xcalloc(json_object_size(n->labels) + 1, sizeof(struct sched_label));
+		json_object_foreach (n->labels, lk, lv)
+			s->labels[j][l++] = (struct sched_label){ lk, json_string_value(lv) };
+		sn->name = n->name;
+		sn->state = n->state == MODEL_NODE_READY ? SCHED_NODE_READY
+			    : n->state == MODEL_NODE_DOWN ? SCHED_NODE_DOWN
+							  : SCHED_NODE_DRAINING;
+		sn->labels = s->labels[j];
+		sn->n_labels = l;
+		sn->cpu_millis = (uint64_t)n->capacity.cpu_milli;
+		sn->memory_bytes = (uint64_t)n->capacity.memory;
+		sn->alloc_cpu_millis = (uint64_t)n->allocated.cpu_milli;
+		sn->alloc_memory_bytes = (uint64_t)n->allocated.memory;
+		j++;
+	}
+	s->n_nodes = j;
+}
+
+static void sview_workloads(struct sview *s, const struct model *m)
+{
+	size_t i = 0, j = 0;
+	const char *k;
+	void *v;
+
+	s->ws = xcalloc(m->workloads.len + 1, sizeof(*s->ws));
+	s->cons = xcalloc(m->workloads.len + 1, sizeof(*s->cons));
+	while (hmap_next(&m->workloads, &i, &k, &v)) {
+		const struct model_workload *w = v;
+		json_t *pl = json_object_get(w->spec, "placement");
+		json_t *cs = json_object_get(pl, "constraints"), *cv;
+		size_t ci;
+
+		s->cons[j] = xcalloc(json_array_size(cs) + 1, sizeof(char *));
+		json_array_foreach (cs, ci, cv)
+			s->cons[j][ci] = json_string_value(cv);
+		s->ws[j] = (struct sched_workload){
+			.name = w->name,
+			.replicas = (unsigned)w->replicas,
+			.cpu_millis = (uint64_t)w->request.cpu_milli,
+			.memory_bytes = (uint64_t)w->request.memory,
+			.constraints = s->cons[j],
+			.n_constraints = json_array_size(cs),
+			.spread = json_string_value(json_object_get(pl, "spread")),
+		};
+		j++;
+	}
+	s->n_ws = j;
+}
+
+static void sview_tasks(struct sview *s, const struct model *m)
+{
+	size_t i = 0, j = 0;
+	const char *k;
+	void *v;
+
+	s->tasks = xcalloc(m->tasks.len + 1, sizeof(*s->tasks));
+	while (hmap_next(&m->tasks, &i, &k, &v)) {
+		const struct model_task *t = v;
+		if (!t->node)
+			continue;
+		s->tasks[j++] = (struct sched_task){
+			.id = t->id,
+			.workload = t->workload,
+			.node = t->node,
+			.replica = (unsigned)t->replica,
+			.generation = t->generation,
+			.state = sched_state(t),
+		};
+	}
+	s->n_tasks = j;
+}
+
+static json_t *plan_command(const struct model *m, const struct sched_plan *p)
+{
+	json_t *list = json_array();
+	_cleanup_json_ json_t *placed = json_object();
+	char id[MODEL_NAME_MAX + 16];
+
+	for (size_t i = 0; i < p->n_placements; i++) {
+		const struct sched_placement *pl = &p->placements[i];
+		snprintf(id, sizeof(id), "%s.%u", pl->workload, pl->replica);
+		const struct model_task *t = model_task(m, id);
+		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", pl->workload,
+						      "replica", (int)pl->replica, "node", pl->node,
+						      "generation",
+						      (json_int_t)(t ? t->generation : 0)));
+		json_object_set_new(placed, id, json_true());
+	}
+	for (size_t i = 0; i < p->n_stops; i++) {
+		const struct sched_task *st = p->stops[i].task;
+		const struct model_task *t = model_task(m, st->id);
+		char buf[256];
+		if (!t || json_object_get(placed, st->id) || t->desired == MODEL_DESIRED_STOPPED)
+			continue;
+		log_info("cluster: stop %s", sched_stop_fmt(&p->stops[i], buf, sizeof(buf)));
+		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", t->workload,
+						      "replica", t->replica, "desired", "stopped",
+						      "generation", (json_int_t)t->generation));
+	}
+	if (!json_array_size(list)) {
+		json_decref(list);
+		return NULL;
+	}
+	return json_pack("{s:s,s:o}", "op", "task.place", "placements", list);
+}
+
+static void note_unplaced(struct cluster *c, const struct sched_plan *p)
+{
+	_cleanup_free_ char *msg = p->n_unplaced ? xstrdup(p->unplaced[0].msg) : NULL;
+
+	if ((msg == NULL) != (c->last_unplaced == NULL) ||
+	    (msg && !streq(msg, c->last_unplaced))) {
+		if (msg)
+			log_warn("cluster: %zu replica(s) cannot be placed: %s", p->n_unplaced, msg);
+		free(c->last_unplaced);
+		c->last_unplaced = msg ? xstrdup(msg) : NULL;
+	}
+}
+
+static void reconcile(struct cluster *c);
+
+static void reconcile_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	log_done("placement", status, result, err);
+	c->reconcile_inflight = false;
+	if (c->reconcile_again && !c->closing)
+		reconcile(c);
+}
+
+static void reconcile(struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	struct sview s = { 0 };
+	struct sched_plan plan = { 0 };
+	struct err err = { 0 };
+
+	if (!cluster_is_leader(c) || c->closing)
+		return;
+	if (c->reconcile_inflight) {
+		c->reconcile_again = true;
+		return;
+	}
+	c->reconcile_again = false;
+	sview_nodes(&s, m);
+	sview_workloads(&s, m);
+	sview_tasks(&s, m);
+	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes, .domain_key = "zone" };
+	if (sched_reconcile(&sc, s.ws, s.n_ws, s.tasks, s.n_tasks, &plan, &err) < 0) {
+		log_warn("cluster: placement: %s", err.msg);
+		sview_free(&s);
+		return;
+	}
+	note_unplaced(c, &plan);
+	_cleanup_json_ json_t *cmd = plan_command(m, &plan);
+	sched_plan_free(&plan);
+	sview_free(&s);
+	if (!cmd)
+		return;
+	if (cluster_write(c, cmd, reconcile_done, c, &err) == 0)
+		c->reconcile_inflight = true;
+	else
+		log_warn("cluster: placement: %s", err.msg);
+}
+
+/* ---- the leader: node health ---- */
+
+struct state_req {
+	struct cluster *c;
+	char *name;
+};
+
+static void state_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct state_req *q = ctx;
+	struct beat *b = hmap_get(&q->c->beats, q->name);
+
+	log_done("node state", status, result, err);
+	if (b)
+		b->inflight = false;
+	free(q->name);
+	free(q);
+}
+
+static struct beat *beat_of(struct cluster *c, const char *name)
+{
+	struct beat *b = hmap_get(&c->beats, name);
+
+	if (!b) {
+		b = xcalloc(1, sizeof(*b));
+		hmap_put(&c->beats, xstrdup(name), b);
+	}
+	return b;
+}
+
+static void set_node_state(struct cluster *c, const struct model_node *n, const char *state)
+{
+	struct beat *b = beat_of(c, n->name);
+	struct err err = { 0 };
+
+	if (b->inflight)
+		return;
+	_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s,s:s,s:I}", "op", "node.state", "name",
+					       n->name, "state", state, "heartbeat_gen",
+					       (json_int_t)n->heartbeat_gen);
+	struct state_req *q = xcalloc(1, sizeof(*q));
+	q->c = c;
+	q->name = xstrdup(n->name);
+	if (cluster_write(c, cmd, state_done, q, &err) < 0) {
+		log_warn("cluster: node '%s' %s: %s", n->name, state, err.msg);
+		free(q->name);
+		free(q);
+		return;
+	}
+	b->inflight = true;
+	if (streq(state, "down"))
+		log_warn("cluster: node '%s' missed its heartbeats for %d ms: marking it down",
+			 n->name, CLUSTER_DOWN_MS);
+	else
+		log_info("cluster: node '%s' is back", n->name);
+}
+
+int cluster_heartbeat(struct cluster *c, json_t *req, struct err *err)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const struct model_node *n;
+
+	if (!name)
+		return err_msg(err, EINVAL, "name: missing required field");
+	if (!cluster_is_leader(c))
+		return err_msg(err, EREMOTE, "heartbeat: not the leader");
+	beat_of(c, name)->last_ms = uv_now(c->loop);
+	n = model_node(c->sr.model, name);
+	if (n && n->state == MODEL_NODE_DOWN)
+		set_node_state(c, n, "ready");
+	return 0;
+}
+
+static void check_nodes(struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	uint64_t now = uv_now(c->loop);
+	size_t i = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&m->nodes, &i, &k, &v)) {
+		const struct model_node *n = v;
+		if (streq(n->name, c->name) || n->state != MODEL_NODE_READY)
+			continue;
+		struct beat *b = beat_of(c, n->name);
+		uint64_t last = b->last_ms > c->leader_since ? b->last_ms : c->leader_since;
+		if (now - last > CLUSTER_DOWN_MS)
+			set_node_state(c, n, "down");
+	}
+}
+
+/* ---- the leader: voters ---- */
+
+static void change_done(struct raft_change *req, int status)
+{
+	struct cluster *c = req->data;
+
+	c->change_inflight = false;
+	if (status != 0)
+		log_warn("cluster: membership change: %s", raft_strerror(status));
+}
+
+/* Voters: as many ready servers as possible, an odd number, at most five; the others
+ * stand by. A down voter is replaced by a ready standby and then demoted. */
+static void check_voters(struct cluster *c)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	unsigned voters = 0, ready_voters = 0, ready_servers = 0, target;
+	const struct raft_server *promote = NULL, *demote = NULL;
+
+	if (c->change_inflight)
+		return;
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *s = &conf->servers[i];
+		const struct model_node *n = node_of_member(c, s);
+		bool ready = s->id == c->id || (n && n->state == MODEL_NODE_READY);
+		bool server = s->id == c->id || (n && n->role == MODEL_ROLE_SERVER);
+		if (s->role == RAFT_VOTER) {
+			voters++;
+			ready_voters += ready;
+			if (!ready && s->id != c->id)
+				demote = s;
+		}
+		if (server && ready) {
+			ready_servers++;
+			if (s->role != RAFT_VOTER && (!promote || s->id < promote->id))
+				promote = s;
+		}
+	}
+	target = ready_servers > CLUSTER_MAX_VOTERS ? CLUSTER_MAX_VOTERS : ready_servers;
+	if (target % 2 == 0 && target > 1)
+		target--;
+	if (target < 1)
+		target = 1;
+	const struct raft_server *s = NULL;
+	int role = RAFT_VOTER;
+	if (ready_voters < target && promote)
+		s = promote;
+	else if (voters > target && demote)
+		s = demote, role = RAFT_STANDBY;
+	if (!s)
+		return;
+	c->change.data = c;
+	int rv = raft_assign(&c->raft, &c->change, s->id, role, change_done);
+	if (rv != 0) {
+		log_warn("cluster: make %s a %s: %s", s->address, raft_role_name(role),
+			 raft_strerror(rv));
+		return;
+	}
+	log_info("cluster: %s becomes a %s", s->address, raft_role_name(role));
+	c->change_inflight = true;
+}
+
+/* ---- every node: registration, heartbeat, first tokens ---- */
+
+static void register_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->reg_inflight = false;
+	if (status == 0 && json_integer_value(json_object_get(result, "code")) == 0)
+		c->registered = true;
+	else
+		log_done("registration", status, result, err);
+}
+
+static void self_register(struct cluster *c)
+{
+	struct sysinfo si;
+	struct err err = { 0 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t now = uv_now(c->loop);
+
+	if (c->registered || c->reg_inflight || now < c->reg_next_ms)
+		return;
+	c->reg_next_ms = now + REGISTER_RETRY_MS;
+	if (sysinfo(&si) < 0)
+		si.totalram = 0, si.mem_unit = 1;
+	_cleanup_json_ json_t *cmd = json_pack(
+	    "{s:s,s:s,s:s,s:s,s:b,s:{s:I,s:I}}", "op", "node.register", "name", c->name, "address",
+	    c->listen, "role", c->role, "replace", 1, "capacity", "cpu_milli",
+	    (json_int_t)(cpus > 0 ? cpus * 1000 : 1000), "memory",
+	    (json_int_t)((uint64_t)si.totalram * si.mem_unit));
+	if (c->labels)
+		json_object_set(cmd, "labels", c->labels);
+	if (cluster_write(c, cmd, register_done, c, &err) == 0)
+		c->reg_inflight = true;
+	else
+		log_debug("cluster: registration: %s (retried)", err.msg);
+}
+
+static void heartbeat_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->hb_inflight = false;
+	if (status < 0)
+		log_debug("cluster: heartbeat: %s", err->msg);
+}
+
+static void send_heartbeat(struct cluster *c)
+{
+	struct err err = { 0 };
+	_cleanup_json_ json_t *body = json_pack("{s:s}", "name", c->name);
+
+	if (c->hb_inflight)
+		return;
+	if (forward(c, "POST", "/v1/cluster/heartbeat", body, heartbeat_done, c, &err) == 0)
+		c->hb_inflight = true;
+}
+
+static void tokens_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->tokens_inflight = false;
+	if (status == 0)
+		c->tokens_done = true;
+	log_done("first join tokens", status, result, err);
+}
+
+/* The tokens `coop init` printed enter the model once this node first leads. */
+static void propose_init_tokens(struct cluster *c)
+{
+	json_t *list = json_object_get(c->cfg, "init_tokens"), *it;
+	struct err err = { 0 };
+	size_t i;
+
+	if (c->tokens_done || c->tokens_inflight)
+		return;
+	json_array_foreach (list, i, it) {
+		const char *name = json_string_value(json_object_get(it, "name"));
+		if (!name || model_token(c->sr.model, name))
+			continue;
+		_cleanup_json_ json_t *cmd = json_deep_copy(it);
+		json_object_set_new(cmd, "id", json_sprintf("init-%s", name));
+		if (cluster_write(c, cmd, tokens_done, c, &err) < 0)
+			log_warn("cluster: first join tokens: %s", err.msg);
+		else
+			c->tokens_inflight = true;
+		return; /* one at a time */
+	}
+	c->tokens_done = true;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct cluster *c = t->data;
+	bool leading = cluster_is_leader(c);
+
+	if (c->closing)
+		return;
+	if (leading && !c->leading) {
+		c->leader_since = uv_now(c->loop);
+		log_info("cluster: %s leads (term %llu)", c->name,
+			 (unsigned long long)c->raft.current_term);
+		kick_arm(c);
+	}
+	c->leading = leading;
+	self_register(c);
+	report_flush(c);
+	if (!leading) {
+		raft_id id = 0;
+		const char *addr = NULL;
+		raft_leader(&c->raft, &id, &addr);
+		if (id)
+			send_heartbeat(c);
+		return;
+	}
+	propose_init_tokens(c);
+	check_nodes(c);
+	check_voters(c);
+	reconcile(c);
+}
+
+/* ---- after every apply: run what is placed here; the leader places ---- */
+
+static void on_kick(uv_timer_t *t)
+{
+	struct cluster *c = t->data;
+
+	c->kick_armed = false;
+	if (c->closing)
+		return;
+	local_sync(c);
+	reconcile(c);
+}
+
+static void kick_arm(struct cluster *c)
+{
+	if (c->kick_armed || c->closing)
+		return;
+	c->kick_armed = true;
+	uv_timer_start(&c->kick, on_kick, 5, 0); /* coalesces a burst of applies */
+}
+
+static void on_apply(struct sraft *s, uint64_t index, void *data)
+{
+	kick_arm(data);
+}
+
+/* ---- joins (leader) ---- */
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+	if (!s || strlen(s) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* The model's token records in join's form. */
+static struct join_record *join_records(const struct model *m, size_t *ret_n)
+{
+	struct join_record *recs = xcalloc(m->tokens.len + 1, sizeof(*recs));
+	size_t i = 0, n = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&m->tokens, &i, &k, &v)) {
+		const struct model_token *t = v;
+		struct join_record *r = &recs[n];
+		r->role = t->role == MODEL_ROLE_SERVER ? JOIN_ROLE_SERVER : JOIN_ROLE_AGENT;
+		r->expires = (int64_t)(t->expires_ms / 1000);
+		if (unhex(t->salt, r->salt, JOIN_SALT_LEN) == 0 &&
+		    unhex(t->hash, r->hash, JOIN_HASH_LEN) == 0)
+			n++;
+	}
+	*ret_n = n;
+	return recs;
+}
+
+struct jreq {
+	struct cluster *c;
+	struct raft_change change;
+	raft_id id;
+	json_t *reply;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void jreq_finish(struct jreq *q, int rv)
+{
+	struct err err = { 0 };
+
+	q->c->change_inflight = false;
+	if (rv != 0)
+		err_msg(&err, EAGAIN, "join: adding the node to the cluster failed: %s (retry)",
+			raft_strerror(rv));
+	q->done(q->ctx, rv ? -EAGAIN : 0, rv ? NULL : q->reply, &err);
+	json_decref(q->reply);
+	free(q);
+}
+
+static void join_assigned(struct raft_change *req, int status)
+{
+	jreq_finish(req->data, status);
+}
+
+static void join_added(struct raft_change *req, int status)
+{
+	struct jreq *q = req->data;
+	int rv = status;
+
+	if (rv == 0)
+		rv = raft_assign(&q->c->raft, &q->change, q->id, RAFT_STANDBY, join_assigned);
+	if (rv != 0)
+		jreq_finish(q, rv);
+}
+
+static int join_validate(struct cluster *c, json_t *req, const char **ret_name,
+			 char **ret_api, struct join_token *ret_t, struct err *err)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *ip = json_string_value(json_object_get(req, "address"));
+	const char *token = json_string_value(json_object_get(req, "token"));
+	json_int_t port = json_integer_value(json_object_get(req, "api_port"));
+	struct cluster_addr a;
+	int r;
+
+	if (!name || !ip || !token || !json_is_string(json_object_get(req, "csr")))
+		return err_msg(err, EINVAL, "join: expected token, name, address and csr");
+	if ((r = cl_name_check(name, err)) < 0 || (r = cluster_addr_parse(ip, &a, err)) < 0)
+		return r;
+	if (port <= 0 || port > 65534)
+		port = CLUSTER_API_PORT;
+	if ((r = join_token_parse(token, ret_t, err)) < 0)
+		return r;
+	*ret_api = xasprintf("%s:%d", a.ip, (int)port);
+	const struct model_node *n = model_node(c->sr.model, name);
+	if (n && !streq(n->address, *ret_api)) {
+		r = err_msg(err, EEXIST, "join: node name '%s' is taken by %s; choose another --name",
+			    name, n->address);
+		free(*ret_api);
+		return r;
+	}
+	*ret_name = name;
+	return 0;
+}
+
+int cluster_join_request(struct cluster *c, json_t *req, cluster_done_fn done, void *ctx,
+			 struct err *err)
+{
+	const char *name = NULL;
+	_cleanup_free_ char *api = NULL, *raft_addr = NULL, *cert = NULL;
+	_cleanup_free_ struct join_record *recs = NULL;
+	const char *ips[2] = { NULL, NULL };
+	struct join_token t;
+	size_t n;
+	int r;
+
+	if (!cluster_is_leader(c))
+		return forward(c, "POST", "/v1/cluster/join", req, done, ctx, err);
+	if (!c->ca_key_pem)
+		return err_msg(err, EPERM, "join: this server has no CA key");
+	if ((r = join_validate(c, req, &name, &api, &t, err)) < 0)
+		return r;
+	if (c->change_inflight)
+		return err_msg(err, EAGAIN, "join: another membership change is in progress; retry");
+	recs = join_records(c->sr.model, &n);
+	raft_addr = raft_of_api(api);
+	_cleanup_free_ char *ip = xasprintf("%.*s", (int)(strrchr(api, ':') - api), api);
+	ips[0] = ip;
+	struct pki_names names = { .name = name, .ips = ips };
+	r = join_sign(c->ca_pem, c->ca_key_pem, recs, n, json_string_value(json_object_get(req, "token")),
+		      t.role, json_string_value(json_object_get(req, "csr")), &names, time(NULL),
+		      &cert, err);
+	if (r < 0)
+		return r;
+
+	struct jreq *q = xcalloc(1, sizeof(*q));
+	const struct raft_server *s = member_by_addr(&c->raft, raft_addr);
+	raft_id max = 0;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id > max)
+			max = c->raft.configuration.servers[i].id;
+	q->c = c;
+	q->id = s ? s->id : max + 1;
+	q->done = done;
+	q->ctx = ctx;
+	q->change.data = q;
+	q->reply = json_pack("{s:s,s:s,s:I,s:s}", "ca", c->ca_pem, "cert", cert, "raft_id",
+			     (json_int_t)q->id, "role", join_role_name(t.role));
+	if (t.role == JOIN_ROLE_SERVER)
+		json_object_set_new(q->reply, "ca_key", json_string(c->ca_key_pem));
+	c->change_inflight = true;
+	log_info("cluster: %s joins as %s (raft id %llu at %s)", name, join_role_name(t.role),
+		 (unsigned long long)q->id, raft_addr);
+	if (s && s->role != RAFT_SPARE)
+		r = 0, jreq_finish(q, 0);
+	else if (s)
+		r = raft_assign(&c->raft, &q->change, q->id, RAFT_STANDBY, join_assigned);
+	else
+		r = raft_add(&c->raft, &q->change, q->id, raft_addr, join_added);
+	if (r != 0) {
+		c->change_inflight = false;
+		json_decref(q->reply);
+		free(q);
+		return err_msg(err, EAGAIN, "join: %s (retry)", raft_strerror(r));
+	}
+	return 0;
+}
+
+/* ---- tokens, node removal ---- */
+
+struct treq {
+	char token[JOIN_TOKEN_MAX];
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void token_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct treq *q = ctx;
+
+	if (status == 0 && json_integer_value(json_object_get(result, "code")) == 0)
+		json_object_set_new(result, "token", json_string(q->token));
+	q->done(q->ctx, status, result, err);
+	explicit_bzero(q->token, sizeof(q->token));
+	free(q);
+}
+
+int cluster_token_create(struct cluster *c, const char *role, int64_t ttl_s,
+			 cluster_done_fn done, void *ctx, struct err *err)
+{
+	enum join_role jr;
+	json_t *cmd = NULL;
+	int r;
+
+	if (!role || (!streq(role, "server") && !streq(role, "agent")))
+		return err_msg(err, EINVAL, "role: expected server or agent");
+	jr = streq(role, "server") ? JOIN_ROLE_SERVER : JOIN_ROLE_AGENT;
+	if (ttl_s < 0)
+		return err_msg(err, EINVAL, "ttl_s: must not be negative");
+	if (!cluster_is_leader(c)) {
+		_cleanup_json_ json_t *body = json_pack("{s:s,s:I}", "role", role, "ttl_s",
+							(json_int_t)ttl_s);
+		return forward(c, "POST", "/v1/tokens/join", body, done, ctx, err);
+	}
+	struct treq *q = xcalloc(1, sizeof(*q));
+	q->done = done;
+	q->ctx = ctx;
+	if ((r = cl_token_new(c->ca_fp, jr, ttl_s, q->token, &cmd, err)) < 0 ||
+	    (r = cluster_write(c, cmd, token_done, q, err)) < 0)
+		free(q);
+	json_decref(cmd);
+	return r;
+}
+
+struct rreq {
+	struct cluster *c;
+	struct raft_change change;
+	char *name, *raft_addr;
+	json_t *result;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void rreq_free(struct rreq *q)
+{
+	json_decref(q->result);
+	free(q->name);
+	free(q->raft_addr);
+	free(q);
+}
+
+static void removed(struct raft_change *req, int status)
+{
+	struct rreq *q = req->data;
+	struct err err = { 0 };
+
+	q->c->change_inflight = false;
+	if (status != 0)
+		err_msg(&err, EIO, "node '%s' left the model but not Raft: %s", q->name,
+			raft_strerror(status));
+	q->done(q->ctx, status ? -EIO : 0, status ? NULL : q->result, &err);
+	rreq_free(q);
+}
+
+static void node_deleted(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct rreq *q = ctx;
+	struct cluster *c = q->c;
+	const struct raft_server *s = member_by_addr(&c->raft, q->raft_addr);
+	int rv;
+
+	if (status < 0 || json_integer_value(json_object_get(result, "code")) < 0 || !s ||
+	    c->change_inflight || !cluster_is_leader(c)) {
+		q->done(q->ctx, status, result, err);
+		rreq_free(q);
+		return;
+	}
+	q->result = json_incref(result);
+	q->change.data = q;
+	rv = raft_remove(&c->raft, &q->change, s->id, removed);
+	if (rv != 0) {
+		struct err e = { 0 };
+		err_msg(&e, EIO, "node '%s' left the model but not Raft: %s", q->name,
+			raft_strerror(rv));
+		q->done(q->ctx, -EIO, NULL, &e);
+		rreq_free(q);
+		return;
+	}
+	c->change_inflight = true;
+}
+
+int cluster_node_remove(struct cluster *c, const char *name, bool force, cluster_done_fn done,
+			void *ctx, struct err *err)
+{
+	const struct model_node *n = model_node(c->sr.model, name);
+	int r;
+
+	if (!n)
+		return err_msg(err, ENOENT, "node '%s' not found", name);
+	if (streq(name, c->name))
+		return err_msg(err, EINVAL, "node '%s' is this node: remove it from another one",
+			       name);
+	if (!cluster_is_leader(c)) {
+		_cleanup_free_ char *path = xasprintf("/v1/nodes/%s%s", name, force ? "?force=1" : "");
+		return forward(c, "DELETE", path, NULL, done, ctx, err);
+	}
+	struct rreq *q = xcalloc(1, sizeof(*q));
+	q->c = c;
+	q->name = xstrdup(name);
+	q->raft_addr = raft_of_api(n->address);
+	q->done = done;
+	q->ctx = ctx;
+	_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s,s:b}", "op", "node.delete", "name", name,
+					       "force", force);
+	if ((r = cluster_write(c, cmd, node_deleted, q, err)) < 0)
+		rreq_free(q);
+	return r;
+}
+
+/* ---- status ---- */
+
+json_t *cluster_status(struct cluster *c)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	json_t *members = json_array(), *leader = json_null();
+	raft_id lid = 0;
+	const char *laddr = NULL;
+
+	raft_leader(&c->raft, &lid, &laddr);
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *s = &conf->servers[i];
+		const struct model_node *n = node_of_member(c, s);
+		_cleanup_free_ char *api = api_of_raft(s->address);
+		json_t *m = json_pack("{s:I,s:s,s:s,s:s,s:s,s:b}", "id", (json_int_t)s->id, "name",
+				      n ? n->name : "", "address", api, "raft_address", s->address,
+				      "role", raft_role_name(s->role), "leader", s->id == lid);
+		if (n)
+			json_object_set_new(m, "state", json_string(model_node_state_name(n->state)));
+		json_array_append_new(members, m);
+		if (s->id == lid) {
+			json_decref(leader);
+			leader = json_pack("{s:s,s:s,s:I}", "name", n ? n->name : "", "address", api,
+					   "id", (json_int_t)s->id);
+		}
+	}
+	return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:I}", "name", c->name, "address",
+			 c->listen, "leader", leader, "term", (json_int_t)c->raft.current_term,
+			 "index", (json_int_t)c->sr.model->index, "commit_index",
+			 (json_int_t)c->raft.commit_index, "raft_state",
+			 state_name(raft_state(&c->raft)), "members", members, "id",
+			 (json_int_t)c->id);
+}
+
+/* ---- start and stop ---- */
+
+static int load_config(struct cluster *c, struct err *err)
+{
+	_cleanup_free_ char *file = cl_path(c->state_dir, "cluster.json");
+	_cleanup_free_ char *pki = cl_path(c->state_dir, "pki");
+	json_int_t id;
+	int r;
+
+	if ((r = js_load_file(file, &c->cfg, err)) < 0)
+		return r;
+	c->name = xstrdup(json_string_value(json_object_get(c->cfg, "name")) ?: "");
+	c->ip = xstrdup(json_string_value(json_object_get(c->cfg, "address")) ?: "");
+	c->role = xstrdup(json_string_value(json_object_get(c->cfg, "role")) ?: "agent");
+	c->api_port = (unsigned)json_integer_value(json_object_get(c->cfg, "api_port"));
+	c->raft_port = (unsigned)json_integer_value(json_object_get(c->cfg, "raft_port"));
+	id = json_integer_value(json_object_get(c->cfg, "raft_id"));
+	c->bootstrap = json_is_true(json_object_get(c->cfg, "bootstrap"));
+	if (!*c->name || !*c->ip || !c->api_port || !c->raft_port || id <= 0)
+		return err_msg(err, EINVAL, "%s: name, address, api_port, raft_port or raft_id "
+					    "missing (remove the cluster dir and init or join again)",
+			       file);
+	c->id = (raft_id)id;
+	c->listen = xasprintf("%s:%u", c->ip, c->api_port);
+	c->raft_addr = xasprintf("%s:%u", c->ip, c->raft_port);
+	c->ca_file = xasprintf("%s/ca.crt", pki);
+	c->cert_file = xasprintf("%s/node.crt", pki);
+	c->key_file = xasprintf("%s/node.key", pki);
+	c->ca_key_pem = pem_or_null(pki, "ca.key");
+	if ((r = pki_read(pki, "ca.crt", &c->ca_pem, err)) < 0 ||
+	    (r = pki_read(pki, "node.crt", &c->cert_pem, err)) < 0 ||
+	    (r = pki_read(pki, "node.key", &c->key_pem, err)) < 0 ||
+	    (r = pki_fingerprint(c->ca_pem, c->ca_fp, err)) < 0)
+		return err_wrap(err, "cluster certificates");
+	return 0;
+}
+
+static int start_raft(struct cluster *c, struct err *err)
+{
+	_cleanup_free_ char *dir = cl_path(c->state_dir, "raft");
+	struct rtls_config tc = { .ca_pem = c->ca_pem, .cert_pem = c->cert_pem,
+				  .key_pem = c->key_pem };
+	int rv, r;
+
+	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
+		return r;
+	if ((r = rtls_init(&c->transport, c->loop, &tc, err)) < 0)
+		return r;
+	if ((rv = raft_uv_init(&c->io, c->loop, dir, &c->transport)) != 0)
+		return err_msg(err, EIO, "raft: %s: %s", dir, c->io.errmsg);
+	raft_uv_set_connect_retry_delay(&c->io, 200);
+	if ((r = sraft_init(&c->sr, err)) < 0)
+		return r;
+	c->sr.on_apply = on_apply;
+	c->sr.data = c;
+	if ((rv = raft_init(&c->raft, &c->io, &c->sr.fsm, c->id, c->raft_addr)) != 0)
+		return err_msg(err, EIO, "raft: %s", raft_errmsg(&c->raft));
+	c->raft_inited = true;
+	sraft_attach(&c->sr, &c->raft);
+	raft_set_election_timeout(&c->raft, ELECTION_MS);
+	raft_set_heartbeat_timeout(&c->raft, RAFT_HEARTBEAT_MS);
+	raft_set_snapshot_threshold(&c->raft, 4096);
+	raft_set_snapshot_trailing(&c->raft, 1024);
+	if (c->bootstrap) {
+		struct raft_configuration conf;
+		raft_configuration_init(&conf);
+		raft_configuration_add(&conf, c->id, c->raft_addr, RAFT_VOTER);
+		rv = raft_bootstrap(&c->raft, &conf);
+		raft_configuration_close(&conf);
+		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
+			return err_msg(err, EIO, "raft bootstrap: %s", raft_errmsg(&c->raft));
+		json_object_del(c->cfg, "bootstrap");
+		if ((r = cl_config_write(c->state_dir, c->cfg, err)) < 0)
+			return r;
+	}
+	if ((rv = raft_start(&c->raft)) != 0)
+		return err_msg(err, EIO, "raft start: %s", raft_errmsg(&c->raft));
+	return 0;
+}
+
+int cluster_start(const struct cluster_config *cfg, struct cluster **ret, struct err *err)
+{
+	struct cluster *c = xcalloc(1, sizeof(*c));
+	int r;
+
+	c->loop = cfg->loop;
+	c->agent = cfg->agent;
+	c->state_dir = xstrdup(cfg->state_dir);
+	c->labels = cfg->labels ? json_deep_copy(cfg->labels) : NULL;
+	c->local = json_object();
+	c->reports = json_object();
+	uv_timer_init(c->loop, &c->tick);
+	uv_timer_init(c->loop, &c->kick);
+	c->tick.data = c->kick.data = c;
+	c->handles = 2;
+	if ((r = load_config(c, err)) < 0 || (r = start_raft(c, err)) < 0) {
+		cluster_stop(c, NULL, NULL);
+		return r;
+	}
+	agent_set_task_cb(c->agent, on_task, c);
+	uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+	/* what was placed here before a restart runs again at once */
+	kick_arm(c);
+	*ret = c;
+	return 0;
+}
+
+static void cluster_free(struct cluster *c)
+{
+	size_t i = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&c->beats, &i, &k, &v))
+		free(v);
+	i = 0;
+	while (hmap_next(&c->beats, &i, &k, &v))
+		free((char *)k);
+	hmap_free(&c->beats);
+	if (c->sr.model)
+		sraft_close(&c->sr);
+	json_decref(c->cfg);
+	json_decref(c->labels);
+	json_decref(c->local);
+	json_decref(c->reports);
+	free(c->state_dir);
+	free(c->name);
+	free(c->ip);
+	free(c->role);
+	free(c->raft_addr);
+	free(c->listen);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->ca_pem);
+	free(c->ca_key_pem);
+	free(c->cert_pem);
+	free(c->key_pem);
+	free(c->last_unplaced);
+	free(c);
+}
+
+static void cluster_maybe_done(struct cluster *c)
+{
+	if (!c->closing || c->handles || c->works)
+		return;
+	void (*done)(void *) = c->done;
+	void *ctx = c->done_ctx;
+	cluster_free(c);
+	if (done)
+		done(ctx);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct cluster *c = h->data;
+
+	c->handles--;
+	cluster_maybe_done(c);
+}
+
+static void raft_closed(struct raft *r)
+{
+	struct cluster *c = r->data;
+
+	raft_uv_close(&c->io);
+	rtls_free(&c->transport);
+	c->handles--;
+	cluster_maybe_done(c);
+}
+
+void cluster_stop(struct cluster *c, void (*done)(void *ctx), void *ctx)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->done = done;
+	c->done_ctx = ctx;
+	if (c->agent)
+		agent_set_task_cb(c->agent, NULL, NULL);
+	uv_close((uv_handle_t *)&c->tick, handle_closed);
+	uv_close((uv_handle_t *)&c->kick, handle_closed);
+	if (c->raft_inited) {
+		c->handles++;
+		c->raft.data = c;
+		raft_close(&c->raft, raft_closed);
+	}
+	cluster_maybe_done(c);
+}
