@@ -1477,7 +1477,8 @@ static int start_raft(struct cluster *c, struct err *err)
 			return r;
 	}
 	if ((rv = raft_start(&c->raft)) != 0)
-		return err_msg(err, EIO, "raft start: %s", raft_errmsg(&c->raft));
+		return err_msg(err, EIO, "raft start (%s): %s%s%s", dir, raft_strerror(rv),
+			       *raft_errmsg(&c->raft) ? ": " : "", raft_errmsg(&c->raft));
 	return 0;
 }
 

@@ -15,6 +15,8 @@
  *  - RAFT_LEADERSHIPLOST (-ECONNABORTED here) means the outcome is unknown: retry the
  *    same command, same "id", on the new leader; the state machine answers a repeat
  *    with the first outcome.
+ *  - an entry's size must be a multiple of 8 or a follower's segment is written
+ *    wrong (canonical/raft#189): proposals are padded with blanks.
  *  - a linearizable read is a barrier (sraft_barrier) followed by a read of the model. */
 #ifndef COOP_STATE_RAFT_H
 #define COOP_STATE_RAFT_H
