@@ -128,6 +128,18 @@ typedef void (*agent_task_fn)(void *ctx, const char *task, uint64_t generation,
 			      json_t *container, const char *msg);
 void agent_set_task_cb(struct agent *a, agent_task_fn fn, void *ctx);
 
+/* Cluster mode: makes this node's networking match `view`, which the cluster derives
+ * from its model after every change (same view again: not called):
+ *   {"node": "h1", "underlay": "10.250.0.1",
+ *    "vpcs": [{"name", "cidr", "vni", "subnet": this node's subnet or null,
+ *              "peers": [{"node", "underlay", "subnet"}]}],      (nodes not down)
+ *    "services": [{"workload", "vpc", "ports": [spec ports],
+ *                  "backends": [{"task", "node", "ip", "local", "healthy"}]}]}
+ * Each VPC exists locally with this node's subnet and an overlay to the peers; each
+ * service's host ports answer on this node and balance over its healthy backends
+ * anywhere (the routing mesh). Idempotent; what is no longer in the view goes. */
+int agent_net_sync(struct agent *a, json_t *view, struct err *err);
+
 /* `coop monitor ID`: the monitor process's main (never returns). */
 int agent_monitor_main(int argc, char **argv);
 

@@ -3,7 +3,9 @@
  * cluster.h. */
 #include "cluster/cluster.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/file.h>
 #include <raft/uv.h>
 #include <sys/sysinfo.h>
 #include <time.h>
@@ -43,6 +45,7 @@ struct cluster {
 	char *ca_pem, *ca_key_pem, *cert_pem, *key_pem;
 	char ca_fp[PKI_FP_HEX + 1];
 	json_t *cfg, *labels;
+	int lock_fd;
 
 	struct raft_uv_transport transport;
 	struct raft_io io;
@@ -52,6 +55,7 @@ struct cluster {
 
 	uv_timer_t tick, kick;
 	bool kick_armed;
+	uint64_t ticks;
 	bool leading;
 	uint64_t leader_since;
 
@@ -68,6 +72,8 @@ struct cluster {
 	struct raft_change change;
 
 	json_t *local;	 /* workloads assigned on this node: name -> true */
+	json_t *net;	 /* the network view last given to the agent */
+	bool vpc_inflight;
 	json_t *reports; /* task id -> pending task.status report */
 	bool report_inflight;
 
@@ -79,6 +85,7 @@ struct cluster {
 };
 
 static void kick_arm(struct cluster *c);
+static void renew_cert(struct cluster *c);
 
 /* ---- small helpers ---- */
 
@@ -458,10 +465,15 @@ static const char *observed_of(json_t *ctr)
 {
 	const char *st = json_string_value(json_object_get(ctr, "status"));
 
+	const char *health = json_string_value(json_object_get(ctr, "health"));
+
 	if (!st)
 		return "failed";
+	/* only a running replica that passes its check (or has none) takes traffic */
 	if (streq(st, "running"))
-		return "running";
+		return !health || streq(health, "healthy") ? "running"
+		       : streq(health, "unhealthy")	    ? "failed"
+							    : "starting";
 	if (streq(st, "exited"))
 		return "exited";
 	return "starting"; /* created, restarting */
@@ -490,6 +502,8 @@ static void on_task(void *ctx, const char *task, uint64_t generation, json_t *ct
 		if ((v = json_object_get(ctr, "exit_code")) && json_is_integer(v))
 			json_object_set(rep, "exit_code", v);
 	}
+	if (ctr && !msg && streq(observed_of(ctr), "failed"))
+		msg = "unhealthy";
 	if (msg) {
 		char line[200];
 		snprintf(line, sizeof(line), "%s", msg);
@@ -551,6 +565,137 @@ static void local_sync(struct cluster *c)
 			log_warn("cluster: workload '%s': %s", k, err.msg);
 		json_object_del(c->local, k);
 	}
+}
+
+/* ---- networks: VPCs, subnets, overlay peers and published ports from the model ---- */
+
+static char *addr_ip(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	return colon ? xasprintf("%.*s", (int)(colon - addr), addr) : xstrdup(addr);
+}
+
+static json_t *vpc_view(const struct cluster *c, const struct model_vpc *v)
+{
+	const struct model *m = c->sr.model;
+	const struct model_lease *mine = hmap_get(&v->leases, c->name);
+	json_t *peers = json_array();
+	size_t i = 0;
+	const char *k;
+	void *val;
+
+	while (hmap_next(&v->leases, &i, &k, &val)) {
+		const struct model_lease *l = val;
+		const struct model_node *n = model_node(m, l->node);
+		if (streq(l->node, c->name) || !n || n->state == MODEL_NODE_DOWN)
+			continue;
+		_cleanup_free_ char *ip = addr_ip(n->address);
+		json_array_append_new(peers, json_pack("{s:s,s:s,s:s}", "node", n->name, "underlay",
+						       ip, "subnet", l->subnet));
+	}
+	return json_pack("{s:s,s:s,s:I,s:s?,s:o}", "name", v->name, "cidr", v->cidr, "vni",
+			 (json_int_t)v->vni, "subnet", mine ? mine->subnet : NULL, "peers", peers);
+}
+
+static json_t *service_view(const struct cluster *c, const struct model_workload *w)
+{
+	const struct model *m = c->sr.model;
+	json_t *ports = json_object_get(w->spec, "ports"), *vpc = json_object_get(w->spec, "vpc");
+	json_t *backends = json_array();
+	size_t i = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&m->tasks, &i, &k, &v)) {
+		const struct model_task *t = v;
+		if (!streq(t->workload, w->name) || t->desired != MODEL_DESIRED_RUNNING || !t->ip ||
+		    !t->node)
+			continue;
+		json_array_append_new(backends,
+				      json_pack("{s:s,s:s,s:s,s:b,s:b}", "task", t->id, "node",
+						t->node, "ip", t->ip, "local",
+						streq(t->node, c->name), "healthy",
+						t->observed == MODEL_OBS_RUNNING));
+	}
+	return json_pack("{s:s,s:s,s:O,s:o}", "workload", w->name, "vpc",
+			 json_is_string(vpc) ? json_string_value(vpc) : "default", "ports", ports,
+			 "backends", backends);
+}
+
+/* What this node's networking should be, as JSON (agent.h, agent_net_sync). */
+static json_t *net_view(const struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	json_t *vpcs = json_array(), *svcs = json_array();
+	size_t i = 0;
+	const char *k;
+	void *v;
+
+	while (hmap_next(&m->vpcs, &i, &k, &v))
+		json_array_append_new(vpcs, vpc_view(c, v));
+	i = 0;
+	while (hmap_next(&m->workloads, &i, &k, &v)) {
+		const struct model_workload *w = v;
+		if (json_array_size(json_object_get(w->spec, "ports")))
+			json_array_append_new(svcs, service_view(c, w));
+	}
+	return json_pack("{s:s,s:s,s:o,s:o}", "node", c->name, "underlay", c->ip, "vpcs", vpcs,
+			 "services", svcs);
+}
+
+static void net_sync(struct cluster *c)
+{
+	_cleanup_json_ json_t *view = net_view(c);
+	struct err err = { 0 };
+
+	if (c->net && json_equal(c->net, view))
+		return;
+	if (agent_net_sync(c->agent, view, &err) < 0) {
+		log_warn("cluster: networks: %s", err.msg);
+		return; /* tried again after the next change or tick */
+	}
+	json_decref(c->net);
+	c->net = json_incref(view);
+}
+
+static void vpc_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->vpc_inflight = false;
+	log_done("networks", status, result, err);
+}
+
+/* The leader keeps the default VPC in the model and gives every node a subnet of
+ * every VPC, one command at a time. */
+static void check_vpcs(struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	_cleanup_json_ json_t *cmd = NULL;
+	struct err err = { 0 };
+	size_t i = 0, j;
+	const char *k, *nk;
+	void *v, *nv;
+
+	if (c->vpc_inflight)
+		return;
+	if (!model_vpc(m, "default"))
+		cmd = json_pack("{s:s,s:s,s:s,s:s}", "op", "vpc.create", "id", "vpc-default",
+				"name", "default", "cidr", "10.213.0.0/16");
+	while (!cmd && hmap_next(&m->vpcs, &i, &k, &v)) {
+		const struct model_vpc *vpc = v;
+		j = 0;
+		while (!cmd && hmap_next(&m->nodes, &j, &nk, &nv))
+			if (!hmap_get(&vpc->leases, nk))
+				cmd = json_pack("{s:s,s:s,s:s}", "op", "lease.subnet", "vpc", vpc->name,
+						"node", nk);
+	}
+	if (!cmd)
+		return;
+	if (cluster_write(c, cmd, vpc_done, c, &err) == 0)
+		c->vpc_inflight = true;
+	else
+		log_warn("cluster: networks: %s", err.msg);
 }
 
 /* ---- the leader: placement ---- */
@@ -1027,8 +1172,11 @@ static void on_tick(uv_timer_t *t)
 		kick_arm(c);
 	}
 	c->leading = leading;
+	if (++c->ticks % (86400000 / TICK_MS) == 0)
+		renew_cert(c);
 	self_register(c);
 	report_flush(c);
+	net_sync(c); /* retries a failed sync */
 	if (!leading) {
 		raft_id id = 0;
 		const char *addr = NULL;
@@ -1038,6 +1186,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	}
 	propose_init_tokens(c);
+	check_vpcs(c);
 	check_nodes(c);
 	check_voters(c);
 	reconcile(c);
@@ -1053,6 +1202,7 @@ static void on_kick(uv_timer_t *t)
 	if (c->closing)
 		return;
 	local_sync(c);
+	net_sync(c);
 	reconcile(c);
 }
 
@@ -1438,6 +1588,57 @@ static int load_config(struct cluster *c, struct err *err)
 	return 0;
 }
 
+/* One Raft instance per log: two daemons sharing a state dir (with different --run
+ * dirs) would interleave their writes. The lock lives as long as the process. */
+static int lock_dir(struct cluster *c, struct err *err)
+{
+	_cleanup_free_ char *path = cl_path(c->state_dir, "raft.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return err_sys(err, errno, "open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return err_msg(err, EBUSY, "another coop daemon runs the cluster state in %s",
+				       c->state_dir);
+		return err_sys(err, e, "lock '%s'", path);
+	}
+	c->lock_fd = fd;
+	return 0;
+}
+
+/* Servers renew their own certificate (they hold the CA key) when a third of its life
+ * is left: at start and once a day. Raft connections made afterwards present the new
+ * one; the API listener picks it up at the next start. */
+static void renew_cert(struct cluster *c)
+{
+	_cleanup_free_ char *pki = cl_path(c->state_dir, "pki");
+	const char *ips[2] = { c->ip, NULL };
+	struct pki_names names = { .name = c->name, .ips = ips };
+	struct err err = { 0 };
+	bool renewed = false;
+
+	if (!c->ca_key_pem)
+		return;
+	if (pki_renew_dir(pki, &names, time(NULL), &renewed, &err) < 0) {
+		log_warn("cluster: certificate renewal: %s", err.msg);
+		return;
+	}
+	if (!renewed)
+		return;
+	free(c->cert_pem);
+	free(c->key_pem);
+	c->cert_pem = pem_or_null(pki, "node.crt");
+	c->key_pem = pem_or_null(pki, "node.key");
+	struct rtls_config tc = { .ca_pem = c->ca_pem, .cert_pem = c->cert_pem,
+				  .key_pem = c->key_pem };
+	if (c->raft_inited && rtls_set_credentials(&c->transport, &tc, &err) < 0)
+		log_warn("cluster: certificate renewal: %s", err.msg);
+	log_info("cluster: node certificate renewed");
+}
+
 static int start_raft(struct cluster *c, struct err *err)
 {
 	_cleanup_free_ char *dir = cl_path(c->state_dir, "raft");
@@ -1445,7 +1646,7 @@ static int start_raft(struct cluster *c, struct err *err)
 				  .key_pem = c->key_pem };
 	int rv, r;
 
-	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
+	if ((r = fs_mkdir_p(dir, 0700, err)) < 0 || (r = lock_dir(c, err)) < 0)
 		return r;
 	if ((r = rtls_init(&c->transport, c->loop, &tc, err)) < 0)
 		return r;
@@ -1491,13 +1692,16 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, struct
 	c->agent = cfg->agent;
 	c->state_dir = xstrdup(cfg->state_dir);
 	c->labels = cfg->labels ? json_deep_copy(cfg->labels) : NULL;
+	c->lock_fd = -1;
 	c->local = json_object();
 	c->reports = json_object();
 	uv_timer_init(c->loop, &c->tick);
 	uv_timer_init(c->loop, &c->kick);
 	c->tick.data = c->kick.data = c;
 	c->handles = 2;
-	if ((r = load_config(c, err)) < 0 || (r = start_raft(c, err)) < 0) {
+	if ((r = load_config(c, err)) == 0)
+		renew_cert(c);
+	if (r < 0 || (r = start_raft(c, err)) < 0) {
 		cluster_stop(c, NULL, NULL);
 		return r;
 	}
@@ -1521,11 +1725,14 @@ static void cluster_free(struct cluster *c)
 	while (hmap_next(&c->beats, &i, &k, &v))
 		free((char *)k);
 	hmap_free(&c->beats);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	if (c->sr.model)
 		sraft_close(&c->sr);
 	json_decref(c->cfg);
 	json_decref(c->labels);
 	json_decref(c->local);
+	json_decref(c->net);
 	json_decref(c->reports);
 	free(c->state_dir);
 	free(c->name);
