@@ -543,6 +543,7 @@ H(h_image_rm);
 H(h_token_create);
 H(h_tokens);
 H(h_token_rm);
+H(h_watch);
 
 /* "{}" matches one path segment, "{*}" the rest of the path (image names have '/'). */
 static const struct route {
@@ -583,6 +584,7 @@ static const struct route {
 	{ "POST", "/v1/nodes/{}/drain", .cfn = api_cluster_node_drain },
 	{ "POST", "/v1/nodes/{}/activate", .cfn = api_cluster_node_activate },
 	{ "GET", "/v1/tasks", .cfn = api_cluster_tasks },
+	{ "GET", "/v1/watch", h_watch, NULL }, /* a cluster route that needs the loop */
 };
 
 static bool pattern_match(const char *pat, const char *path, char *params[API_MAX_PARAMS])
@@ -630,6 +632,16 @@ int api_route_match(const char *method, const char *path, int *ret_index,
 }
 
 /* ================= handlers ================= */
+
+/* GET /v1/watch (api/routes_cluster.h): its stream runs a timer on the daemon's loop,
+ * which cluster routes are not handed. */
+H(h_watch)
+{
+	if (!rt->cfg.cluster)
+		return api_reply_error(req, 404, "not_clustered", NULL,
+				       "this daemon runs alone, not in a cluster (see coop init)");
+	api_cluster_watch(rt->cfg.cluster, rt->cfg.loop, req);
+}
 
 static void reply_err(struct api_req *req, int r, const struct err *err, const char *field)
 {

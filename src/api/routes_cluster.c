@@ -4,6 +4,7 @@
  * functions is borrowed: they take their own references. */
 #include "api/routes_cluster.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "agent/spec.h"
@@ -190,6 +191,27 @@ int api_cluster_label_cmd(const char *name, json_t *body, json_t **ret, struct e
 			 set ? json_incref(set) : json_object(), "remove",
 			 rm ? json_incref(rm) : json_array());
 	return 0;
+}
+
+json_t *api_cluster_watch_next(const struct model *m, uint64_t *after, size_t max,
+			       bool *ret_stale)
+{
+	struct err err = { 0 };
+	json_t *lines = NULL;
+
+	*ret_stale = false;
+	if (*after >= m->event_seq)
+		return json_array();
+	if (model_watch(m, *after, max, &lines, &err) < 0) {
+		*ret_stale = true;
+		return json_pack("[{s:{s:s,s:s},s:I,s:I}]", "error", "code", "stale", "message",
+				 err.msg, "first", (json_int_t)model_event_first(m), "seq",
+				 (json_int_t)m->event_seq);
+	}
+	size_t n = json_array_size(lines);
+	if (n)
+		*after = json_integer_value(json_object_get(json_array_get(lines, n - 1), "seq"));
+	return lines;
 }
 
 /* ================= replies ================= */
@@ -508,4 +530,115 @@ void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p)
 	_cleanup_json_ json_t *cmd =
 		json_pack("{s:s,s:s}", "op", "workload.delete", "name", p[0]);
 	write_cmd(c, req, cmd);
+}
+
+/* ================= watches ================= */
+
+/* A watch polls: every API_WATCH_TICK_MS it sends what the model applied since its last
+ * tick. The cluster has no apply hook the API may register with (cluster/ is not the
+ * API's to change), and 50 ms of added latency is fine for now; with a hook the timer
+ * becomes a wakeup. Each tick sends everything new unless the client's unsent bytes pass
+ * API_STREAM_MAX_PENDING: then it waits, and a client that stays slow for a whole ring
+ * of events gets the stale line. */
+struct watch {
+	struct cluster *c;
+	struct api_req *req;
+	uv_timer_t timer;
+	uint64_t after; /* highest seq sent */
+	bool follow, closed;
+};
+
+static int n_watches;
+
+static void watch_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void watch_close(void *ctx)
+{
+	struct watch *w = ctx;
+	if (w->closed)
+		return;
+	w->closed = true;
+	n_watches--;
+	api_req_release(w->req);
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, watch_free);
+}
+
+/* Sends what is new; ends the stream after a stale line, or when not following. */
+static void watch_send(struct watch *w)
+{
+	const struct model *m = cluster_model(w->c);
+	bool stale = false;
+	size_t i;
+	json_t *line;
+
+	if (!m || api_stream_pending(w->req) > API_STREAM_MAX_PENDING)
+		return;
+	_cleanup_json_ json_t *lines = api_cluster_watch_next(m, &w->after, 0, &stale);
+	json_array_foreach(lines, i, line)
+	{
+		api_stream_json(w->req, line);
+		if (w->closed)
+			return;
+	}
+	if (stale || !w->follow)
+		api_stream_end(w->req); /* -> watch_close */
+}
+
+static void on_watch_tick(uv_timer_t *t)
+{
+	watch_send(t->data);
+}
+
+/* ?since=N: true with *ret set (untouched when absent); false after replying 400. */
+static bool query_seq(struct api_req *req, uint64_t *ret, bool *ret_set)
+{
+	const char *v = api_req_query(req, "since");
+	char *end;
+
+	*ret_set = v != NULL;
+	if (!v)
+		return true;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (!*v || *end || errno || v[0] == '-') {
+		api_reply_error(req, 400, "bad_request", "since",
+				"query since: expected an event number (seq), got '%.40s'", v);
+		return false;
+	}
+	*ret = n;
+	return true;
+}
+
+void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req)
+{
+	const struct model *m = model_or_reply(c, req);
+	uint64_t since = 0;
+	bool since_set;
+	const char *f = api_req_query(req, "follow");
+
+	if (!m || !query_seq(req, &since, &since_set))
+		return;
+	if (n_watches >= API_CLUSTER_MAX_WATCHES)
+		return api_reply_error(req, 409, "limit_reached", NULL,
+				       "too many open watches (at most %d): close some",
+				       API_CLUSTER_MAX_WATCHES);
+	struct watch *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->req = api_req_hold(req);
+	/* no since: every event still kept, never stale */
+	w->after = since_set ? since : model_event_first(m) - 1;
+	w->follow = !(f && (streq(f, "0") || streq(f, "false") || streq(f, "no")));
+	uv_timer_init(loop, &w->timer);
+	w->timer.data = w;
+	n_watches++;
+	api_stream_begin(req, 200, watch_close, w);
+	if (w->closed)
+		return;
+	watch_send(w);
+	if (!w->closed)
+		uv_timer_start(&w->timer, on_watch_tick, API_WATCH_TICK_MS, API_WATCH_TICK_MS);
 }

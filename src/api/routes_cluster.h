@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
 
 #include "api/server.h"
 #include "base/err.h"
@@ -34,6 +36,13 @@ void api_cluster_tasks(struct cluster *c, struct api_req *req, char **p);	/* GET
 void api_cluster_token_join(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/tokens/join */
 void api_cluster_workloads(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/workloads */
 void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p); /* DELETE /v1/workloads/{} */
+/* GET /v1/watch[?since=SEQ][&follow=0]: the model's events (model_event_json), one JSON
+ * line each, from seq > SEQ (without since: every event the ring still holds), then
+ * live as they are applied — unless follow=0, which ends after what is there. When the
+ * events after SEQ have fallen off the ring the only line is the stale error
+ * (api_cluster_watch_next) and the stream ends. The stream polls the model on a timer of
+ * the daemon's loop. Watches count against API_CLUSTER_MAX_WATCHES. */
+void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req);
 /* POST /v1/workloads: spec (borrowed) already a JSON object with a valid name; checked
  * as the single-node engine checks it (agent/spec.h), then proposed as workload.put
  * (create_only: "version":0, the name must be free). */
@@ -45,7 +54,19 @@ void api_cluster_workload_put(struct cluster *c, struct api_req *req, json_t *sp
  * (421 not the leader, 503 no leader reachable, otherwise by errno). */
 void api_cluster_reply(struct api_req *req, int status, json_t *result, const struct err *err);
 
+#define API_CLUSTER_MAX_WATCHES 256
+#define API_WATCH_TICK_MS 50
+
 /* ---- pure parts (tested without a cluster) ---- */
+
+/* The next lines of a watch that has sent everything up to *after: the events with
+ * seq > *after, at most max (0: all), as an array of model_event_json; *after moves to
+ * the last one. When events after *after are gone from the ring: one line
+ *   {"error":{"code":"stale","message"},"first":OLDEST_KEPT,"seq":NEWEST}
+ * and *ret_stale (the watcher must list the objects again, then watch from "seq").
+ * *after beyond the newest event (a client that saw a longer log) waits: no lines. */
+json_t *api_cluster_watch_next(const struct model *m, uint64_t *after, size_t max,
+			       bool *ret_stale);
 
 /* Every node (model_node_json, sorted by name) with "tasks_running": its tasks whose
  * desired and observed states are both running. */

@@ -47,6 +47,8 @@ static void test_routes(void **state)
 		{ "POST", "/v1/tokens/join", 0, NULL },
 		{ "DELETE", "/v1/tokens/join", 0, "join" }, /* an access token named "join" */
 		{ "POST", "/v1/tokens", 0, NULL },
+		{ "GET", "/v1/watch", 0, NULL },
+		{ "POST", "/v1/watch", -EOPNOTSUPP, NULL },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *p[API_MAX_PARAMS] = { 0 };
@@ -329,7 +331,7 @@ static void test_not_clustered(void **state)
 	struct err err = { 0 };
 	struct api_client *c = client(&(struct api_client_opts){ .socket = T.sock });
 	static const char *const paths[] = { "/v1/cluster", "/v1/nodes", "/v1/nodes/x",
-					     "/v1/tasks", "/v1/cluster/ca" };
+					     "/v1/tasks", "/v1/cluster/ca", "/v1/watch?since=3" };
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		assert_int_equal(api_call(c, "GET", paths[i], NULL, NULL, &err), -ENOENT);
 		assert_non_null(strstr(err.msg, "not in a cluster"));
@@ -398,6 +400,73 @@ static void test_node_certificate(void **state)
 			 -EINVAL); /* a certificate without its key */
 }
 
+/* Watches: from a seq, in order, each line with its seq; nothing when caught up or
+ * ahead; bounded by max; the stale line once events fell off the ring. */
+static void test_watch_next(void **state)
+{
+	struct model *m = model_new();
+	uint64_t after = 0;
+	bool stale = true;
+	json_t *l;
+
+	l = api_cluster_watch_next(m, &after, 0, &stale); /* no events yet */
+	assert_int_equal(json_array_size(l), 0);
+	assert_false(stale);
+	json_decref(l);
+	for (int i = 1; i <= 5; i++)
+		model_event_add(m, i, 1000 + i, "node", "register",
+				json_pack("{s:s}", "name", i % 2 ? "a" : "b"));
+	l = api_cluster_watch_next(m, &after, 0, &stale);
+	assert_int_equal(json_array_size(l), 5);
+	for (size_t i = 0; i < 5; i++) {
+		json_t *e = json_array_get(l, i);
+		assert_int_equal(json_integer_value(json_object_get(e, "seq")), i + 1);
+		assert_string_equal(json_string_value(json_object_get(e, "type")), "node");
+		assert_string_equal(json_string_value(json_object_get(e, "action")), "register");
+		assert_non_null(json_object_get(json_object_get(e, "object"), "name"));
+	}
+	assert_int_equal(after, 5);
+	json_decref(l);
+	l = api_cluster_watch_next(m, &after, 0, &stale); /* caught up */
+	assert_int_equal(json_array_size(l), 0);
+	json_decref(l);
+	after = 2; /* a resume: from 3 on, two at a time */
+	l = api_cluster_watch_next(m, &after, 2, &stale);
+	assert_int_equal(json_array_size(l), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "seq")), 3);
+	assert_int_equal(after, 4);
+	json_decref(l);
+	after = 99; /* ahead of this replica: wait, not stale */
+	l = api_cluster_watch_next(m, &after, 0, &stale);
+	assert_int_equal(json_array_size(l), 0);
+	assert_false(stale);
+	assert_int_equal(after, 99);
+	json_decref(l);
+
+	/* a full ring and then some: seq 1..MODEL_EVENTS+10 */
+	for (uint64_t i = 6; i <= MODEL_EVENTS + 10; i++)
+		model_event_add(m, i, 1000 + i, "task", "status", json_object());
+	after = 5;
+	l = api_cluster_watch_next(m, &after, 0, &stale);
+	assert_true(stale);
+	assert_int_equal(json_array_size(l), 1);
+	json_t *e = json_array_get(l, 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+			    "stale");
+	assert_non_null(json_object_get(json_object_get(e, "error"), "message"));
+	assert_int_equal(json_integer_value(json_object_get(e, "first")), 11);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), MODEL_EVENTS + 10);
+	assert_int_equal(after, 5);
+	json_decref(l);
+	after = 10; /* just in time: 11 is the oldest kept */
+	l = api_cluster_watch_next(m, &after, 0, &stale);
+	assert_false(stale);
+	assert_int_equal(json_array_size(l), MODEL_EVENTS);
+	assert_int_equal(after, MODEL_EVENTS + 10);
+	json_decref(l);
+	model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -405,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_open_routes_and_roles),
 		cmocka_unit_test(test_model_views),
 		cmocka_unit_test(test_label_cmd),
+		cmocka_unit_test(test_watch_next),
 	};
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(test_not_clustered),
