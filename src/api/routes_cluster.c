@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "agent/spec.h"
 #include "api/routes.h"
@@ -212,6 +213,109 @@ json_t *api_cluster_watch_next(const struct model *m, uint64_t *after, size_t ma
 	if (n)
 		*after = json_integer_value(json_object_get(json_array_get(lines, n - 1), "seq"));
 	return lines;
+}
+
+static const char *const watch_filter_keys[] = { "type", "action", "name", "workload", "node" };
+
+int api_cluster_filter_check(const char *filter, struct err *err)
+{
+	const char *eq = strchr(filter, '=');
+	if (!eq || eq == filter || !eq[1])
+		return err_msg(err, EINVAL, "filter: expected KEY=VALUE, got '%.100s'", filter);
+	for (size_t i = 0; i < ARRAY_SIZE(watch_filter_keys); i++)
+		if (strlen(watch_filter_keys[i]) == (size_t)(eq - filter) &&
+		    strncmp(filter, watch_filter_keys[i], eq - filter) == 0)
+			return 0;
+	return err_msg(err, EINVAL,
+		       "filter: unknown key in '%.100s' (type, action, name, workload, node)", filter);
+}
+
+const char *api_cluster_event_name(json_t *ev, char *buf, size_t n)
+{
+	json_t *o = json_object_get(ev, "object");
+	const char *s = json_string_value(json_object_get(o, "name"));
+	if (s || (s = json_string_value(json_object_get(o, "id"))))
+		return s;
+	const char *vpc = json_string_value(json_object_get(o, "vpc"));
+	const char *node = json_string_value(json_object_get(o, "node"));
+	if (vpc && node) {
+		snprintf(buf, n, "%s/%s", vpc, node);
+		return buf;
+	}
+	return "";
+}
+
+/* The value of filter key k for an event, or NULL. */
+static const char *event_field(json_t *ev, const char *k, char *buf, size_t n)
+{
+	json_t *o = json_object_get(ev, "object");
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	if (streq(k, "type") || streq(k, "action"))
+		return json_string_value(json_object_get(ev, k));
+	if (streq(k, "name"))
+		return api_cluster_event_name(ev, buf, n);
+	/* workload, node: the task's (or lease's) own, or the object itself */
+	if (type && streq(type, k))
+		return json_string_value(json_object_get(o, "name"));
+	return json_string_value(json_object_get(o, k));
+}
+
+bool api_cluster_event_matches(json_t *ev, char *const *filters)
+{
+	for (size_t i = 0; filters && filters[i]; i++) {
+		const char *eq = strchr(filters[i], '=');
+		char buf[2 * MODEL_NAME_MAX + 2];
+		if (!eq)
+			return false;
+		_cleanup_free_ char *k = strndup(filters[i], eq - filters[i]);
+		const char *v = event_field(ev, k, buf, sizeof(buf));
+		if (!v || !streq(v, eq + 1))
+			return false;
+	}
+	return true;
+}
+
+static char *event_details(json_t *ev)
+{
+	json_t *o = json_object_get(ev, "object");
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	const char *node = json_string_value(json_object_get(o, "node"));
+	const char *msg = json_string_value(json_object_get(o, "message"));
+
+	if (!type)
+		return NULL;
+	if (streq(type, "task") && json_object_get(o, "observed"))
+		return xasprintf("node=%s, desired=%s, observed=%s%s%.80s", node ? node : "-",
+				 json_string_value(json_object_get(o, "desired")) ?: "",
+				 json_string_value(json_object_get(o, "observed")) ?: "",
+				 msg ? ": " : "", msg ? msg : "");
+	if (streq(type, "node") && json_object_get(o, "state"))
+		return xasprintf("state=%s", json_string_value(json_object_get(o, "state")) ?: "");
+	if (streq(type, "lease") && json_object_get(o, "subnet"))
+		return xasprintf("subnet=%s", json_string_value(json_object_get(o, "subnet")) ?: "");
+	if (streq(type, "command") && json_object_get(o, "error"))
+		return xasprintf("op=%s: %.200s", json_string_value(json_object_get(o, "op")) ?: "?",
+				 json_string_value(json_object_get(o, "error")) ?: "");
+	return NULL;
+}
+
+char *api_cluster_event_text(json_t *ev)
+{
+	json_int_t ts = json_integer_value(json_object_get(ev, "ts"));
+	time_t secs = (time_t)(ts / 1000);
+	struct tm tm;
+	char when[40] = "-", nbuf[2 * MODEL_NAME_MAX + 2];
+
+	if (ts > 0 && gmtime_r(&secs, &tm))
+		snprintf(when + strftime(when, sizeof(when) - 8, "%Y-%m-%dT%H:%M:%S", &tm), 8,
+			 ".%03dZ", (int)(ts % 1000));
+	const char *name = api_cluster_event_name(ev, nbuf, sizeof(nbuf));
+	_cleanup_free_ char *d = event_details(ev);
+	return xasprintf("%" JSON_INTEGER_FORMAT " %s %s %s %s%s%s%s",
+			 json_integer_value(json_object_get(ev, "seq")), when,
+			 json_string_value(json_object_get(ev, "type")) ?: "?",
+			 json_string_value(json_object_get(ev, "action")) ?: "?", *name ? name : "-",
+			 d ? " (" : "", d ? d : "", d ? ")" : "");
 }
 
 /* ================= replies ================= */
@@ -544,7 +648,8 @@ struct watch {
 	struct cluster *c;
 	struct api_req *req;
 	uv_timer_t timer;
-	uint64_t after; /* highest seq sent */
+	uint64_t after; /* highest seq sent (or skipped by the filters) */
+	char **filters;
 	bool follow, closed;
 };
 
@@ -552,7 +657,9 @@ static int n_watches;
 
 static void watch_free(uv_handle_t *h)
 {
-	free(h->data);
+	struct watch *w = h->data;
+	strv_free(w->filters);
+	free(w);
 }
 
 static void watch_close(void *ctx)
@@ -580,6 +687,8 @@ static void watch_send(struct watch *w)
 	_cleanup_json_ json_t *lines = api_cluster_watch_next(m, &w->after, 0, &stale);
 	json_array_foreach(lines, i, line)
 	{
+		if (!stale && !api_cluster_event_matches(line, w->filters))
+			continue;
 		api_stream_json(w->req, line);
 		if (w->closed)
 			return;
@@ -618,10 +727,20 @@ void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req)
 	const struct model *m = model_or_reply(c, req);
 	uint64_t since = 0;
 	bool since_set;
-	const char *f = api_req_query(req, "follow");
+	const char *f = api_req_query(req, "follow"), *fl = api_req_query(req, "filter");
+	_cleanup_strv_ char **filters = NULL;
+	struct err err = { 0 };
 
 	if (!m || !query_seq(req, &since, &since_set))
 		return;
+	if (fl && *fl) {
+		_cleanup_free_ char *copy = xstrdup(fl);
+		for (char *tok, *save = NULL, *s = copy; (tok = strtok_r(s, ",", &save)); s = NULL) {
+			if (api_cluster_filter_check(tok, &err) < 0)
+				return api_reply_error(req, 422, "invalid", "filter", "%s", err.msg);
+			filters = strv_append(filters, tok);
+		}
+	}
 	if (n_watches >= API_CLUSTER_MAX_WATCHES)
 		return api_reply_error(req, 409, "limit_reached", NULL,
 				       "too many open watches (at most %d): close some",
@@ -629,6 +748,7 @@ void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req)
 	struct watch *w = xcalloc(1, sizeof(*w));
 	w->c = c;
 	w->req = api_req_hold(req);
+	w->filters = take_ptr(filters);
 	/* no since: every event still kept, never stale */
 	w->after = since_set ? since : model_event_first(m) - 1;
 	w->follow = !(f && (streq(f, "0") || streq(f, "false") || streq(f, "no")));

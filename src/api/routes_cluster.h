@@ -36,12 +36,13 @@ void api_cluster_tasks(struct cluster *c, struct api_req *req, char **p);	/* GET
 void api_cluster_token_join(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/tokens/join */
 void api_cluster_workloads(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/workloads */
 void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p); /* DELETE /v1/workloads/{} */
-/* GET /v1/watch[?since=SEQ][&follow=0]: the model's events (model_event_json), one JSON
- * line each, from seq > SEQ (without since: every event the ring still holds), then
- * live as they are applied — unless follow=0, which ends after what is there. When the
- * events after SEQ have fallen off the ring the only line is the stale error
- * (api_cluster_watch_next) and the stream ends. The stream polls the model on a timer of
- * the daemon's loop. Watches count against API_CLUSTER_MAX_WATCHES. */
+/* GET /v1/watch[?since=SEQ][&follow=0][&filter=K=V,...]: the model's events
+ * (model_event_json), one JSON line each, from seq > SEQ (without since: every event the
+ * ring still holds), then live as they are applied — unless follow=0, which ends after
+ * what is there. Filters as api_cluster_event_matches. When the events after SEQ have
+ * fallen off the ring the only line is the stale error (api_cluster_watch_next) and the
+ * stream ends. The stream polls the model on a timer of the daemon's loop. Watches
+ * count against API_CLUSTER_MAX_WATCHES. */
 void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req);
 /* POST /v1/workloads: spec (borrowed) already a JSON object with a valid name; checked
  * as the single-node engine checks it (agent/spec.h), then proposed as workload.put
@@ -67,6 +68,19 @@ void api_cluster_reply(struct api_req *req, int status, json_t *result, const st
  * *after beyond the newest event (a client that saw a longer log) waits: no lines. */
 json_t *api_cluster_watch_next(const struct model *m, uint64_t *after, size_t max,
 			       bool *ret_stale);
+/* Watch filters (GET /v1/watch?filter=K=V,K=V; coop events --filter): type, action,
+ * name (the object's name or id), workload, node; all must match. -EINVAL for anything
+ * else. */
+int api_cluster_filter_check(const char *filter, struct err *err);
+bool api_cluster_event_matches(json_t *ev, char *const *filters);
+/* What an event is about: its object's name, or id, or "VPC/NODE" for a lease; "" when
+ * none. Points into ev or buf. */
+const char *api_cluster_event_name(json_t *ev, char *buf, size_t n);
+/* The line `coop events` prints for a watch event:
+ *   SEQ TIME TYPE ACTION NAME [(DETAILS)]
+ * TIME from "ts" (UTC, ms), DETAILS by type: a task's node, observed state and message, a
+ * node's state, a rejected command's op and error. Caller frees. */
+char *api_cluster_event_text(json_t *ev);
 
 /* Every node (model_node_json, sorted by name) with "tasks_running": its tasks whose
  * desired and observed states are both running. */

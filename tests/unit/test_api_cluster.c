@@ -467,6 +467,60 @@ static void test_watch_next(void **state)
 	model_free(m);
 }
 
+static void test_watch_filters_and_text(void **state)
+{
+	struct err err = { 0 };
+	json_t *task = json_pack(
+		"{s:I,s:I,s:I,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s}}", "seq", (json_int_t)42,
+		"index", (json_int_t)7, "ts", (json_int_t)1714557600123, "type", "task", "action",
+		"status", "object", "id", "web.3", "workload", "web", "node", "n2", "desired",
+		"running", "observed", "failed", "message", "exit 1");
+	json_t *node = json_pack("{s:I,s:I,s:s,s:s,s:{s:s,s:s}}", "seq", (json_int_t)43, "ts",
+				 (json_int_t)0, "type", "node", "action", "state", "object",
+				 "name", "n2", "state", "down");
+	json_t *lease = json_pack("{s:I,s:s,s:s,s:{s:s,s:s,s:s}}", "seq", (json_int_t)44, "type",
+				  "lease", "action", "put", "object", "vpc", "default", "node",
+				  "n2", "subnet", "10.1.2.0/24");
+	char buf[160];
+
+	assert_int_equal(api_cluster_filter_check("type=task", &err), 0);
+	assert_int_equal(api_cluster_filter_check("node=n1", &err), 0);
+	assert_int_equal(api_cluster_filter_check("id=x", &err), -EINVAL);
+	assert_int_equal(api_cluster_filter_check("type", &err), -EINVAL);
+	assert_int_equal(api_cluster_filter_check("type=", &err), -EINVAL);
+
+	assert_string_equal(api_cluster_event_name(task, buf, sizeof(buf)), "web.3");
+	assert_string_equal(api_cluster_event_name(node, buf, sizeof(buf)), "n2");
+	assert_string_equal(api_cluster_event_name(lease, buf, sizeof(buf)), "default/n2");
+
+	char *none[] = { NULL }, *f1[] = { "type=task", "workload=web", NULL },
+	     *f2[] = { "node=n2", NULL }, *f3[] = { "name=web.3", "action=place", NULL },
+	     *f4[] = { "workload=web", NULL };
+	assert_true(api_cluster_event_matches(task, none));
+	assert_true(api_cluster_event_matches(task, NULL));
+	assert_true(api_cluster_event_matches(task, f1));
+	assert_false(api_cluster_event_matches(node, f1));
+	assert_true(api_cluster_event_matches(task, f2)); /* the task's node */
+	assert_true(api_cluster_event_matches(node, f2)); /* the node itself */
+	assert_true(api_cluster_event_matches(lease, f2));
+	assert_false(api_cluster_event_matches(task, f3));
+	assert_false(api_cluster_event_matches(node, f4));
+
+	char *t = api_cluster_event_text(task);
+	assert_string_equal(t, "42 2024-05-01T10:00:00.123Z task status web.3 "
+			       "(node=n2, desired=running, observed=failed: exit 1)");
+	free(t);
+	t = api_cluster_event_text(node);
+	assert_string_equal(t, "43 - node state n2 (state=down)");
+	free(t);
+	t = api_cluster_event_text(lease);
+	assert_string_equal(t, "44 - lease put default/n2 (subnet=10.1.2.0/24)");
+	free(t);
+	json_decref(task);
+	json_decref(node);
+	json_decref(lease);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -475,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_model_views),
 		cmocka_unit_test(test_label_cmd),
 		cmocka_unit_test(test_watch_next),
+		cmocka_unit_test(test_watch_filters_and_text),
 	};
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(test_not_clustered),
