@@ -228,13 +228,14 @@ static int apply_save(struct netstate *ns, struct err *err)
 	return netstate_save(ns, err);
 }
 
-/* One port of the new spec: kept when unchanged, else (re)published. */
+/* One port of the new spec: kept when unchanged, else (re)published. A mesh port is
+ * the cluster's (net_cluster.c): its view publishes it, here it is left alone. */
 static int publish_one(struct netstate *ns, struct net_vpc *v, const struct pub *q, struct err *err)
 {
 	struct net_port *p = netstate_port_find(ns, q->name);
 	int r;
 
-	if (p && pub_same(p, q, v))
+	if (p && (p->mesh || pub_same(p, q, v)))
 		return 0;
 	if (p && (r = netstate_port_remove(ns, q->name, err)) < 0)
 		return r;
@@ -258,7 +259,8 @@ int ag_net_publish(const char *net_dir, const char *workload, json_t *spec, json
 	/* ports the old spec had and the new one does not */
 	for (size_t i = 0; old && pub_get(workload, old, i, &q); i++) {
 		struct pub nq;
-		if (!pub_get(workload, spec, i, &nq) && netstate_port_find(ns, q.name) &&
+		struct net_port *p = netstate_port_find(ns, q.name);
+		if (!pub_get(workload, spec, i, &nq) && p && !p->mesh &&
 		    (r = netstate_port_remove(ns, q.name, err)) < 0)
 			return r;
 	}
@@ -282,9 +284,12 @@ int ag_net_unpublish(const char *net_dir, const char *workload, json_t *spec, st
 		return 0;
 	if ((r = netstate_open(net_dir, true, &ns, err)) < 0)
 		return r;
-	for (size_t i = 0; pub_get(workload, spec, i, &q); i++)
-		if (netstate_port_find(ns, q.name) && (r = netstate_port_remove(ns, q.name, err)) < 0)
+	for (size_t i = 0; pub_get(workload, spec, i, &q); i++) {
+		struct net_port *p = netstate_port_find(ns, q.name);
+		/* a mesh port answers on every node, replicas here or not */
+		if (p && !p->mesh && (r = netstate_port_remove(ns, q.name, err)) < 0)
 			return r;
+	}
 	return apply_save(ns, err);
 }
 
@@ -305,6 +310,11 @@ int ag_net_backend(const char *net_dir, const char *workload, json_t *spec, cons
 		bool have = false, healthy = state == AG_BACKEND_HEALTHY;
 		if (!p)
 			continue;
+		/* a mesh port's backends are the cluster's view: a replica enters it from there
+		 * (net_cluster.c); going away or unhealthy is applied here at once, the view
+		 * agrees a moment later */
+		if (p->mesh && state == AG_BACKEND_HEALTHY)
+			continue;
 		for (size_t k = 0; k < p->n_backends && !have; k++)
 			if (streq(p->backends[k].owner, owner)) {
 				have = true;
@@ -312,9 +322,9 @@ int ag_net_backend(const char *net_dir, const char *workload, json_t *spec, cons
 				if (state != AG_BACKEND_REMOVE && p->backends[k].healthy == healthy)
 					goto next;
 			}
+		if (!have && (p->mesh || state == AG_BACKEND_REMOVE))
+			continue;
 		if (state == AG_BACKEND_REMOVE) {
-			if (!have)
-				continue;
 			r = netstate_backend_remove(ns, p, owner, err);
 		} else {
 			r = netstate_backend_add(ns, p, owner, healthy, err);

@@ -1,7 +1,10 @@
 /* net_cluster: cluster mode's node networking (agent_net_sync) — makes the local network
  * state follow the view the cluster derives from its model: each VPC with this node's
- * subnet and a VXLAN overlay to the peers (net/overlay). Everything is re-derived from
- * the view on every call, so a restart or a repeated call changes nothing. */
+ * subnet and a VXLAN overlay to the peers (net/overlay); each service's host ports
+ * published here as "mesh" ports balanced over its backends on every node (net/ports:
+ * one nft transaction); the remote replicas' names for the node's resolver. Everything
+ * is re-derived from the view on every call, so a restart or a repeated call changes
+ * nothing. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -12,10 +15,12 @@
 #include <unistd.h>
 
 #include "agent/priv.h"
+#include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "net/netstate.h"
 #include "net/overlay.h"
+#include "net/ports.h"
 
 static void state_closep(struct netstate **ns)
 {
@@ -144,6 +149,273 @@ static int vpc_sync(struct netstate *ns, const struct self *s, json_t *jv, struc
 	return r < 0 ? r : 0;
 }
 
+
+/* ---- services: the routing mesh ---- */
+
+/* One host port of a service, named as agent/net.c's pub_get names it (the first
+ * after the workload, the others "<workload>-p<N>"), so a workload's own publish and
+ * the mesh agree on the port. */
+struct svc_port {
+	char name[NETSTATE_NAME_MAX + 8];
+	const char *proto;
+	uint16_t host, container;
+	bool host_mode; /* "mode": "host": only on the nodes running a replica, local backends */
+};
+
+static bool svc_port_get(const char *workload, json_t *ports, size_t i, struct svc_port *ret)
+{
+	json_t *p;
+	size_t k, n = 0;
+
+	json_array_foreach(ports, k, p)
+	{
+		json_int_t host = json_integer_value(json_object_get(p, "host_port"));
+		const char *mode = json_string_value(json_object_get(p, "mode"));
+		if (host <= 0 || host > 65535 || n++ != i)
+			continue;
+		if (i == 0)
+			snprintf(ret->name, sizeof(ret->name), "%s", workload);
+		else
+			snprintf(ret->name, sizeof(ret->name), "%s-p%zu", workload, i);
+		ret->proto = json_string_value(json_object_get(p, "protocol")) ?: "tcp";
+		ret->host = (uint16_t)host;
+		ret->container = (uint16_t)json_integer_value(json_object_get(p, "container_port"));
+		ret->host_mode = mode && streq(mode, "host");
+		return true;
+	}
+	return false;
+}
+
+/* The view's VPC named name, NULL if none. */
+static json_t *view_vpc(json_t *view, const char *name)
+{
+	json_t *jv;
+	size_t i;
+
+	json_array_foreach(json_object_get(view, "vpcs"), i, jv)
+		if (streq(json_string_value(json_object_get(jv, "name")) ?: "", name))
+			return jv;
+	return NULL;
+}
+
+/* Whether node is one of the VPC's peers in the view (nodes that are not down). */
+static bool peer_alive(json_t *jv, const char *node)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(jv, "peers"), i, p)
+		if (streq(json_string_value(json_object_get(p, "node")) ?: "", node))
+			return true;
+	return false;
+}
+
+/* The lease of this node holding ip in v, NULL when none (the container is gone). */
+static const struct net_lease *lease_by_ip(const struct net_vpc *v, uint32_t ip)
+{
+	for (size_t i = 0; i < v->n_leases; i++)
+		if (v->leases[i].ip == ip)
+			return &v->leases[i];
+	return NULL;
+}
+
+/* A service's backends as the view has them, resolved here: a local one by the lease
+ * holding its address (its owner, so attach/detach/health in agent/net.c name the same
+ * entry; none: the container is gone, skipped), a remote one as "task@node" while its
+ * node is up. */
+struct svc_backends {
+	struct net_backend *b;
+	char **owners;
+	size_t n;
+	bool any_local; /* a replica runs here (placed, healthy or not) */
+};
+
+static void svc_backends_free(struct svc_backends *sb)
+{
+	for (size_t i = 0; i < sb->n; i++)
+		free(sb->owners[i]);
+	free(sb->owners);
+	free(sb->b);
+}
+
+static void svc_backends_get(json_t *svc, json_t *jv, const struct net_vpc *v,
+			     struct svc_backends *sb)
+{
+	json_t *bs = json_object_get(svc, "backends"), *b;
+	size_t i;
+
+	memset(sb, 0, sizeof(*sb));
+	sb->b = xcalloc(json_array_size(bs) + 1, sizeof(*sb->b));
+	sb->owners = xcalloc(json_array_size(bs) + 1, sizeof(*sb->owners));
+	json_array_foreach(bs, i, b)
+	{
+		const char *task = json_string_value(json_object_get(b, "task"));
+		const char *node = json_string_value(json_object_get(b, "node"));
+		const char *ip = json_string_value(json_object_get(b, "ip"));
+		bool local = json_is_true(json_object_get(b, "local"));
+		const struct net_lease *l = NULL;
+		struct in_addr a;
+		if (!task || !node || !ip || inet_pton(AF_INET, ip, &a) != 1 ||
+		    !net_ipam_contains(&v->cidr, ntohl(a.s_addr)))
+			continue;
+		if (local) {
+			sb->any_local = true;
+			if (!(l = lease_by_ip(v, ntohl(a.s_addr))))
+				continue;
+		} else if (!peer_alive(jv, node)) {
+			continue;
+		}
+		if (sb->n >= NETSTATE_MAX_BACKENDS)
+			break;
+		sb->owners[sb->n] = local ? xstrdup(l->owner) : xasprintf("%s@%s", task, node);
+		sb->b[sb->n] = (struct net_backend){ .owner = sb->owners[sb->n], .ip = ntohl(a.s_addr),
+						     .healthy = json_is_true(json_object_get(b, "healthy")) };
+		sb->n++;
+	}
+}
+
+/* Makes port q of the service a mesh port here with backends bs (only the local ones
+ * for a host-mode port, which exists only where a replica runs). */
+static int mesh_port(struct netstate *ns, struct net_vpc *v, const struct svc_port *q,
+		     const struct svc_backends *sb, struct err *err)
+{
+	struct net_port *p = netstate_port_find(ns, q->name);
+	_cleanup_free_ struct net_backend *local = xcalloc(sb->n + 1, sizeof(*local));
+	const struct net_backend *bs = sb->b;
+	size_t n = sb->n;
+	int r;
+
+	if (q->host_mode) {
+		n = 0;
+		for (size_t i = 0; i < sb->n; i++)
+			if (!strchr(sb->b[i].owner, '@'))
+				local[n++] = sb->b[i];
+		bs = local;
+		if (!sb->any_local) {
+			/* no replica here: a host-mode port is not ours to keep (a standalone
+			 * publish of the same name is left alone) */
+			if (p && p->mesh && (r = netstate_port_remove(ns, q->name, err)) < 0)
+				return r;
+			return 0;
+		}
+	}
+	if (p && (!streq(p->proto, q->proto) || p->host_port != q->host ||
+		  p->container_port != q->container || !streq(p->vpc, v->id))) {
+		if ((r = netstate_port_remove(ns, q->name, err)) < 0)
+			return r;
+		p = NULL;
+	}
+	/* (a published port holds no socket: the probe finds only someone else's) */
+	if (!p && ((r = net_port_probe(q->proto, q->host, err)) < 0 ||
+		   (r = netstate_port_publish(ns, q->name, q->proto, q->host, v, q->container, &p,
+					      err)) < 0))
+		return r;
+	p->mesh = true;
+	return netstate_port_set_backends(ns, p, bs, n, err);
+}
+
+/* Names the node's resolver answers for containers on other nodes: the workload and
+ * the task's container ("<workload>-<replica>" for task "<workload>.<replica>"). */
+static void names_add(struct net_name **names, size_t *n, const struct svc_backends *sb,
+		      const char *workload)
+{
+	for (size_t i = 0; i < sb->n; i++) {
+		const char *at = strchr(sb->b[i].owner, '@'), *dot;
+		if (!at || !sb->b[i].healthy || *n + 2 > NETSTATE_MAX_NAMES)
+			continue;
+		*names = xrealloc(*names, (*n + 2) * sizeof(**names));
+		(*names)[(*n)++] = (struct net_name){ xstrdup(workload), sb->b[i].ip };
+		_cleanup_free_ char *task = xasprintf("%.*s", (int)(at - sb->b[i].owner), sb->b[i].owner);
+		if ((dot = strrchr(task, '.')))
+			task[dot - task] = '-';
+		(*names)[(*n)++] = (struct net_name){ take_ptr(task), sb->b[i].ip };
+	}
+}
+
+static void names_free(struct net_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i].name);
+	free(names);
+}
+
+/* One service: its ports (each its own success or failure), its remote names. */
+static int svc_sync(struct netstate *ns, json_t *view, json_t *svc, json_t *wanted,
+		    struct net_name **names, size_t *n_names, struct err *err)
+{
+	const char *wl = json_string_value(json_object_get(svc, "workload"));
+	const char *vpc = json_string_value(json_object_get(svc, "vpc")) ?: NETSTATE_DEFAULT_VPC;
+	json_t *jv = view_vpc(view, vpc);
+	struct net_vpc *v = netstate_vpc_find(ns, vpc);
+	struct svc_backends sb;
+	struct svc_port q;
+	int r, rc = 0;
+
+	if (!wl)
+		return err_msg(err, EINVAL, "network view: a service without a workload");
+	if (!jv || !v || !streq(v->name, vpc) || !json_is_string(json_object_get(jv, "subnet"))) {
+		/* its ports stay as they were until the VPC is here */
+		for (size_t i = 0; svc_port_get(wl, json_object_get(svc, "ports"), i, &q); i++)
+			json_object_set_new(wanted, q.name, json_true());
+		return err_msg(err, ENOENT, "workload '%s': VPC '%s' is not set up on this node yet",
+			       wl, vpc);
+	}
+	svc_backends_get(svc, jv, v, &sb);
+	for (size_t i = 0; svc_port_get(wl, json_object_get(svc, "ports"), i, &q); i++) {
+		struct err e = { 0 };
+		json_object_set_new(wanted, q.name, json_true());
+		if ((r = mesh_port(ns, v, &q, &sb, &e)) < 0 && !rc) {
+			rc = r;
+			*err = e;
+			err_wrap(err, "workload '%s' port %u/%s", wl, q.host, q.proto);
+		}
+	}
+	names_add(&names[v - ns->vpcs], &n_names[v - ns->vpcs], &sb, wl);
+	svc_backends_free(&sb);
+	return rc;
+}
+
+/* Every service of the view; mesh ports no longer in it are unpublished; each VPC's
+ * remote names replaced; then the ruleset applied in one transaction. */
+static int services_sync(struct netstate *ns, json_t *view, struct err *err)
+{
+	_cleanup_json_ json_t *wanted = json_object();
+	struct net_name **names = xcalloc(ns->n_vpcs + 1, sizeof(*names));
+	size_t *n_names = xcalloc(ns->n_vpcs + 1, sizeof(*n_names)), i;
+	struct err first = { 0 };
+	json_t *svc;
+	int r, rc = 0;
+
+	json_array_foreach(json_object_get(view, "services"), i, svc)
+	{
+		struct err e = { 0 };
+		if ((r = svc_sync(ns, view, svc, wanted, names, n_names, &e)) < 0 && !rc) {
+			rc = r;
+			first = e;
+		}
+	}
+	for (i = 0; i < ns->n_ports;)
+		if (ns->ports[i].mesh && !json_object_get(wanted, ns->ports[i].name))
+			netstate_port_remove(ns, ns->ports[i].name, NULL);
+		else
+			i++;
+	for (i = 0; i < ns->n_vpcs; i++) {
+		struct err e = { 0 };
+		if ((r = netstate_vpc_set_names(ns, &ns->vpcs[i], names[i], n_names[i], &e)) < 0 && !rc) {
+			rc = r;
+			first = e;
+		}
+		names_free(names[i], n_names[i]);
+	}
+	free(names);
+	free(n_names);
+	if ((r = net_ports_apply(ns, false, err)) < 0)
+		return r;
+	if (rc)
+		*err = first;
+	return rc;
+}
+
 int agent_net_sync(struct agent *a, json_t *view, struct err *err)
 {
 	_cleanup_state_ struct netstate *ns = NULL;
@@ -163,6 +435,11 @@ int agent_net_sync(struct agent *a, json_t *view, struct err *err)
 			rc = r;
 			first = e;
 		}
+	}
+	struct err e = { 0 };
+	if ((r = services_sync(ns, view, &e)) < 0 && !rc) {
+		rc = r;
+		first = e;
 	}
 	if ((r = netstate_save(ns, err)) < 0)
 		return r;

@@ -87,8 +87,16 @@ static void lease_free(struct net_lease *l)
 	free(l->created);
 }
 
+static void names_free(struct net_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i].name);
+	free(names);
+}
+
 static void vpc_free(struct net_vpc *v)
 {
+	names_free(v->names, v->n_names);
 	for (size_t i = 0; i < v->n_leases; i++)
 		lease_free(&v->leases[i]);
 	free(v->leases);
@@ -403,17 +411,27 @@ int netstate_release(struct netstate *ns, const char *owner, struct err *err)
 int netstate_dns_lookup(const struct net_vpc *vpc, const char *name, unsigned rotate,
 			struct in_addr *out, size_t max)
 {
-	size_t n = 0, hits[NETSTATE_MAX_BACKENDS];
+	uint32_t hits[NETSTATE_MAX_BACKENDS];
+	size_t n = 0;
 
 	for (size_t i = 0; i < vpc->n_leases && n < ARRAY_SIZE(hits); i++) {
 		const struct net_lease *l = &vpc->leases[i];
 		if (strcasecmp(l->owner, name) == 0 || (l->workload && strcasecmp(l->workload, name) == 0))
-			hits[n++] = i;
+			hits[n++] = l->ip;
+	}
+	for (size_t i = 0; i < vpc->n_names && n < ARRAY_SIZE(hits); i++) {
+		bool dup = false;
+		if (strcasecmp(vpc->names[i].name, name) != 0)
+			continue;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = hits[k] == vpc->names[i].ip;
+		if (!dup)
+			hits[n++] = vpc->names[i].ip;
 	}
 	if (n == 0)
 		return strchr(name, '.') ? -ENOENT : 0;
 	for (size_t k = 0; k < n && k < max; k++)
-		out[k].s_addr = htonl(vpc->leases[hits[(k + rotate) % n]].ip);
+		out[k].s_addr = htonl(hits[(k + rotate) % n]);
 	return (int)(n < max ? n : max);
 }
 
@@ -574,6 +592,68 @@ int netstate_backend_health(struct netstate *ns, struct net_port *p, const char 
 	return 0;
 }
 
+int netstate_port_set_backends(struct netstate *ns, struct net_port *p,
+			       const struct net_backend *bs, size_t n, struct err *err)
+{
+	struct net_vpc *v = netstate_vpc_find(ns, p->vpc);
+	struct net_backend *next;
+	char a[16];
+
+	if (n > NETSTATE_MAX_BACKENDS)
+		return err_msg(err, ENOSPC, "service '%s': %zu backends, the limit is %d", p->name, n,
+			       NETSTATE_MAX_BACKENDS);
+	for (size_t i = 0; i < n; i++) {
+		if (!bs[i].owner || !*bs[i].owner)
+			return err_msg(err, EINVAL, "service '%s': a backend without a name", p->name);
+		if (v && !net_ipam_contains(&v->cidr, bs[i].ip))
+			return err_msg(err, EINVAL, "service '%s': backend %s (%s) is outside VPC '%s'",
+				       p->name, bs[i].owner, net_ipam_addr_fmt(bs[i].ip, a), v->name);
+		for (size_t k = 0; k < i; k++)
+			if (streq(bs[k].owner, bs[i].owner))
+				return err_msg(err, EEXIST, "service '%s': backend %s named twice",
+					       p->name, bs[i].owner);
+	}
+	next = xcalloc(n + 1, sizeof(*next));
+	for (size_t i = 0; i < n; i++) {
+		next[i] = bs[i];
+		next[i].owner = xstrdup(bs[i].owner);
+		if (!next[i].port)
+			next[i].port = p->container_port;
+	}
+	for (size_t i = 0; i < p->n_backends; i++)
+		free(p->backends[i].owner);
+	free(p->backends);
+	p->backends = next;
+	p->n_backends = n;
+	return 0;
+}
+
+int netstate_vpc_set_names(struct netstate *ns, struct net_vpc *vpc, const struct net_name *names,
+			   size_t n, struct err *err)
+{
+	struct net_name *next;
+	char a[16];
+
+	if (n > NETSTATE_MAX_NAMES)
+		return err_msg(err, ENOSPC, "VPC '%s': %zu remote names, the limit is %d", vpc->name,
+			       n, NETSTATE_MAX_NAMES);
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i].name || !*names[i].name || strlen(names[i].name) > 253)
+			return err_msg(err, EINVAL, "VPC '%s': a remote name must be 1-253 characters",
+				       vpc->name);
+		if (!net_ipam_contains(&vpc->cidr, names[i].ip))
+			return err_msg(err, EINVAL, "VPC '%s': '%s' (%s) is outside its CIDR",
+				       vpc->name, names[i].name, net_ipam_addr_fmt(names[i].ip, a));
+	}
+	next = xcalloc(n + 1, sizeof(*next));
+	for (size_t i = 0; i < n; i++)
+		next[i] = (struct net_name){ xstrdup(names[i].name), names[i].ip };
+	names_free(vpc->names, vpc->n_names);
+	vpc->names = next;
+	vpc->n_names = n;
+	return 0;
+}
+
 /* ---- the document ---- */
 
 static json_t *vpc_json(const struct net_vpc *v)
@@ -586,12 +666,22 @@ static json_t *vpc_json(const struct net_vpc *v)
 		json_object_set_new(leases, net_ipam_addr_fmt(v->leases[i].ip, a),
 				    json_string(v->leases[i].owner));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:I}", "id", v->id,
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:I}", "id", v->id,
 			 "name", v->name, "cidr", net_ipam_cidr_fmt(&v->cidr, c), "subnet",
 			 net_ipam_cidr_fmt(&v->subnet, s), "gateway", net_ipam_addr_fmt(v->gateway, g),
 			 "vni", (json_int_t)v->vni, "mtu", (json_int_t)v->mtu, "bridge", v->bridge,
 			 "created", v->created ? v->created : "", "leases", leases, "next",
 			 (json_int_t)v->pool.next);
+	if (v->n_names) {
+		json_t *names = json_array();
+		for (size_t i = 0; i < v->n_names; i++) {
+			char a[16];
+			json_array_append_new(names, json_pack("{s:s,s:s}", "name", v->names[i].name,
+							       "ip", net_ipam_addr_fmt(v->names[i].ip, a)));
+		}
+		json_object_set_new(j, "names", names);
+	}
+	return j;
 }
 
 static json_t *port_json(const struct net_port *p)
@@ -604,10 +694,13 @@ static json_t *port_json(const struct net_port *p)
 						    net_ipam_addr_fmt(b->ip, a), "port",
 						    (json_int_t)b->port, "healthy", b->healthy));
 	}
-	return json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:o}", "name", p->name, "proto", p->proto,
-			 "host_port", (json_int_t)p->host_port, "vpc", p->vpc, "container_port",
-			 (json_int_t)p->container_port, "created", p->created ? p->created : "",
-			 "backends", bs);
+	json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:o}", "name", p->name, "proto",
+			      p->proto, "host_port", (json_int_t)p->host_port, "vpc", p->vpc,
+			      "container_port", (json_int_t)p->container_port, "created",
+			      p->created ? p->created : "", "backends", bs);
+	if (p->mesh)
+		json_object_set_new(j, "mesh", json_true());
+	return j;
 }
 
 char *netstate_dump(const struct netstate *ns)
@@ -650,6 +743,30 @@ static int addr_parse(const char *path, const char *s, uint32_t *ret, struct err
 	if (inet_pton(AF_INET, s, &a) != 1)
 		return err_msg(err, EINVAL, "%s: invalid address '%s'", path, s);
 	*ret = ntohl(a.s_addr);
+	return 0;
+}
+
+static int names_parse(json_t *o, const char *path, struct net_vpc *v, struct err *err)
+{
+	json_t *names = NULL, *e;
+	size_t i;
+	int r;
+
+	if ((r = js_get(o, path, "names", JSON_ARRAY, false, &names, err)) < 0)
+		return r;
+	if (json_array_size(names) > NETSTATE_MAX_NAMES)
+		return err_msg(err, ENOSPC, "%s.names: more than %d", path, NETSTATE_MAX_NAMES);
+	v->names = xcalloc(json_array_size(names) + 1, sizeof(*v->names));
+	json_array_foreach(names, i, e) {
+		_cleanup_free_ char *np = js_index("names", i), *ip = NULL;
+		struct net_name *n = &v->names[v->n_names];
+		if ((r = js_str(e, np, "name", true, &n->name, err)) < 0)
+			return err_wrap(err, "%s", path);
+		v->n_names++;
+		if ((r = js_str(e, np, "ip", true, &ip, err)) < 0 ||
+		    (r = addr_parse(np, ip, &n->ip, err)) < 0)
+			return err_wrap(err, "%s", path);
+	}
 	return 0;
 }
 
@@ -700,7 +817,7 @@ static int vpc_parse(json_t *o, const char *path, json_t *eps, struct net_vpc *v
 				   ? xstrdup(json_string_value(json_object_get(e, "created")))
 				   : NULL);
 	}
-	return 0;
+	return names_parse(o, path, v, err);
 }
 
 static int port_parse(json_t *o, const char *path, struct net_port *p, struct err *err)
@@ -717,7 +834,8 @@ static int port_parse(json_t *o, const char *path, struct net_port *p, struct er
 	    (r = js_str(o, path, "created", false, &p->created, err)) < 0 ||
 	    (r = js_u64(o, path, "host_port", 65535, &hp, err)) < 0 ||
 	    (r = js_u64(o, path, "container_port", 65535, &cp, err)) < 0 ||
-	    (r = js_get(o, path, "backends", JSON_ARRAY, false, &bs, err)) < 0)
+	    (r = js_get(o, path, "backends", JSON_ARRAY, false, &bs, err)) < 0 ||
+	    (r = js_bool(o, path, "mesh", &p->mesh, err)) < 0)
 		return r;
 	if (!streq(proto, "tcp") && !streq(proto, "udp"))
 		return err_msg(err, EINVAL, "%s.proto: expected tcp or udp", path);

@@ -23,6 +23,7 @@
 #define NETSTATE_MAX_BACKENDS 256 /* per port */
 #define NETSTATE_NAME_MAX 32      /* VPC and service names */
 #define NETSTATE_OWNER_MAX 64     /* container names */
+#define NETSTATE_MAX_NAMES 4096   /* remote names per VPC */
 
 /* One leased address: the container ("owner") that holds it. */
 struct net_lease {
@@ -31,6 +32,13 @@ struct net_lease {
 	char *workload;   /* replicas share it; DNS answers it with all of them (may be NULL) */
 	char *netns;      /* where it was attached (information; may be NULL) */
 	char *created;    /* RFC 3339 */
+};
+
+/* A name the node's resolver answers in a VPC besides its own leases: a container on
+ * another node (cluster mode, from the cluster's view). */
+struct net_name {
+	char *name;
+	uint32_t ip;      /* host byte order */
 };
 
 struct net_vpc {
@@ -46,6 +54,8 @@ struct net_vpc {
 	struct net_lease *leases;
 	size_t n_leases;
 	struct net_ipam_pool pool; /* rebuilt from the leases on load */
+	struct net_name *names;    /* remote names (netstate_vpc_set_names) */
+	size_t n_names;
 };
 
 struct net_backend {
@@ -64,6 +74,7 @@ struct net_port {
 	char *created;
 	struct net_backend *backends;
 	size_t n_backends;
+	bool mesh;         /* cluster mode: the cluster's view sets it and its backends */
 };
 
 struct netstate {
@@ -135,9 +146,18 @@ int netstate_backend_remove(struct netstate *ns, struct net_port *p, const char 
 			    struct err *err);
 int netstate_backend_health(struct netstate *ns, struct net_port *p, const char *owner,
 			    bool healthy, struct err *err);
+/* Replaces p's backends with bs[0..n) (copied; owners are names, not leases: a backend
+ * may be on another node). Refuses an address outside the port's VPC, a duplicate owner
+ * or more than the limit; then p is unchanged. */
+int netstate_port_set_backends(struct netstate *ns, struct net_port *p,
+			       const struct net_backend *bs, size_t n, struct err *err);
+/* Replaces vpc's remote names (copied; same limits and checks as above). */
+int netstate_vpc_set_names(struct netstate *ns, struct net_vpc *vpc, const struct net_name *names,
+			   size_t n, struct err *err);
 
 /* DNS within vpc: the addresses of the container named name, or of every replica of the
- * workload named name, starting at rotate % n (round-robin); at most max. Returns how
+ * workload named name (its leases, then its remote names, each address once), starting
+ * at rotate % n (round-robin); at most max. Returns how
  * many (0: a single-label name nobody has: NXDOMAIN) or -ENOENT (not ours: forward). */
 int netstate_dns_lookup(const struct net_vpc *vpc, const char *name, unsigned rotate,
 			struct in_addr *out, size_t max);
