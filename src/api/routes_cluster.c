@@ -289,8 +289,13 @@ static char *event_details(json_t *ev)
 				 json_string_value(json_object_get(o, "desired")) ?: "",
 				 json_string_value(json_object_get(o, "observed")) ?: "",
 				 msg ? ": " : "", msg ? msg : "");
-	if (streq(type, "node") && json_object_get(o, "state"))
-		return xasprintf("state=%s", json_string_value(json_object_get(o, "state")) ?: "");
+	if (streq(type, "node") && json_object_get(o, "state")) {
+		_cleanup_free_ char *labels = json_object_size(json_object_get(o, "labels"))
+			? json_dumps(json_object_get(o, "labels"), JSON_COMPACT | JSON_SORT_KEYS)
+			: NULL;
+		return xasprintf("state=%s%s%.200s", json_string_value(json_object_get(o, "state")) ?: "",
+				 labels ? ", labels=" : "", labels ? labels : "");
+	}
 	if (streq(type, "lease") && json_object_get(o, "subnet"))
 		return xasprintf("subnet=%s", json_string_value(json_object_get(o, "subnet")) ?: "");
 	if (streq(type, "command") && json_object_get(o, "error"))

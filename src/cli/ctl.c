@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "api/routes_cluster.h"
 #include "base/js.h"
 #include "base/util.h"
 #include "cli/cluster.h"
@@ -174,12 +175,18 @@ static void status_text(json_t *c, char *buf, size_t n)
 	}
 }
 
-static void containers_table(json_t *cs, bool quiet)
+/* node: this node's name in a cluster (a NODE column), NULL when the daemon runs alone */
+static void containers_table(json_t *cs, bool quiet, const char *node)
 {
-	struct ctl_table t = { .cols = 8 };
+	struct ctl_table t = { .cols = node ? 9 : 8 };
 	size_t i;
 	json_t *c;
-	ctl_table_row(&t, "CONTAINER ID", "NAME", "IMAGE", "STATUS", "HEALTH", "IP", "PORTS", "WORKLOAD");
+	if (node)
+		ctl_table_row(&t, "CONTAINER ID", "NAME", "NODE", "IMAGE", "STATUS", "HEALTH", "IP",
+			      "PORTS", "WORKLOAD");
+	else
+		ctl_table_row(&t, "CONTAINER ID", "NAME", "IMAGE", "STATUS", "HEALTH", "IP", "PORTS",
+			      "WORKLOAD");
 	json_array_foreach(cs, i, c)
 	{
 		char id[13], st[96], created[64];
@@ -191,10 +198,14 @@ static void containers_table(json_t *cs, bool quiet)
 		status_text(c, st, sizeof(st));
 		ago(ctl_jstr(c, "created"), created, sizeof(created));
 		_cleanup_free_ char *ports = ports_text(json_object_get(c, "ports"));
-		ctl_table_row(&t, id, ctl_jstr(c, "name"), ctl_jstr(c, "image"), st,
-			  json_is_string(json_object_get(c, "health")) ? ctl_jstr(c, "health") : "-",
-			  json_is_string(json_object_get(c, "ip")) ? ctl_jstr(c, "ip") : "-", ports,
-			  ctl_jstr(c, "workload"));
+		const char *health = json_is_string(json_object_get(c, "health")) ? ctl_jstr(c, "health") : "-";
+		const char *ip = json_is_string(json_object_get(c, "ip")) ? ctl_jstr(c, "ip") : "-";
+		if (node)
+			ctl_table_row(&t, id, ctl_jstr(c, "name"), node, ctl_jstr(c, "image"), st,
+				      health, ip, ports, ctl_jstr(c, "workload"));
+		else
+			ctl_table_row(&t, id, ctl_jstr(c, "name"), ctl_jstr(c, "image"), st, health, ip,
+				      ports, ctl_jstr(c, "workload"));
 	}
 	if (!quiet)
 		ctl_table_print(&t, true);
@@ -205,7 +216,7 @@ static void containers_table(json_t *cs, bool quiet)
 /* ---- options shared by reads ---- */
 
 struct out_opts {
-	bool json, quiet, all;
+	bool json, quiet, all, all_nodes;
 	const char *verb;
 };
 
@@ -221,6 +232,7 @@ static int out_opt(int c, const char *arg, void *ctx)
 		break;
 	case 'q': o->quiet = true; break;
 	case 'a': o->all = true; break;
+	case 'A': o->all_nodes = true; break;
 	}
 	return 0;
 }
@@ -235,30 +247,116 @@ static const struct option out_longs[] = {
 
 /* ---- ps / status / inspect ---- */
 
+/* Whether the daemon is a cluster member (GET /v1/cluster answers 200): true with this
+ * node's name in *ret_name (caller frees); false when it is not (err->code ENOENT) or
+ * cannot say (err says why; a single-node path then reports what is wrong, as it
+ * always did). */
+static bool cluster_member(struct api_client *cl, char **ret_name, struct err *err)
+{
+	_cleanup_json_ json_t *st = NULL;
+	if (api_call(cl, "GET", "/v1/cluster", NULL, &st, err) < 0)
+		return false;
+	*ret_name = xstrdup(*ctl_jstr(st, "name") ? ctl_jstr(st, "name") : "?");
+	return true;
+}
+
+static bool task_listed(json_t *t, bool all)
+{
+	return all || streq(ctl_jstr(t, "desired"), "running");
+}
+
+/* coop ps -A: every node's tasks (GET /v1/tasks) — those meant to run, or all with -a */
+static int ps_all_nodes(struct api_client *cl, const struct out_opts *o)
+{
+	_cleanup_json_ json_t *ts = NULL;
+	struct err err = { 0 };
+	struct ctl_table t = { .cols = 6 };
+	size_t i;
+	json_t *x;
+
+	if (api_call(cl, "GET", "/v1/tasks", NULL, &ts, &err) < 0)
+		return ctl_fail(&err);
+	_cleanup_json_ json_t *out = json_array();
+	json_array_foreach(ts, i, x)
+		if (task_listed(x, o->all))
+			json_array_append(out, x);
+	if (o->json) {
+		ctl_print_json(out);
+		return 0;
+	}
+	ctl_table_row(&t, "ID", "NODE", "STATE", "CONTAINER ID", "IP", "WORKLOAD");
+	json_array_foreach(out, i, x)
+	{
+		char ctr[13];
+		const char *msg = ctl_jstr(x, "message");
+		snprintf(ctr, sizeof(ctr), "%.12s", ctl_jstr(x, "container"));
+		if (o->quiet) {
+			if (*ctr)
+				printf("%s\n", ctr);
+			continue;
+		}
+		_cleanup_free_ char *st = *msg ? xasprintf("%s: %.60s", ctl_jstr(x, "observed"), msg)
+					       : xstrdup(ctl_jstr(x, "observed"));
+		ctl_table_row(&t, ctl_jstr(x, "id"), *ctl_jstr(x, "node") ? ctl_jstr(x, "node") : "-",
+			      st, *ctr ? ctr : "-", *ctl_jstr(x, "ip") ? ctl_jstr(x, "ip") : "-",
+			      ctl_jstr(x, "workload"));
+	}
+	ctl_table_print(&t, !o->quiet);
+	return 0;
+}
+
 static int cmd_ps(int argc, char **argv)
 {
+	static const struct option longs[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "all-nodes", no_argument, NULL, 'A' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
 	struct out_opts o = { .verb = "ps" };
 	_cleanup_client_ struct api_client *cl = NULL;
 	_cleanup_json_ json_t *cs = NULL;
+	_cleanup_free_ char *node = NULL;
 	struct err err = { 0 };
-	PARSE("o:qa", out_longs, out_opt, &o,
-	      "Usage: coop ps [-a] [-q] [-o json|table]\n"
-	      "List containers: running ones, or all of them with -a (exited, restarting).\n\n"
-	      "  -a, --all                 include containers that are not running\n"
+	PARSE("o:qaA", longs, out_opt, &o,
+	      "Usage: coop ps [-a] [-A] [-q] [-o json|table]\n"
+	      "List containers: running ones, or all of them with -a (exited, restarting).\n"
+	      "In a cluster the table names this node (NODE), and -A lists the tasks of every\n"
+	      "node instead: each replica the cluster placed, where, and what its node reports.\n\n"
+	      "  -a, --all                 include containers that are not running (with -A:\n"
+	      "                            tasks that were stopped too)\n"
+	      "  -A, --all-nodes           every node's tasks (cluster mode)\n"
 	      "  -q, --quiet               only the container IDs\n"
 	      "  -o, --output json|table   format (default table)\n\n"
 	      "Examples:\n"
 	      "  coop ps -a\n"
+	      "  coop ps -A\n"
 	      "  coop ps -o json | jq -r '.[] | select(.health == \"unhealthy\") | .name'\n");
 	if (!ctl_operands(argc, argv, first, 0, 0, ""))
 		return 2;
-	if (ctl_client(&cl, &err) < 0 ||
-	    api_call(cl, "GET", o.all ? "/v1/containers?all=1" : "/v1/containers", NULL, &cs, &err) < 0)
+	if (ctl_client(&cl, &err) < 0)
 		return ctl_fail(&err);
-	if (o.json)
+	bool member = cluster_member(cl, &node, &err);
+	if (o.all_nodes && !member && err.code != ENOENT)
+		return ctl_fail(&err);
+	if (o.all_nodes && !member)
+		return fprintf(stderr, "coop: ps --all-nodes needs a cluster: this daemon runs alone (see coop init --help)\n"), 1;
+	if (o.all_nodes)
+		return ps_all_nodes(cl, &o);
+	if (api_call(cl, "GET", o.all ? "/v1/containers?all=1" : "/v1/containers", NULL, &cs, &err) < 0)
+		return ctl_fail(&err);
+	if (o.json) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(cs, i, c)
+			if (node)
+				json_object_set_new(c, "node", json_string(node));
 		ctl_print_json(cs);
-	else
-		containers_table(cs, o.quiet);
+	} else {
+		containers_table(cs, o.quiet, node);
+	}
 	return 0;
 }
 
@@ -303,7 +401,7 @@ static int cmd_status(int argc, char **argv)
 	if (o.json)
 		ctl_print_json(cs);
 	else if (json_array_size(cs))
-		containers_table(cs, false);
+		containers_table(cs, false, NULL);
 	return rc;
 }
 
@@ -471,7 +569,7 @@ static int cmd_rm(int argc, char **argv)
 /* ---- events ---- */
 
 struct ev_opts {
-	bool follow, json;
+	bool follow, json, local;
 	char *since;
 	char **filters;
 };
@@ -487,6 +585,7 @@ static int ev_opt(int c, const char *arg, void *ctx)
 		o->since = (char *)arg;
 		break;
 	case 'F': o->filters = strv_append(o->filters, arg); break;
+	case 'L': o->local = true; break;
 	case 'o':
 		if (!streq(arg, "json") && !streq(arg, "table"))
 			return ctl_usage("events", "-o: expected json or table, got '%s'", arg), -1;
@@ -524,6 +623,103 @@ static int print_event(void *ctx, json_t *ev)
 	return 0;
 }
 
+/* ---- events in a cluster: the model's changes (GET /v1/watch), followed across
+ * reconnects ---- */
+
+#define WATCH_RETRY_MS 60000 /* a follower reconnects for this long after losing the daemon */
+#define WATCH_RETRY_STEP_MS 500
+
+struct watch_ctx {
+	const struct ev_opts *o;
+	uint64_t last; /* highest seq printed: the resume point */
+	bool resume;   /* last is a resume point (--since, or a line was printed) */
+	bool got;      /* a line arrived on this connection */
+	json_t *stale; /* the stale line, when the daemon sent it */
+};
+
+static int print_watch_line(void *ctx, json_t *ev)
+{
+	struct watch_ctx *w = ctx;
+	if (json_object_get(ev, "error")) {
+		w->stale = json_incref(ev);
+		return -ESTALE;
+	}
+	uint64_t seq = json_integer_value(json_object_get(ev, "seq"));
+	w->got = true;
+	if (w->resume && seq <= w->last)
+		return 0; /* seen before this reconnect: never twice */
+	w->last = seq;
+	w->resume = true;
+	if (w->o->json) {
+		json_dumpf(ev, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		_cleanup_free_ char *line = api_cluster_event_text(ev);
+		puts(line);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static bool watch_retryable(int e)
+{
+	return e == ECONNREFUSED || e == EIO || e == EAGAIN || e == ETIMEDOUT ||
+	       e == ECONNRESET || e == EPROTO || e == ENOTCONN;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* fl: the filters, escaped and joined. A stream that ends or breaks while following is
+ * opened again from the last seq printed, so nothing is missed or printed twice; the
+ * daemon may be gone for up to WATCH_RETRY_MS (a restart). */
+static int cluster_events(struct api_client *cl, const struct ev_opts *o, const char *fl)
+{
+	struct watch_ctx w = { .o = o };
+	uint64_t deadline = mono_ms() + WATCH_RETRY_MS;
+
+	if (o->since) {
+		w.last = strtoull(o->since, NULL, 10);
+		w.resume = true;
+	}
+	for (;;) {
+		struct err err = { 0 };
+		char since[40] = "";
+		if (w.resume)
+			snprintf(since, sizeof(since), "since=%" PRIu64 "&", w.last);
+		_cleanup_free_ char *path = xasprintf("/v1/watch?%sfollow=%d%s%s", since, o->follow,
+						      *fl ? "&filter=" : "", fl);
+		uint64_t t0 = mono_ms();
+		w.got = false;
+		int r = api_stream(cl, "GET", path, NULL, print_watch_line, &w, &err);
+		if (w.stale) {
+			json_t *e = json_object_get(w.stale, "error");
+			fprintf(stderr, "coop: %s: list again (coop nodes, coop tasks) and go on with "
+					"--since %" JSON_INTEGER_FORMAT "\n",
+				ctl_jstr(e, "message"), json_integer_value(json_object_get(w.stale, "seq")));
+			json_decref(w.stale);
+			return 1;
+		}
+		if (!o->follow || (r < 0 && !watch_retryable(err.code)))
+			return r < 0 ? ctl_fail(&err) : 0;
+		if (r == 0)
+			err_msg(&err, ECONNRESET, "the daemon ended the event stream");
+		/* the stream had worked: a new minute of retries, said once */
+		if (w.got || mono_ms() - t0 >= 1000) {
+			deadline = mono_ms() + WATCH_RETRY_MS;
+			fprintf(stderr, "coop: events: %s; reconnecting from %" PRIu64 "...\n", err.msg,
+				w.last);
+		} else if (mono_ms() > deadline) {
+			return ctl_fail(&err);
+		}
+		usleep(WATCH_RETRY_STEP_MS * 1000);
+	}
+}
+
 static int cmd_events(int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -531,6 +727,7 @@ static int cmd_events(int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "filter", required_argument, NULL, 'F' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "local", no_argument, NULL, 'L' },
 		CTL_HELP_OPT,
 		{ 0 },
 	};
@@ -538,19 +735,28 @@ static int cmd_events(int argc, char **argv)
 	_cleanup_client_ struct api_client *cl = NULL;
 	struct err err = { 0 };
 	int first = ctl_parse(argc, argv, "fo:h", longs, ev_opt, &o,
-			      "Usage: coop events [-f] [--since SEQ] [--filter KEY=VALUE]... [-o json]\n"
+			      "Usage: coop events [-f] [--since SEQ] [--filter KEY=VALUE]... [-o json] [--local]\n"
 			      "Every change the daemon makes, as numbered events: containers created,\n"
 			      "started, dead, health changes, workloads applied and removed, image pulls.\n"
 			      "Each line starts with the event's number (seq): --since SEQ replays from\n"
 			      "after it, so a consumer that reconnects misses nothing and sees nothing twice.\n\n"
+			      "In a cluster the events are the cluster's: every change to its nodes,\n"
+			      "workloads, tasks, networks and tokens, numbered alike on every node\n"
+			      "(SEQ TIME TYPE ACTION NAME (DETAILS)). With -f a lost connection is opened\n"
+			      "again (for a minute) from the last event printed. When the events after SEQ\n"
+			      "are no longer kept it says so and exits 1: list again, then go on from the\n"
+			      "number it gives.\n\n"
 			      "  -f, --follow            keep streaming new events\n"
 			      "      --since SEQ         replay events after number SEQ (default: all kept)\n"
 			      "      --filter KEY=VALUE  type, action, id, name or workload (repeatable: all\n"
-			      "                          must match)\n"
-			      "  -o, --output json       one JSON object per line\n\n"
+			      "                          must match); in a cluster: type, action, name,\n"
+			      "                          workload, node\n"
+			      "  -o, --output json       one JSON object per line\n"
+			      "      --local             in a cluster, this node's own daemon events\n\n"
 			      "Examples:\n"
 			      "  coop events -f --filter type=container --filter action=die\n"
-			      "  coop events --since 120 -o json | jq -r .action\n");
+			      "  coop events --since 120 -o json | jq -r .action\n"
+			      "  coop events -f --filter type=task --filter node=node2   # in a cluster\n");
 	_cleanup_strv_ char **filters = o.filters;
 	if (first == -1)
 		return 0;
@@ -565,9 +771,14 @@ static int cmd_events(int argc, char **argv)
 		free(fl);
 		fl = n;
 	}
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	_cleanup_free_ char *node = NULL;
+	if (!o.local && cluster_member(cl, &node, &err))
+		return cluster_events(cl, &o, fl);
 	_cleanup_free_ char *path = xasprintf("/v1/events?since=%s%s%s%s", o.since ? o.since : "0",
 					      o.follow ? "&follow=1" : "", *fl ? "&filter=" : "", fl);
-	if (ctl_client(&cl, &err) < 0 || api_stream(cl, "GET", path, NULL, print_event, &o, &err) < 0)
+	if (api_stream(cl, "GET", path, NULL, print_event, &o, &err) < 0)
 		return ctl_fail(&err);
 	return 0;
 }
