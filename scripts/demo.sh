@@ -13,6 +13,16 @@ run=/run/coop
 image=coop-demo/httpd:1
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# A single node is a one-voter cluster (docs/cluster.md): `coop init` once, on the
+# address other hosts would reach this one at. No such address (no network at all):
+# the daemon runs as a plain node agent instead.
+addr=$(ip -4 route get 192.0.2.254 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -1)
+[ -n "$addr" ] || addr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
+if [ ! -e "$state/cluster/cluster.json" ] && [ -n "$addr" ]; then
+	say "coop init --address $addr (a one-node cluster; more hosts join with a token)"
+	"$coop" init --state "$state" --address "$addr" --name "$(hostname | tr 'A-Z_' 'a-z-' | cut -c1-63)"
+fi
+
 say "coop daemon"
 if "$coop" version >/dev/null 2>&1 && "$coop" ps >/dev/null 2>&1; then
 	echo "a daemon already answers on $run/coop.sock: using it"
