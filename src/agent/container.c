@@ -156,6 +156,9 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 			"stopped", 0);
 	if (w->image_ref)
 		json_object_set_new(rec, "image_ref", json_string(w->image_ref));
+	/* a terminal held by the monitor (attach.sock), and whether it takes input */
+	json_object_set_new(rec, "tty", json_boolean(json_is_true(json_object_get(w->spec, "tty"))));
+	json_object_set_new(rec, "stdin", json_boolean(json_is_true(json_object_get(w->spec, "stdin"))));
 	if ((task = ag_task_find(w, replica))) {
 		json_object_set_new(rec, "task", json_string(task->id));
 		json_object_set_new(rec, "task_generation", json_integer((json_int_t)task->generation));
@@ -437,11 +440,21 @@ static void add_waiter(struct ag_container *c, agent_done_fn done, void *ctx)
 	*p = w;
 }
 
+/* The signal `stop` sends first: the spec's stop_signal, else the image's StopSignal
+ * as the monitor wrote it into the bundle's annotations, else SIGTERM. */
 static int stop_signal(struct ag_container *c)
 {
+	_cleanup_free_ char *cfg = xasprintf("%s/bundle/config.json", c->dir);
+	_cleanup_json_ json_t *oci = NULL;
 	const char *s = json_string_value(json_object_get(c->rec, "stop_signal"));
-	int sig = s ? rt_signal_parse(s) : -1;
+	int sig;
 
+	if (!s)
+		s = json_string_value(json_object_get(json_object_get(c->rec, "spec"), "stop_signal"));
+	if (!s && (oci = json_load_file(cfg, 0, NULL)))
+		s = json_string_value(json_object_get(json_object_get(oci, "annotations"),
+						      AG_STOP_SIGNAL_ANN));
+	sig = s ? rt_signal_parse(s) : -1;
 	return sig > 0 ? sig : SIGTERM;
 }
 
@@ -590,6 +603,10 @@ json_t *ag_container_json(struct ag_container *c)
 		json_object_set_new(j, "oom_killed", json_boolean(c->exit.oom_killed));
 		if (c->exit.error)
 			json_object_set_new(j, "error", json_string(c->exit.error));
+	}
+	if (json_is_true(json_object_get(spec, "tty"))) {
+		json_object_set_new(j, "tty", json_true());
+		json_object_set_new(j, "stdin", json_boolean(json_is_true(json_object_get(spec, "stdin"))));
 	}
 	if (json_object_get(c->rec, "task")) {
 		json_object_set(j, "task", json_object_get(c->rec, "task"));

@@ -16,11 +16,13 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/attach.h"
 #include "agent/image.h"
 #include "agent/logs.h"
 #include "agent/net.h"
@@ -34,6 +36,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/container.h"
 #include "runtime/state.h"
+#include "runtime/terminal.h"
 
 #define DRAIN_MS 2000 /* output still arriving after the init exited */
 
@@ -51,6 +54,9 @@ struct mon {
 	struct ag_linebuf lb[2];
 	int status; /* wait status of the init */
 	bool exited;
+	bool tty;               /* process.terminal: fds[0] is the pty master */
+	int stop_sig;           /* what SIGTERM from the daemon becomes */
+	struct ag_attach *att;  /* tty: attach.sock */
 };
 
 static volatile sig_atomic_t term_pending;
@@ -131,6 +137,8 @@ static int write_bundle(struct mon *m, struct err *err)
 	    (r = ag_net_prepare(m->dir, m->rec, oci, err)) < 0 ||
 	    (r = ag_json_write(m->bundle, "config.json", oci, err)) < 0)
 		goto out;
+	m->stop_sig = rt_signal_parse(json_string_value(
+		json_object_get(json_object_get(oci, "annotations"), AG_STOP_SIGNAL_ANN)));
 out:
 	img_config_free(ic);
 	img_store_close(st);
@@ -142,12 +150,35 @@ out:
 /* The init inherits fds 0-2: the write ends of our pipes go there for the duration of
  * create, and back to /dev/null after. Signals are unblocked while it forks (the mask
  * is inherited across exec); a SIGTERM meanwhile is remembered by on_term. */
+/* A terminal's master, sent by the container's init over the console socket during
+ * create (the init sends it before it reports "created"). */
+static int recv_master(struct mon *m, int lfd, int *ret, struct err *err)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	_cleanup_close_ int fd = -1;
+
+	if (poll(&p, 1, 5000) <= 0 || (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		return err_msg(err, EIO, "container '%s': no terminal came over the console socket", m->id);
+	return rt_fd_recv(fd, ret, err);
+}
+
 static int create_container(struct mon *m, struct err *err)
 {
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, null = -1, r;
 	struct rt_create_opts o = { .root = m->rtroot, .id = m->id, .bundle = m->bundle };
+	_cleanup_close_ int cons = -1, dfd = -1;
+	_cleanup_free_ char *cpath = NULL;
+	int master = -1;
 	sigset_t set;
 
+	if (m->tty) {
+		/* the runtime connects by path: ours may be longer than sun_path */
+		if ((cons = ag_sock_listen(m->dir, "console.sock", err)) < 0)
+			return cons;
+		if ((dfd = open(m->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return err_sys(err, errno, "open '%s'", m->dir);
+		o.console_socket = cpath = xasprintf("/proc/self/fd/%d/console.sock", dfd);
+	}
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		r = err_sys(err, errno, "create output pipes");
@@ -169,16 +200,30 @@ static int create_container(struct mon *m, struct err *err)
 	close(out[1]);
 	close(errp[1]);
 	close(null);
+	if (r == 0)
+		m->created = true;
+	if (r == 0 && m->tty)
+		r = recv_master(m, cons, &master, err);
+	if (m->tty) {
+		_cleanup_free_ char *p = xasprintf("%s/console.sock", m->dir);
+		unlink(p);
+	}
 	if (r < 0) {
 		close(out[0]);
 		close(errp[0]);
 		return r;
 	}
-	m->created = true;
 	m->fds[0] = out[0];
 	m->fds[1] = errp[0];
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	if (m->tty) { /* the init's stdio is the terminal: its output is the master's */
+		close(out[0]);
+		close(errp[0]);
+		m->fds[0] = master;
+		m->fds[1] = -1;
+	}
+	fcntl(m->fds[0], F_SETFL, O_NONBLOCK);
+	if (m->fds[1] >= 0)
+		fcntl(m->fds[1], F_SETFL, O_NONBLOCK);
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -216,6 +261,10 @@ static int start(struct mon *m, struct err *err)
 	    (r = create_container(m, err)) < 0)
 		return r;
 	if ((r = open_cgroup(m, err)) < 0)
+		return r;
+	if (m->tty &&
+	    (r = ag_attach_new(m->dir, m->fds[0], json_is_true(json_object_get(json_object_get(m->rec, "spec"), "stdin")),
+			       &m->att, err)) < 0)
 		return r;
 	netns = xasprintf("/proc/%d/ns/net", (int)m->init);
 	if ((r = ag_net_attach(m->net_dir, m->dir, m->id, m->rec, netns, err)) < 0)
@@ -255,12 +304,17 @@ static bool pump(struct mon *m, int i)
 		if (n > 0) {
 			if (ag_linebuf_feed(&m->lb[i], &m->log, buf, (size_t)n, &err) < 0)
 				log_warn("%s", err.msg);
+			if (m->att)
+				ag_attach_output(m->att, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return true;
+		/* EOF, or EIO from a master whose last slave closed */
+		if (m->att && i == 0 && m->tty)
+			ag_attach_master_gone(m->att);
 		close(m->fds[i]);
 		m->fds[i] = -1;
 		if (ag_linebuf_flush(&m->lb[i], &m->log, &err) < 0)
@@ -273,6 +327,8 @@ static void forward_signal(struct mon *m, int sig)
 {
 	struct err err = { 0 };
 
+	if (sig == SIGTERM && m->stop_sig > 0) /* the daemon's stop: the image's StopSignal */
+		sig = m->stop_sig;
 	if (!m->exited && rt_container_kill(m->rtroot, m->id, sig, false, &err) < 0)
 		log_warn("%s", err.msg);
 }
@@ -286,9 +342,10 @@ static void loop(struct mon *m, int sfd)
 		forward_signal(m, term_pending);
 	reap(m);
 	for (;;) {
-		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
-				       { .fd = m->fds[0], .events = POLLIN },
-				       { .fd = m->fds[1], .events = POLLIN } };
+		struct pollfd p[3 + AG_ATTACH_FDS] = { { .fd = sfd, .events = POLLIN },
+						       { .fd = m->fds[0], .events = POLLIN },
+						       { .fd = m->fds[1], .events = POLLIN } };
+		size_t na = 0;
 		int timeout = -1;
 
 		if (m->exited) {
@@ -300,10 +357,16 @@ static void loop(struct mon *m, int sfd)
 				return;
 			timeout = (int)(deadline - ag_mono_ms());
 		}
-		if (poll(p, 3, timeout) < 0 && errno != EINTR) {
+		if (m->att)
+			ag_attach_pollfds(m->att, p + 3, &na);
+		if (poll(p, 3 + na, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
 			log_error("poll: %s", strerror(errno));
 			return;
 		}
+		if (m->att)
+			ag_attach_events(m->att, p + 3, na);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -359,6 +422,9 @@ static void finish(struct mon *m, const struct err *start_err)
 		log_warn("%s", err.msg);
 	if (ag_exit_write(m->dir, &e, &err) < 0)
 		log_error("%s", err.msg);
+	if (m->att) /* attached clients learn the exit code (after exit.json is there) */
+		ag_attach_finish(m->att, e.exit_code, ag_mono_ms() + DRAIN_MS);
+	m->att = NULL;
 	for (int i = 0; i < 2; i++)
 		if (m->fds[i] >= 0)
 			close(m->fds[i]);
@@ -424,6 +490,7 @@ static int monitor_run(struct mon *m)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	r = js_load_file(cfgf, &m->rec, &err);
+	m->tty = r == 0 && json_is_true(json_object_get(json_object_get(m->rec, "spec"), "tty"));
 	if (r == 0)
 		r = start(m, &err);
 	sigemptyset(&set);

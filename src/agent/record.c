@@ -5,6 +5,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/js.h"
@@ -153,4 +158,53 @@ void ag_exit_clear(struct ag_exit *e)
 {
 	free(e->error);
 	e->error = NULL;
+}
+
+/* ---- sockets in a container's directory ---- */
+
+static int sock_addr(const char *dir, const char *name, int *ret_dfd, struct sockaddr_un *sa,
+		     struct err *err)
+{
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return err_sys(err, errno, "open '%s'", dir);
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dfd, name);
+	*ret_dfd = dfd;
+	return 0;
+}
+
+int ag_sock_listen(const char *dir, const char *name, struct err *err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dfd = -1, fd = -1;
+	int r;
+
+	if ((r = sock_addr(dir, name, &dfd, &sa, err)) < 0)
+		return r;
+	unlinkat(dfd, name, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_sys(err, errno, "create socket '%s/%s'", dir, name);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || fchmodat(dfd, name, 0600, 0) < 0 ||
+	    listen(fd, 16) < 0)
+		return err_sys(err, errno, "listen on '%s/%s'", dir, name);
+	return take_fd(fd);
+}
+
+int ag_sock_connect(const char *dir, const char *name, struct err *err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dfd = -1, fd = -1;
+	int r;
+
+	if ((r = sock_addr(dir, name, &dfd, &sa, err)) < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_sys(err, errno, "create socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return err_sys(err, errno, "connect to '%s/%s'", dir, name);
+	return take_fd(fd);
 }

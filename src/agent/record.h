@@ -15,6 +15,10 @@
 
 #define AG_TIME_MAX 48
 
+/* The bundle's annotation naming the signal `stop` sends first: the image's
+ * StopSignal (image/imgconfig.c records it there), or the spec's stop_signal. */
+#define AG_STOP_SIGNAL_ANN "org.opencontainers.image.stopSignal"
+
 /* "2026-11-02T10:11:12.123456789Z" (nano) or "2026-11-02T10:11:12Z". */
 void ag_time_fmt(const struct timespec *ts, bool nano, char buf[AG_TIME_MAX]);
 void ag_time_now(bool nano, char buf[AG_TIME_MAX]);
@@ -41,6 +45,13 @@ int ag_exit_write(const char *dir, const struct ag_exit *e, struct err *err);
 /* -ENOENT when the container has not exited. */
 int ag_exit_read(const char *dir, struct ag_exit *ret, struct err *err);
 void ag_exit_clear(struct ag_exit *e);
+
+/* Unix sockets in a container's directory (attach.sock, console.sock) whatever the
+ * length of its path (sun_path holds 108 bytes): bound or connected through
+ * /proc/self/fd/N/NAME of the directory. listen: 0600, non-blocking; connect:
+ * blocking. Both close-on-exec; return the socket or a negative errno. */
+int ag_sock_listen(const char *dir, const char *name, struct err *err);
+int ag_sock_connect(const char *dir, const char *name, struct err *err);
 
 /* Writes obj to dir/name atomically. */
 int ag_json_write(const char *dir, const char *name, json_t *obj, struct err *err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/record.h"
 #include "base/js.h"
 #include "base/util.h"
 #include "image/imgconfig.h"
@@ -306,6 +307,15 @@ int ag_spec_validate(json_t *spec, struct err *err)
 		if (v && !json_is_string(v))
 			return err_msg(err, EINVAL, "%s: expected a string", strs[i]);
 	}
+	static const char *const bools[] = { "tty", "stdin" };
+	for (size_t i = 0; i < ARRAY_SIZE(bools); i++) {
+		json_t *v = json_object_get(spec, bools[i]);
+		if (v && !json_is_boolean(v))
+			return err_msg(err, EINVAL, "%s: expected true or false", bools[i]);
+	}
+	json_t *ss = json_object_get(spec, "stop_signal");
+	if (ss && (!json_is_string(ss) || rt_signal_parse(json_string_value(ss)) <= 0))
+		return err_msg(err, EINVAL, "stop_signal: expected a signal name or number (SIGTERM, USR1, 15)");
 	const char *wd = json_string_value(json_object_get(spec, "workdir"));
 	if (wd && wd[0] != '/')
 		return err_msg(err, EINVAL, "workdir: '%s' is not an absolute path", wd);
@@ -488,9 +498,11 @@ int ag_oci_config(json_t *spec, const struct ag_oci_ident *who, const struct img
 	json_t *lv;
 	int r;
 
+	/* before the image's config: a terminal gets TERM=xterm unless it sets one */
+	json_object_set_new(json_object_get(oci, "process"), "terminal",
+			    json_boolean(json_is_true(json_object_get(spec, "tty"))));
 	if ((r = img_apply_config(ic, rootfs, &ov, oci, err)) < 0)
 		return err_wrap(err, "container '%s'", who->name);
-	json_object_set_new(json_object_get(oci, "process"), "terminal", json_false());
 	json_object_set_new(json_object_get(oci, "root"), "path", json_string("rootfs"));
 	json_object_set_new(json_object_get(oci, "root"), "readonly", json_false());
 	json_object_set_new(oci, "hostname", json_string(who->name));
@@ -503,6 +515,10 @@ int ag_oci_config(json_t *spec, const struct ag_oci_ident *who, const struct img
 	labels = json_object_get(spec, "labels");
 	json_object_foreach(labels, k, lv) if (json_is_string(lv))
 		json_object_set(ann, k, lv);
+	/* the spec's stop signal overrides the image's StopSignal, in the annotation the
+	 * image's is recorded in (the daemon reads it there to stop the container) */
+	if (json_string_value(json_object_get(spec, "stop_signal")))
+		json_object_set(ann, AG_STOP_SIGNAL_ANN, json_object_get(spec, "stop_signal"));
 	json_object_set_new(ann, "coop.id", json_string(who->id));
 	json_object_set_new(ann, "coop.name", json_string(who->name));
 	if (who->workload) {

@@ -563,6 +563,7 @@ static const struct route {
 	{ "DELETE", "/v1/containers/{}", h_container_rm, NULL },
 	{ "GET", "/v1/containers/{}/logs", h_logs, NULL },
 	{ "POST", "/v1/containers/{}/exec", h_exec, NULL },
+	{ "POST", "/v1/containers/{}/attach", api_attach_route, NULL },
 	{ "GET", "/v1/containers/{}/metrics", h_metrics, NULL },
 	{ "GET", "/v1/events", h_events, NULL },
 	{ "GET", "/v1/images", h_images, NULL },

@@ -11,7 +11,10 @@
 #include <sys/un.h>
 #include <termios.h>
 
+#include "agent/record.h"
 #include "api/frame.h"
+#include "api/routes.h"
+#include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "runtime/terminal.h"
@@ -627,8 +630,11 @@ void api_session_attach(struct api_session *s, int fd, const char *extra, size_t
 	maybe_finish(s);
 }
 
+static void bridges_close(void);
+
 void api_session_set_close(struct api_session_set *set)
 {
+	bridges_close(); /* the daemon stops: attached clients are let go too */
 	while (set->head) {
 		struct api_session *s = set->head;
 		set_unlink(s);
@@ -640,4 +646,220 @@ void api_session_set_close(struct api_session_set *set)
 		if (!s->ending)
 			session_end(s);
 	}
+}
+
+/* ---- attach: a byte bridge between a client and a tty container's monitor ---- */
+
+struct attach_bridge {
+	uv_loop_t *loop;
+	uv_pipe_t cli, mon;
+	int mon_fd; /* until the upgrade; then mon's */
+	struct api_upgrade *up;
+	int open;
+	bool ending, called, linked;
+	struct attach_bridge *prev, *next;
+};
+
+struct bwreq {
+	uv_write_t w;
+	struct attach_bridge *b;
+	uv_stream_t *from; /* paused while the other side's queue is full */
+	char *data;
+};
+
+static struct attach_bridge *bridges; /* every bridge of the daemon */
+
+static void bridge_closed(uv_handle_t *h)
+{
+	struct attach_bridge *b = h->data;
+	if (--b->open > 0)
+		return;
+	api_upgrade_close(b->up);
+	free(b);
+}
+
+static void bridge_unlink(struct attach_bridge *b)
+{
+	if (!b->linked)
+		return;
+	b->linked = false;
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		bridges = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+}
+
+static void bridge_end(struct attach_bridge *b)
+{
+	if (b->ending)
+		return;
+	b->ending = true;
+	bridge_unlink(b);
+	if (!b->called)
+		return; /* bridge_upgraded comes (always, once) and frees it */
+	if (is_open(&b->cli))
+		uv_close((uv_handle_t *)&b->cli, bridge_closed);
+	if (is_open(&b->mon))
+		uv_close((uv_handle_t *)&b->mon, bridge_closed);
+}
+
+static void bridge_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	buf->base = xmalloc(65536);
+	buf->len = 65536;
+}
+
+static void bridge_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void bridge_written(uv_write_t *w, int status)
+{
+	struct bwreq *q = (struct bwreq *)w;
+	struct attach_bridge *b = q->b;
+	uv_stream_t *to = q->from == (uv_stream_t *)&b->cli ? (uv_stream_t *)&b->mon
+							     : (uv_stream_t *)&b->cli;
+	free(q->data);
+	if (!b->ending && status == 0 && is_open(q->from) &&
+	    uv_stream_get_write_queue_size(to) <= API_SESSION_QUEUE_MAX)
+		uv_read_start(q->from, bridge_alloc, bridge_read);
+	free(q);
+}
+
+static void bridge_shut(uv_shutdown_t *req, int status)
+{
+	struct attach_bridge *b = req->data;
+	free(req);
+	bridge_end(b);
+}
+
+static void bridge_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct attach_bridge *b = st->data;
+	uv_stream_t *to = st == (uv_stream_t *)&b->cli ? (uv_stream_t *)&b->mon
+						       : (uv_stream_t *)&b->cli;
+	if (n == 0) {
+		free(buf->base);
+		return;
+	}
+	if (n < 0) {
+		free(buf->base);
+		uv_read_stop(st);
+		if (st == (uv_stream_t *)&b->mon && is_open(&b->cli)) {
+			/* the monitor ended (the exit frame is out): the client gets the rest */
+			uv_shutdown_t *req = xmalloc(sizeof(*req));
+			req->data = b;
+			if (uv_shutdown(req, (uv_stream_t *)&b->cli, bridge_shut) == 0)
+				return;
+			free(req);
+		}
+		return bridge_end(b); /* the client went: the container runs on */
+	}
+	struct bwreq *q = xcalloc(1, sizeof(*q));
+	q->b = b;
+	q->from = st;
+	q->data = buf->base;
+	uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
+	if (uv_write(&q->w, to, &out, 1, bridge_written) < 0) {
+		free(q->data);
+		free(q);
+		return bridge_end(b);
+	}
+	if (uv_stream_get_write_queue_size(to) > API_SESSION_QUEUE_MAX)
+		uv_read_stop(st); /* resumes in bridge_written */
+}
+
+static void bridge_upgraded(void *ctx, int fd, const char *extra, size_t extra_len,
+			    struct api_upgrade *u)
+{
+	struct attach_bridge *b = ctx;
+	int dfd;
+
+	b->up = u;
+	b->called = true;
+	if (fd < 0 || b->ending || (dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		close(b->mon_fd);
+		bridge_unlink(b);
+		api_upgrade_close(u);
+		free(b);
+		return;
+	}
+	uv_pipe_init(b->loop, &b->cli, 0);
+	uv_pipe_init(b->loop, &b->mon, 0);
+	b->cli.data = b->mon.data = b;
+	b->open = 2;
+	int mfd = b->mon_fd;
+	b->mon_fd = -1;
+	if (uv_pipe_open(&b->cli, dfd) < 0) {
+		close(dfd);
+		close(mfd);
+		return bridge_end(b);
+	}
+	if (uv_pipe_open(&b->mon, mfd) < 0) {
+		close(mfd);
+		return bridge_end(b);
+	}
+	if (extra_len) {
+		struct bwreq *q = xcalloc(1, sizeof(*q));
+		q->b = b;
+		q->from = (uv_stream_t *)&b->cli;
+		q->data = xmalloc(extra_len);
+		memcpy(q->data, extra, extra_len);
+		uv_buf_t out = uv_buf_init(q->data, (unsigned)extra_len);
+		if (uv_write(&q->w, (uv_stream_t *)&b->mon, &out, 1, bridge_written) < 0) {
+			free(q->data);
+			free(q);
+		}
+	}
+	uv_read_start((uv_stream_t *)&b->cli, bridge_alloc, bridge_read);
+	uv_read_start((uv_stream_t *)&b->mon, bridge_alloc, bridge_read);
+}
+
+void api_attach_route(struct api_routes *rt, struct api_req *req, char **params)
+{
+	/* struct api_routes (routes.c) begins with its config: the handler lives here, with
+	 * the rest of the upgraded-stream code, and reads the config through that first
+	 * member (C11 6.7.2.1p15) */
+	const struct api_routes_config *cfg = (const void *)rt;
+	struct err err = { 0 };
+	_cleanup_json_ json_t *c = NULL;
+	const char *code;
+	int r, fd;
+
+	if (!api_req_wants_upgrade(req))
+		return api_reply_error(req, 400, "bad_request", NULL,
+				       "attach needs \"Connection: Upgrade\" and \"Upgrade: tcp\"");
+	if ((r = cfg->engine->container_get(cfg->agent, params[0], &c, &err)) < 0) {
+		unsigned st = api_status_for(r, &code);
+		return api_reply_error(req, st, code, NULL, "%s", err.msg);
+	}
+	const char *id = json_string_value(json_object_get(c, "id"));
+	const char *status = json_string_value(json_object_get(c, "status")) ?: "";
+	if (!id || !json_is_true(json_object_get(c, "tty")))
+		return api_reply_error(req, 409, "conflict", NULL,
+				       "container '%s' has no terminal (run it with -t to attach; see coop logs, coop exec)",
+				       params[0]);
+	if (!streq(status, "running") && !streq(status, "created"))
+		return api_reply_error(req, 409, "conflict", NULL, "container '%s' is not running",
+				       params[0]);
+	_cleanup_free_ char *dir = xasprintf("%s/containers/%s", cfg->state_dir, id);
+	if ((fd = ag_sock_connect(dir, "attach.sock", &err)) < 0)
+		return api_reply_error(req, 409, "conflict", NULL,
+				       "container '%s' is not running (%s)", params[0], err.msg);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct attach_bridge *b = xcalloc(1, sizeof(*b));
+	b->loop = cfg->loop;
+	b->mon_fd = fd;
+	b->linked = true;
+	b->next = bridges;
+	if (b->next)
+		b->next->prev = b;
+	bridges = b;
+	api_reply_upgrade(req, bridge_upgraded, b);
+}
+
+static void bridges_close(void)
+{
+	while (bridges)
+		bridge_end(bridges);
 }

@@ -53,4 +53,15 @@ int api_session_start(uv_loop_t *loop, const struct api_session_opts *o,
 void api_session_attach(struct api_session *s, int fd, const char *extra, size_t extra_len,
 			struct api_upgrade *u);
 
+/* ---- attach: POST /v1/containers/{ref}/attach, upgraded ----
+ * A container with a terminal (run -t) has its pty master in its monitor, served on
+ * containers/<id>/attach.sock in the same frames (agent/attach.h). The daemon only
+ * bridges bytes between the client's upgraded stream and that socket, so a session
+ * survives nothing of the daemon but the container survives the daemon: after a
+ * restart, attach again. The bridges end with api_session_set_close (daemon stop). */
+struct api_routes;
+/* The route handler (routes.c's table): 409 when the container has no terminal or
+ * runs no more, 400 without an upgrade. */
+void api_attach_route(struct api_routes *rt, struct api_req *req, char **params);
+
 #endif

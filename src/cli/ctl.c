@@ -1129,6 +1129,7 @@ static const struct verb {
 	{ "rm", cmd_rm, "remove containers" },
 	{ "logs", run_cmd_logs, "print (and follow) a container's output" },
 	{ "exec", run_cmd_exec, "run a command in a running container" },
+	{ "attach", run_cmd_attach, "attach to a running container's terminal" },
 	{ "metrics", cmd_metrics, "CPU, memory, processes, network and disk I/O of containers" },
 	{ "events", cmd_events, "stream what the daemon does" },
 	{ "workload", cmd_workload, "list and remove workloads" },

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api/frame.h"
+#include "api/routes.h"
 
 #include "base/js.h"
 #include "base/util.h"
@@ -142,6 +143,13 @@ static int exec_opt(int c, const char *arg, void *ctx)
 	return 0;
 }
 
+static int attach_opt(int c, const char *arg, void *ctx)
+{
+	if (c == 'n')
+		*(bool *)ctx = true;
+	return 0;
+}
+
 /* ---- interactive exec: the local terminal and the upgraded stream ----
  * The terminal goes raw (with -it on a terminal) and is restored on every way out:
  * return, exit, and the signals that end us. SIGWINCH becomes a resize frame; it is
@@ -189,6 +197,8 @@ struct isession {
 	struct api_conn *k;
 	struct api_frame_dec dec;
 	bool tty, stdin_open, eof;
+	bool detach_keys;     /* attach: Ctrl-P Ctrl-Q leaves the container running */
+	bool ctrl_p, detached; /* a ^P held back; the keys were typed */
 	int exit; /* INT32_MIN until the exit frame */
 };
 
@@ -287,6 +297,36 @@ static int send_resize(struct isession *s, struct err *err)
 	return send_frame(s, API_FRAME_RESIZE, f + API_FRAME_HDR, 4, err);
 }
 
+/* Docker's detach keys, Ctrl-P Ctrl-Q: a ^P ending a read is held back until the next
+ * byte says whether it was one. */
+static int send_keys(struct isession *s, char *buf, size_t n, struct err *err)
+{
+	char *p = buf;
+
+	if (s->ctrl_p) {
+		s->ctrl_p = false;
+		if (buf[0] == '\021') {
+			s->detached = true;
+			return 0;
+		}
+		CHECK(send_frame(s, API_FRAME_STDIN, "\020", 1, err));
+	}
+	while ((p = memchr(p, '\020', n - (size_t)(p - buf)))) {
+		if ((size_t)(p - buf) + 1 == n) {
+			s->ctrl_p = true;
+			n--;
+			break;
+		}
+		if (p[1] == '\021') {
+			s->detached = true;
+			n = (size_t)(p - buf);
+			break;
+		}
+		p++;
+	}
+	return n ? send_frame(s, API_FRAME_STDIN, buf, n, err) : 0;
+}
+
 static int stdin_ready(struct isession *s, struct err *err)
 {
 	char buf[32768];
@@ -294,6 +334,8 @@ static int stdin_ready(struct isession *s, struct err *err)
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
+	if (n > 0 && s->detach_keys)
+		return send_keys(s, buf, (size_t)n, err);
 	if (n > 0)
 		return send_frame(s, API_FRAME_STDIN, buf, n, err);
 	s->stdin_open = false; /* the end of our stdin is the end of its */
@@ -311,7 +353,7 @@ static int relay(struct isession *s, struct err *err)
 	if (s->tty)
 		signal(SIGWINCH, on_winch);
 	CHECK(drain(s, err));
-	while (!s->eof && s->exit == INT32_MIN) { /* the exit frame is the last */
+	while (!s->eof && s->exit == INT32_MIN && !s->detached) { /* the exit frame is the last */
 		struct pollfd pf[2] = { { .fd = api_conn_fd(s->k), .events = POLLIN },
 					{ .fd = s->stdin_open ? 0 : -1, .events = POLLIN } };
 		if (winch) {
@@ -369,6 +411,98 @@ static int exec_interactive(const struct exec_opts *o, json_t *body, const char 
 		return 1;
 	}
 	return s.exit < 0 ? 1 : s.exit > 255 ? 255 : s.exit;
+}
+
+/* ---- attach: a container's terminal, held by its monitor (POST .../attach) ---- */
+
+enum { ATTACH_DETACHED = -1000, ATTACH_LOST = -1001 };
+
+/* Relays our terminal (stdin when in) to ref's until it exits (*ret its exit code), we
+ * detach with Ctrl-P Ctrl-Q (ATTACH_DETACHED) or the stream ends without an exit code
+ * (ATTACH_LOST: the daemon went away; the container runs on). */
+static int attach_relay(struct api_client *cl, const char *ref, bool in, int *ret,
+			struct err *err)
+{
+	struct isession s = { .tty = true, .stdin_open = in, .detach_keys = in && isatty(0),
+			      .exit = INT32_MIN };
+	_cleanup_free_ char *path = ctl_path("/v1/containers", ref, "/attach");
+	_cleanup_json_ json_t *body = json_object();
+	int r;
+
+	CHECK(api_upgrade(cl, "POST", path, body, &s.k, err));
+	r = in && isatty(0) ? tty_raw(err) : 0;
+	if (r == 0)
+		r = send_resize(&s, err); /* the container's terminal takes our size */
+	if (r == 0)
+		r = relay(&s, err);
+	tty_restore();
+	api_conn_free(s.k);
+	api_frame_dec_free(&s.dec);
+	if (r < 0)
+		return r;
+	*ret = s.detached ? ATTACH_DETACHED : s.exit == INT32_MIN ? ATTACH_LOST : s.exit;
+	return 0;
+}
+
+/* The exit status for an attach's outcome (what coop exits with). */
+static int attach_outcome(struct api_client *cl, const char *ref, int code)
+{
+	struct err err = { 0 };
+
+	if (code == ATTACH_DETACHED) {
+		fprintf(stderr, "\r\ncoop: detached from %s (coop attach %s to come back)\n", ref, ref);
+		return 0;
+	}
+	if (code == ATTACH_LOST) {
+		_cleanup_json_ json_t *c = NULL;
+		_cleanup_free_ char *path = ctl_path("/v1/containers", ref, NULL);
+		if (api_call(cl, "GET", path, NULL, &c, &err) == 0 &&
+		    json_is_integer(json_object_get(c, "exit_code")) &&
+		    !streq(json_string_value(json_object_get(c, "status")) ?: "", "running"))
+			code = (int)json_integer_value(json_object_get(c, "exit_code"));
+		else
+			return fprintf(stderr, "coop: the attach stream ended; %s still runs "
+					       "(coop attach %s)\n", ref, ref), 1;
+	}
+	return code < 0 ? 1 : code > 255 ? 255 : code;
+}
+
+int run_cmd_attach(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "no-stdin", no_argument, NULL, 'n' },
+		CTL_HELP_OPT,
+		{ 0 },
+	};
+	bool no_stdin = false;
+	_cleanup_client_ struct api_client *cl = NULL;
+	_cleanup_json_ json_t *c = NULL;
+	struct err err = { 0 };
+	int code;
+	int first = ctl_parse(argc, argv, "+h", longs, attach_opt, &no_stdin,
+			      "Usage: coop attach [--no-stdin] ID|NAME\n"
+			      "Attach our terminal to a running container's (one started with -t, as\n"
+			      "`coop run -it`): its output here, our keys there, window size changes\n"
+			      "follow. coop exits with the container's exit code when it ends;\n"
+			      "Ctrl-P Ctrl-Q detaches and leaves it running. Works across daemon\n"
+			      "restarts: the container's monitor holds its terminal.\n\n"
+			      "      --no-stdin  only watch: our keys are not sent\n\n"
+			      "Examples:\n"
+			      "  coop run -d -it --image busybox --name box -- sh\n"
+			      "  coop attach box\n");
+	if (first == -1)
+		return 0;
+	if (first < 0)
+		return 2;
+	if (!ctl_operands(argc, argv, first, 1, 1, "container ID or name"))
+		return 2;
+	_cleanup_free_ char *path = ctl_path("/v1/containers", argv[first], NULL);
+	if (ctl_client(&cl, &err) < 0 || api_call(cl, "GET", path, NULL, &c, &err) < 0)
+		return ctl_fail(&err);
+	bool in = !no_stdin && json_is_true(json_object_get(c, "stdin"));
+	if (attach_relay(cl, argv[first], in, &code, &err) < 0)
+		return ctl_fail(&err);
+	return attach_outcome(cl, argv[first], code);
 }
 
 static int print_exec(void *ctx, json_t *line)
@@ -456,9 +590,9 @@ int run_cmd_exec(int argc, char **argv)
 /* ---- run ---- */
 
 struct run_opts {
-	const char *image, *name, *vpc, *memory, *cpu, *disk, *user, *workdir;
+	const char *image, *name, *vpc, *memory, *cpu, *disk, *user, *workdir, *stop_signal;
 	char **volumes, **env, **ports;
-	bool detach, rm, tty, replace;
+	bool detach, rm, tty, stdin, replace;
 };
 
 static int run_opt(int c, const char *arg, void *ctx)
@@ -479,8 +613,9 @@ static int run_opt(int c, const char *arg, void *ctx)
 	case 'd': o->detach = true; break;
 	case 'R': o->rm = true; break;
 	case 'P': o->replace = true; break;
-	case 'i':
+	case 'i': o->stdin = true; break;
 	case 't': o->tty = true; break;
+	case 'S': o->stop_signal = arg; break;
 	}
 	return 0;
 }
@@ -508,11 +643,17 @@ static const char run_help[] =
 	"  -p HOST:CONTAINER[/udp]  publish a container port on a host port (repeatable)\n"
 	"  -d, --detach             start it and return (prints the name); in a cluster,\n"
 	"                           (.bun) do not wait for the replicas to run\n"
+	"  -i, --interactive        with -t: our keys go to the container (its stdin)\n"
+	"  -t, --tty                give it a terminal, attached to ours: Docker's\n"
+	"                           `run -it IMAGE sh`; Ctrl-P Ctrl-Q detaches (see coop attach)\n"
+	"      --stop-signal SIG    what coop stop sends first (default: the image's\n"
+	"                           StopSignal, else SIGTERM; SIGKILL after the timeout)\n"
 	"      --rm                 remove the container when it exits\n"
 	"      --replace            (.bun) update an existing workload of that name\n\n"
 	"Examples:\n"
 	"  coop run examples/web.bun\n"
 	"  coop run --image busybox --rm -- echo hello\n"
+	"  coop run -it --rm --image busybox -- sh\n"
 	"  coop run -d --image coop-demo/httpd:1 --name web -p 8080:80 --memory 64m\n";
 
 /* Whether the daemon belongs to a cluster: GET /v1/cluster answers (a daemon that
@@ -686,6 +827,76 @@ static int wait_container(struct api_client *cl, const char *name, char **ret, s
 	return err_msg(err, ETIMEDOUT, "container of '%s' not created after 5 minutes", name);
 }
 
+/* `coop run` with -t or --stop-signal: POST /v1/containers takes neither, so the
+ * workload it would make is made here (the same pure decoder and conversion the daemon
+ * uses) with them added, and posted to /v1/workloads. */
+static int create_with_spec(struct api_client *cl, const struct run_opts *o, json_t *body,
+			    json_t **out, struct err *err)
+{
+	_cleanup_free_ char *txt = json_dumps(body, JSON_COMPACT), *field = NULL;
+	_cleanup_json_ json_t *spec = NULL;
+	struct api_run_req rr;
+	int r;
+
+	if (cluster_mode(cl))
+		return err_msg(err, ENOTSUP, "run -t and --stop-signal are not supported in a cluster yet");
+	if ((r = api_run_decode(txt, strlen(txt), &rr, &field, err)) < 0)
+		return r;
+	r = api_run_to_spec(&rr, &spec, &field, err);
+	api_run_req_free(&rr);
+	if (r < 0)
+		return r;
+	if (o->tty) {
+		json_object_set_new(spec, "tty", json_true());
+		json_object_set_new(spec, "stdin", json_boolean(o->stdin));
+	}
+	if (o->stop_signal)
+		json_object_set_new(spec, "stop_signal", json_string(o->stop_signal));
+	return api_call(cl, "POST", "/v1/workloads", spec, out, err);
+}
+
+static void remove_run(struct api_client *cl, const char *name)
+{
+	_cleanup_free_ char *path = ctl_path("/v1/workloads", name, NULL);
+	struct err e2 = { 0 };
+	if (api_call(cl, "DELETE", path, NULL, NULL, &e2) == 0)
+		ctl_workload_wait_gone(cl, name, &e2);
+}
+
+static int run_foreground(struct api_client *cl, const char *name, bool rm);
+
+/* `coop run -t`: attaches to the container's terminal as soon as its monitor serves
+ * it; a process that was over before that is followed through its logs instead. */
+static int run_attached(struct api_client *cl, const char *name, bool in, bool rm)
+{
+	_cleanup_free_ char *id = NULL;
+	struct err err = { 0 };
+	int code = 0;
+
+	if (wait_container(cl, name, &id, &err) < 0)
+		return ctl_fail(&err);
+	for (int i = 0;; i++) {
+		_cleanup_json_ json_t *c = NULL;
+		_cleanup_free_ char *path = ctl_path("/v1/containers", id, NULL);
+		if (api_call(cl, "GET", path, NULL, &c, &err) < 0)
+			return ctl_fail(&err);
+		const char *st = json_string_value(json_object_get(c, "status")) ?: "";
+		if (!streq(st, "created") && !streq(st, "running"))
+			return run_foreground(cl, name, rm);
+		struct err e2 = { 0 };
+		if (attach_relay(cl, id, in, &code, &e2) == 0)
+			break;
+		if (i >= 100) /* 5 s: the monitor should have served it long ago */
+			return ctl_fail(&e2);
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	int r = attach_outcome(cl, name, code);
+	if (rm && code != ATTACH_DETACHED && (code != ATTACH_LOST || r != 1))
+		remove_run(cl, name);
+	return r;
+}
+
 static int run_foreground(struct api_client *cl, const char *name, bool rm)
 {
 	_cleanup_free_ char *id = NULL;
@@ -702,12 +913,8 @@ static int run_foreground(struct api_client *cl, const char *name, bool rm)
 		    json_is_integer(json_object_get(c, "exit_code")))
 			st.exit = json_integer_value(json_object_get(c, "exit_code"));
 	}
-	if (rm) { /* we remove it: the exit code is ours now */
-		_cleanup_free_ char *path = ctl_path("/v1/workloads", name, NULL);
-		struct err e2 = { 0 };
-		if (api_call(cl, "DELETE", path, NULL, NULL, &e2) == 0)
-			ctl_workload_wait_gone(cl, name, &e2);
-	}
+	if (rm) /* we remove it: the exit code is ours now */
+		remove_run(cl, name);
 	if (st.exit == INT32_MIN) {
 		fprintf(stderr, "coop: %s: the exit code is unknown\n", name);
 		return 1;
@@ -727,6 +934,7 @@ int run_cmd_run(int argc, char **argv)
 		{ "publish", required_argument, NULL, 'p' }, { "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, 'R' },           { "replace", no_argument, NULL, 'P' },
 		{ "interactive", no_argument, NULL, 'i' },  { "tty", no_argument, NULL, 't' },
+		{ "stop-signal", required_argument, NULL, 'S' },
 		CTL_HELP_OPT,
 		{ 0 },
 	};
@@ -740,9 +948,18 @@ int run_cmd_run(int argc, char **argv)
 		return 0;
 	if (first < 0)
 		return 2;
-	if (o.tty) {
-		fprintf(stderr, "coop: run -i/-t (a foreground interactive container) is not supported "
-				"yet: start it with -d, then `coop exec -it NAME sh`\n");
+	if (o.stdin && !o.tty) {
+		fprintf(stderr, "coop: run -i without -t is not supported (stdin is given through a "
+				"terminal): use -it, or -d then `coop exec -i NAME CMD`\n");
+		return 1;
+	}
+	if (o.tty && !o.image) {
+		fprintf(stderr, "coop: run -t needs --image (a .bun workload has no terminal)\n");
+		return 1;
+	}
+	if (o.tty && o.stdin && !o.detach && !isatty(0)) {
+		fprintf(stderr, "coop: run -it: the input is not a terminal (use -t alone, or -d "
+				"then `coop exec -i`)\n");
 		return 1;
 	}
 	if (!o.image) {
@@ -759,7 +976,10 @@ int run_cmd_run(int argc, char **argv)
 	_cleanup_json_ json_t *body = run_body(&o, argc, argv, first);
 	if (!body)
 		return ctl_usage("run", "%s", "arguments must be UTF-8");
-	if (ctl_client(&cl, &err) < 0 || api_call(cl, "POST", "/v1/containers", body, &out, &err) < 0)
+	if (ctl_client(&cl, &err) < 0)
+		return ctl_fail(&err);
+	if ((o.tty || o.stop_signal ? create_with_spec(cl, &o, body, &out, &err)
+				    : api_call(cl, "POST", "/v1/containers", body, &out, &err)) < 0)
 		return ctl_fail(&err);
 	const char *name = json_string_value(json_object_get(out, "name"));
 	if (!name)
@@ -768,5 +988,7 @@ int run_cmd_run(int argc, char **argv)
 		printf("%s\n", name);
 		return 0;
 	}
+	if (o.tty)
+		return run_attached(cl, name, o.stdin, o.rm);
 	return run_foreground(cl, name, o.rm);
 }

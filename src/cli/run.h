@@ -6,5 +6,6 @@
 int run_cmd_run(int argc, char **argv);
 int run_cmd_logs(int argc, char **argv);
 int run_cmd_exec(int argc, char **argv);
+int run_cmd_attach(int argc, char **argv);
 
 #endif
