@@ -2,7 +2,9 @@
 # daemon-tty.bats — interactive exec through the daemon: `coop exec -it` driven through
 # a pty (util-linux `script`), the process's terminal, exit code, resize and the local
 # terminal restored; `-i` without a terminal; `-t` alone; the same over TCP+TLS with a
-# token. A real daemon, set up as daemon.bats does.
+# token. `coop run -it` (the terminal held by the container's monitor, attach.sock),
+# `coop attach` across a daemon restart, and the stop signal (the image's StopSignal,
+# --stop-signal). A real daemon, set up as daemon.bats does.
 
 bats_require_minimum_version 1.5.0
 
@@ -114,9 +116,114 @@ teardown_file() {
 	# an upgrade is required for tty/stdin
 	run curl -s --unix-socket "$COOP_SOCKET" -X POST -d '{"argv":["sh"],"tty":true}' http://coop/v1/containers/tty-1/exec
 	[[ "$output" == *'"field":"tty"'* ]]
-	run "$COOP" run --image coop-demo/httpd:1 -it -- sh
+	run bash -c "'$COOP' run --image coop-demo/httpd:1 -i -- cat </dev/null"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"not supported yet"* ]]
+	[[ "$output" == *"run -i without -t is not supported"* ]]
+	run bash -c "echo x | '$COOP' run --image coop-demo/httpd:1 -it -- sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a terminal"* ]]
+	# attach needs a container with a terminal
+	run "$COOP" attach tty-1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has no terminal"* ]]
+	run curl -s --unix-socket "$COOP_SOCKET" -X POST http://coop/v1/containers/tty-1/attach
+	[[ "$output" == *'Upgrade: tcp'* ]]
+}
+
+@test "run -it: a shell as the main process, its output, its exit code; --rm leaves nothing" {
+	run in_pty "sleep 1.5; printf 'tty; echo hi; cat /proc/1/cmdline; echo; exit 3\r'; sleep 1.5" \
+		"'$COOP' run -it --rm --name itrm --image coop-demo/httpd:1 -- sh"
+	[ "$status" -eq 3 ]
+	grep -q '^/ # ' "$D/out" # the first prompt, written before we attached
+	grep -q '^/dev/pts/0' "$D/out"
+	grep -q '^hi' "$D/out"
+	grep -q '^sh' "$D/out" # pid 1 is the shell
+	# --rm: no container, no workload, no directory left
+	run "$COOP" inspect itrm-1
+	[ "$status" -ne 0 ]
+	! "$COOP" ps -a | grep -q itrm
+	[ -z "$(grep -l '"itrm"' "$D"/state/containers/*/config.json 2>/dev/null)" ]
+	# -t alone: a terminal, no keys; a quick process is followed through its log
+	run "$COOP" run -t --rm --image coop-demo/httpd:1 -- sh -c 'sleep 0.5; tty; exit 4'
+	[ "$status" -eq 4 ]
+	[[ "$output" == /dev/pts/0* ]]
+	run "$COOP" run -t --rm --image coop-demo/httpd:1 -- sh -c 'tty; exit 5'
+	[ "$status" -eq 5 ]
+	[[ "$output" == /dev/pts/0* ]]
+}
+
+@test "run -it: the size and its changes reach the container; the log keeps the output" {
+	run in_pty "sleep 1.5; printf 'stty size\r'; sleep 2; printf 'stty size; exit\r'; sleep 1" \
+		"(sleep 2.5; stty rows 40 cols 120 </dev/tty) & '$COOP' run -it --name itsz --image coop-demo/httpd:1 -- sh"
+	[ "$status" -eq 0 ]
+	grep -q '^20 70' "$D/out"
+	grep -q '^40 120' "$D/out"
+	run "$COOP" logs itsz-1
+	[[ "$output" == *"40 120"* ]]
+	"$COOP" rm itsz-1 >/dev/null
+}
+
+@test "run -dit, then attach: detach keys, a daemon restart, attach again, the exit code" {
+	"$COOP" run -d -it --name box --image coop-demo/httpd:1 -- sh >/dev/null
+	for _ in $(seq 50); do
+		[ "$("$COOP" inspect box-1 2>/dev/null | jq -r '.[0].status')" = running ] && break
+		sleep 0.1
+	done
+	local dir
+	dir=$(dirname "$(grep -l '"box-1"' "$D"/state/containers/*/config.json)")
+	[ "$(stat -c %a "$dir/attach.sock")" = 600 ]
+	# Ctrl-P Ctrl-Q leaves it running
+	run in_pty "sleep 1; printf 'echo first\r'; sleep 1; printf '\020\021'; sleep 1" "'$COOP' attach box-1"
+	[ "$status" -eq 0 ]
+	grep -q '^first' "$D/out"
+	grep -q 'detached from box-1' "$D/out"
+	[ "$("$COOP" inspect box-1 | jq -r '.[0].status')" = running ]
+	# the daemon goes and comes back: the container, its monitor and its terminal stay
+	local mon
+	mon=$(cut -d' ' -f1 "$dir/monitor.pid")
+	stop_daemon
+	kill -0 "$mon"
+	start_daemon
+	run in_pty "sleep 1; printf 'echo again; exit 7\r'; sleep 1.5" "'$COOP' attach box-1"
+	[ "$status" -eq 7 ]
+	grep -q '^again' "$D/out"
+	[ "$("$COOP" inspect box-1 | jq -r '.[0].exit_code')" = 7 ]
+	[ ! -e "$dir/attach.sock" ]
+	run "$COOP" attach box-1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not running"* ]]
+	"$COOP" rm box-1 >/dev/null
+}
+
+@test "stop sends --stop-signal, or the image's StopSignal, before SIGKILL" {
+	local trap='trap "echo got USR1; exit 42" USR1; trap "echo got HUP; exit 43" HUP; trap "echo got TERM; exit 44" TERM; while :; do sleep 0.1; done'
+	"$COOP" run -d --name sighup --stop-signal SIGHUP --image coop-demo/httpd:1 -- sh -c "$trap" >/dev/null
+	"$COOP" run -d --name sigterm --image coop-demo/httpd:1 -- sh -c "$trap" >/dev/null
+	sleep 1.5
+	"$COOP" stop sighup-1 sigterm-1 >/dev/null
+	[ "$("$COOP" inspect sighup-1 | jq -r '.[0].exit_code')" = 43 ]
+	[ "$("$COOP" logs sighup-1)" = "got HUP" ]
+	[ "$("$COOP" inspect sigterm-1 | jq -r '.[0].exit_code')" = 44 ]
+	run "$COOP" run -d --stop-signal BOGUS --image coop-demo/httpd:1 -- true
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"stop_signal: expected a signal"* ]]
+	"$COOP" rm sighup-1 >/dev/null
+	"$COOP" rm sigterm-1 >/dev/null
+	# an image whose config says StopSignal SIGUSR1 (umoci sets it)
+	command -v umoci >/dev/null || skip "umoci not installed"
+	umoci init --layout "$D/oci"
+	umoci new --image "$D/oci:sig"
+	umoci unpack --image "$D/oci:sig" "$D/ub" >/dev/null
+	cp -a "$D/rootfs/." "$D/ub/rootfs/"
+	umoci repack --image "$D/oci:sig" "$D/ub"
+	umoci config --image "$D/oci:sig" --config.stopsignal SIGUSR1
+	"$COOP" image --store "$D/state/images" import --name coop-demo/sig:1 "$D/oci" >/dev/null
+	"$COOP" run -d --name sigimg --image coop-demo/sig:1 -- sh -c "$trap" >/dev/null
+	sleep 1.5
+	"$COOP" stop sigimg-1 >/dev/null
+	[ "$("$COOP" inspect sigimg-1 | jq -r '.[0].exit_code')" = 42 ]
+	[ "$("$COOP" logs sigimg-1)" = "got USR1" ]
+	"$COOP" rm sigimg-1 >/dev/null
 }
 
 @test "exec -i: a client that goes away hangs the process up, nothing leaks" {
