@@ -126,8 +126,11 @@ EOF
 	cl_init h1
 	cl_daemon h1
 	cl_until 10 "h1 leading" has_leader h1
+	# one join at a time: a join during another membership change is refused
 	cl_join h2 h1 "$SERVER_TOKEN"
+	cl_until 20 "2 nodes ready" ready_count h1 2
 	cl_join h3 h1 "$SERVER_TOKEN"
+	cl_until 20 "3 nodes ready" ready_count h1 3
 	cl_join h4 h1 "$SERVER_TOKEN"
 	cl_until 20 "4 nodes ready" ready_count h1 4
 	keep FORMED 1
