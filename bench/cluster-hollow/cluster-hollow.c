@@ -1,0 +1,600 @@
+/* cluster-hollow: the control plane through the real log. Three libraft voters
+ * (raft_uv: segments and fsync on disk; raft_uv_tcp: plain TCP on 127.0.0.1) each in its
+ * own process — so the leader's RSS is its own and the leader has a core to itself as a
+ * daemon would — with the daemon's Raft settings. The leader process drives: 1,000
+ * hollow nodes register (node.register), 1,000 workloads of 100 replicas are put
+ * (workload.put), sched_reconcile plans over the model as the daemon's leader does, the
+ * plan is committed as task.place batches of FSM_MAX_BATCH, hollow agents report every
+ * task running (task.status batches), and then single small writes arrive at 20/s for a
+ * while (node.label and one-task task.status, alternating), each timed from propose to
+ * applied on the leader. Everything goes through sraft_propose (fsm_validate, padding to
+ * 8 bytes, raft_apply) and fsm_apply on all three replicas. No HTTP, no TLS.
+ * Built and run by bench/cluster-hollow/run, which prints the report.
+ *
+ *   cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] [-c CHURN_S] [-p PORT]
+ *                  [-e ELECTION_MS] [-b BATCHES] -d DIR
+ *
+ * -e: the leader's election timeout (default the daemon's 800 ms; a leader whose loop is
+ * busy for longer than that loses its leadership); -b: task.place / task.status
+ * batches in flight (default 2). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "base/util.h"
+#include "sched/sched.h"
+#include "state/fsm.h"
+#include "state/raft.h"
+
+#define N_VOTERS 3
+#define ELECTION_MS 800 /* the daemon's (cluster/cluster.c) */
+#define HEARTBEAT_MS 100
+#define WINDOW 64	 /* single commands in flight while loading */
+#define CHURN_PER_S 20
+
+static struct {
+	unsigned nodes, workloads, replicas, churn_s, port, election_ms, batch_window;
+	const char *dir;
+} opt = { 1000, 1000, 100, 30, 29100, ELECTION_MS, 2, NULL };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static long status_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	long v = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* ---- one voter ---- */
+
+struct voter {
+	uv_loop_t loop;
+	struct raft_uv_transport transport;
+	struct raft_io io;
+	struct raft raft;
+	struct sraft sr;
+};
+
+static pid_t kids[N_VOTERS + 1];
+
+/* The followers go with the leader, however it ends. */
+static void kill_kids(void)
+{
+	for (unsigned id = 2; id <= N_VOTERS; id++)
+		if (kids[id] > 0) {
+			kill(kids[id], SIGKILL);
+			waitpid(kids[id], NULL, 0);
+			kids[id] = 0;
+		}
+}
+
+static void die(const char *what, const char *msg)
+{
+	fprintf(stderr, "cluster-hollow: %s: %s\n", what, msg);
+	exit(1);
+}
+
+static void voter_start(struct voter *v, unsigned id, unsigned election_ms)
+{
+	char dir[4096], addr[64];
+	struct raft_configuration conf;
+	struct err err = { 0 };
+	int rv;
+
+	snprintf(dir, sizeof(dir), "%s/%u", opt.dir, id);
+	mkdir(dir, 0700);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", opt.port + id);
+	uv_loop_init(&v->loop);
+	if ((rv = raft_uv_tcp_init(&v->transport, &v->loop)) != 0)
+		die("raft_uv_tcp_init", raft_strerror(rv));
+	if ((rv = raft_uv_init(&v->io, &v->loop, dir, &v->transport)) != 0)
+		die("raft_uv_init", raft_strerror(rv));
+	raft_uv_set_connect_retry_delay(&v->io, 200);
+	if (sraft_init(&v->sr, &err) < 0)
+		die("sraft_init", err.msg);
+	if ((rv = raft_init(&v->raft, &v->io, &v->sr.fsm, id, addr)) != 0)
+		die("raft_init", raft_strerror(rv));
+	sraft_attach(&v->sr, &v->raft);
+	raft_set_election_timeout(&v->raft, election_ms);
+	raft_set_heartbeat_timeout(&v->raft, HEARTBEAT_MS);
+	raft_set_snapshot_threshold(&v->raft, 4096);
+	raft_set_snapshot_trailing(&v->raft, 1024);
+	raft_configuration_init(&conf);
+	for (unsigned i = 1; i <= N_VOTERS; i++) {
+		char a[64];
+		snprintf(a, sizeof(a), "127.0.0.1:%u", opt.port + i);
+		raft_configuration_add(&conf, i, a, RAFT_VOTER);
+	}
+	if ((rv = raft_bootstrap(&v->raft, &conf)) != 0)
+		die("raft_bootstrap", raft_strerror(rv));
+	raft_configuration_close(&conf);
+	if ((rv = raft_start(&v->raft)) != 0)
+		die("raft_start", raft_strerror(rv));
+}
+
+/* ---- the driver: commands, in flight at most `window` at a time ---- */
+
+struct driver;
+struct pending {
+	struct sraft_propose req;
+	struct driver *d;
+	double t0;
+	bool timed;
+};
+
+struct driver {
+	struct voter *v;
+	json_t **cmds; /* to propose, in order */
+	size_t n_cmds, next, done, window, inflight, refused;
+	uv_timer_t timer;
+	double lat[1 << 16];
+	size_t n_lat;
+	bool churn; /* single timed writes: the churn timer ends the run */
+	bool churn_over;
+};
+
+static void pump(struct driver *d);
+
+static void on_done(struct sraft_propose *req, int status, const struct fsm_result *res)
+{
+	struct pending *p = req->data;
+	struct driver *d = p->d;
+	if (status < 0 && raft_state(&d->v->raft) != RAFT_LEADER)
+		die("commit", "the leader lost its leadership (its loop was busy longer than the "
+			      "election timeout: try -b 1 or a larger -e)");
+	if (status < 0 || res->code < 0) {
+		d->refused++;
+		fprintf(stderr, "cluster-hollow: command %zu: %s\n", d->done,
+			status < 0 ? "not committed" : res->msg);
+	}
+	if (p->timed && d->n_lat < ARRAY_SIZE(d->lat))
+		d->lat[d->n_lat++] = now_ms() - p->t0;
+	d->done++;
+	d->inflight--;
+	free(p);
+	pump(d);
+}
+
+static void pump(struct driver *d)
+{
+	while (d->inflight < d->window && d->next < d->n_cmds) {
+		struct pending *p = xcalloc(1, sizeof(*p));
+		struct err err = { 0 };
+		json_t *cmd = d->cmds[d->next];
+		p->d = d;
+		p->req.data = p;
+		p->t0 = now_ms();
+		if (sraft_propose(&d->v->sr, &p->req, cmd, on_done, &err) < 0)
+			die("propose", err.msg);
+		json_decref(cmd);
+		d->cmds[d->next++] = NULL;
+		d->inflight++;
+	}
+	if (d->churn ? d->churn_over && d->inflight == 0 : d->done == d->n_cmds)
+		uv_stop(&d->v->loop);
+}
+
+/* Proposes cmds (taken) and runs the loop until all are applied; returns the ms taken. */
+static double run_cmds(struct driver *d, json_t **cmds, size_t n, size_t window)
+{
+	double t0 = now_ms();
+	d->cmds = cmds;
+	d->n_cmds = n;
+	d->next = d->done = d->inflight = 0;
+	d->window = window;
+	pump(d);
+	if (d->done < n)
+		uv_run(&d->v->loop, UV_RUN_DEFAULT);
+	return now_ms() - t0;
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	struct voter *v = t->data;
+	if (raft_state(&v->raft) == RAFT_LEADER)
+		uv_stop(&v->loop);
+}
+
+static void on_settled(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* Runs the loop for ms: the followers finish applying the big batches before the
+ * churn is timed (steady state, not the tail of the load). */
+static void settle(struct voter *v, unsigned ms)
+{
+	uv_timer_t t;
+	uv_timer_init(&v->loop, &t);
+	uv_timer_start(&t, on_settled, ms, 0);
+	uv_run(&v->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&v->loop, UV_RUN_NOWAIT);
+}
+
+static void wait_leader(struct voter *v)
+{
+	uv_timer_t t;
+	uv_timer_init(&v->loop, &t);
+	t.data = v;
+	uv_timer_start(&t, on_poll, 10, 10);
+	uv_run(&v->loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&t);
+	uv_close((uv_handle_t *)&t, NULL);
+}
+
+/* ---- the hollow cluster's commands ---- */
+
+static const char *zones[] = { "z0", "z1", "z2", "z3", "z4" };
+
+static json_t **node_cmds(void)
+{
+	json_t **c = xcalloc(opt.nodes, sizeof(*c));
+	for (unsigned i = 0; i < opt.nodes; i++) {
+		char name[32], addr[32];
+		snprintf(name, sizeof(name), "hollow-%05u", i);
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u:7443", i >> 16 & 255, i >> 8 & 255, i & 255);
+		c[i] = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:{s:I,s:I}}", "op", "node.register",
+				 "name", name, "address", addr, "role", "agent", "labels", "zone",
+				 zones[i % 5], "disk", i % 2 ? "ssd" : "hdd", "capacity", "cpu_milli",
+				 (json_int_t)32000, "memory", (json_int_t)128 << 30);
+	}
+	return c;
+}
+
+static json_t **workload_cmds(void)
+{
+	static const int cpus[] = { 50, 100, 200 }, mems[] = { 128, 256, 512 };
+	json_t **c = xcalloc(opt.workloads, sizeof(*c));
+	for (unsigned i = 0; i < opt.workloads; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "wl-%05u", i);
+		json_t *spec = json_pack("{s:s,s:s,s:{s:i,s:i},s:{s:i,s:I}}", "name", name, "image",
+					 "docker.io/library/nginx:1.27", "replicas", "min",
+					 (int)opt.replicas, "max", (int)opt.replicas, "resources",
+					 "cpu", cpus[i % 3], "memory", (json_int_t)mems[i / 3 % 3] << 20);
+		if (i % 5 == 0) /* a fifth want ssd */
+			json_object_set_new(spec, "placement",
+					    json_pack("{s:[s]}", "constraints", "disk==ssd"));
+		c[i] = json_pack("{s:s,s:s,s:o}", "op", "workload.put", "name", name, "spec", spec);
+	}
+	return c;
+}
+
+/* The model as sched sees it (as cluster/cluster.c's leader builds it). */
+struct sview {
+	struct sched_node *nodes;
+	struct sched_label **labels;
+	struct sched_workload *ws;
+	const char ***cons;
+	struct sched_task *tasks;
+	size_t n_nodes, n_ws, n_tasks;
+};
+
+static void sview_build(struct sview *s, const struct model *m)
+{
+	size_t i = 0, j = 0;
+	const char *k;
+	void *val;
+
+	s->nodes = xcalloc(m->nodes.len + 1, sizeof(*s->nodes));
+	s->labels = xcalloc(m->nodes.len + 1, sizeof(*s->labels));
+	while (hmap_next(&m->nodes, &i, &k, &val)) {
+		const struct model_node *n = val;
+		const char *lk;
+		json_t *lv;
+		size_t l = 0;
+		s->labels[j] = xcalloc(json_object_size(n->labels) + 1, sizeof(struct sched_label));
+		json_object_foreach (n->labels, lk, lv)
+			s->labels[j][l++] = (struct sched_label){ lk, json_string_value(lv) };
+		s->nodes[j++] = (struct sched_node){
+			.name = n->name, .state = SCHED_NODE_READY, .labels = s->labels[j - 1],
+			.n_labels = l, .cpu_millis = (uint64_t)n->capacity.cpu_milli,
+			.memory_bytes = (uint64_t)n->capacity.memory,
+			.alloc_cpu_millis = (uint64_t)n->allocated.cpu_milli,
+			.alloc_memory_bytes = (uint64_t)n->allocated.memory
+		};
+	}
+	s->n_nodes = j;
+	i = j = 0;
+	s->ws = xcalloc(m->workloads.len + 1, sizeof(*s->ws));
+	s->cons = xcalloc(m->workloads.len + 1, sizeof(*s->cons));
+	while (hmap_next(&m->workloads, &i, &k, &val)) {
+		const struct model_workload *w = val;
+		json_t *cs = json_object_get(json_object_get(w->spec, "placement"), "constraints"), *cv;
+		size_t ci;
+		s->cons[j] = xcalloc(json_array_size(cs) + 1, sizeof(char *));
+		json_array_foreach (cs, ci, cv)
+			s->cons[j][ci] = json_string_value(cv);
+		s->ws[j] = (struct sched_workload){ .name = w->name, .replicas = (unsigned)w->replicas,
+						    .cpu_millis = (uint64_t)w->request.cpu_milli,
+						    .memory_bytes = (uint64_t)w->request.memory,
+						    .constraints = s->cons[j],
+						    .n_constraints = json_array_size(cs) };
+		j++;
+	}
+	s->n_ws = j;
+	s->tasks = xcalloc(1, sizeof(*s->tasks)); /* none placed yet */
+}
+
+static void sview_free(struct sview *s)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		free(s->labels[i]);
+	for (size_t i = 0; i < s->n_ws; i++)
+		free(s->cons[i]);
+	free(s->nodes);
+	free(s->labels);
+	free(s->ws);
+	free(s->cons);
+	free(s->tasks);
+}
+
+/* The plan as task.place commands of at most FSM_MAX_BATCH placements. */
+static json_t **place_cmds(const struct sched_plan *p, size_t *ret_n)
+{
+	size_t n = (p->n_placements + FSM_MAX_BATCH - 1) / FSM_MAX_BATCH;
+	json_t **c = xcalloc(n + 1, sizeof(*c));
+	for (size_t i = 0; i < p->n_placements; i++) {
+		const struct sched_placement *pl = &p->placements[i];
+		if (i % FSM_MAX_BATCH == 0)
+			c[i / FSM_MAX_BATCH] = json_pack("{s:s,s:[]}", "op", "task.place", "placements");
+		json_array_append_new(json_object_get(c[i / FSM_MAX_BATCH], "placements"),
+				      json_pack("{s:s,s:i,s:s,s:i}", "workload", pl->workload,
+						"replica", (int)pl->replica, "node", pl->node,
+						"generation", 0));
+	}
+	*ret_n = n;
+	return c;
+}
+
+/* Every placed task reported running by its hollow agent, FSM_MAX_BATCH per command. */
+static json_t **status_cmds(const struct model *m, size_t *ret_n)
+{
+	size_t i = 0, k = 0, n = (m->tasks.len + FSM_MAX_BATCH - 1) / FSM_MAX_BATCH;
+	json_t **c = xcalloc(n + 1, sizeof(*c));
+	const char *key;
+	void *val;
+	while (hmap_next(&m->tasks, &i, &key, &val)) {
+		const struct model_task *t = val;
+		char ctr[24], ip[24];
+		snprintf(ctr, sizeof(ctr), "c%015zx", k);
+		snprintf(ip, sizeof(ip), "10.200.%zu.%zu", k >> 8 & 255, k & 255);
+		if (k % FSM_MAX_BATCH == 0)
+			c[k / FSM_MAX_BATCH] = json_pack("{s:s,s:[]}", "op", "task.status", "reports");
+		json_array_append_new(json_object_get(c[k / FSM_MAX_BATCH], "reports"),
+				      json_pack("{s:s,s:I,s:s,s:s,s:s,s:s}", "task", t->id,
+						"generation", (json_int_t)t->generation, "node",
+						t->node, "state", "running", "container", ctr, "ip",
+						ip));
+		k++;
+	}
+	*ret_n = n;
+	return c;
+}
+
+/* ---- churn: single small writes at CHURN_PER_S, timed ---- */
+
+struct churn {
+	struct driver *d;
+	uv_timer_t timer;
+	unsigned sent, total;
+	const struct model_task **tasks;
+	size_t n_tasks;
+};
+
+static void on_churn(uv_timer_t *t)
+{
+	struct churn *ch = t->data;
+	struct driver *d = ch->d;
+	struct err err = { 0 };
+	json_t *cmd;
+	char name[32];
+
+	if (ch->sent == ch->total) {
+		uv_timer_stop(t);
+		d->churn_over = true;
+		if (d->inflight == 0)
+			uv_stop(&d->v->loop);
+		return;
+	}
+	unsigned i = ch->sent++;
+	if (i % 2 == 0) {
+		snprintf(name, sizeof(name), "hollow-%05u", (i * 7919) % opt.nodes);
+		cmd = json_pack("{s:s,s:s,s:{s:s}}", "op", "node.label", "name", name, "set", "churn",
+				i % 4 ? "a" : "b");
+	} else {
+		const struct model_task *tk = ch->tasks[(i * 104729) % ch->n_tasks];
+		cmd = json_pack("{s:s,s:[{s:s,s:I,s:s,s:s}]}", "op", "task.status", "reports", "task",
+				tk->id, "generation", (json_int_t)tk->generation, "node", tk->node,
+				"state", "running");
+	}
+	struct pending *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->req.data = p;
+	p->t0 = now_ms();
+	p->timed = true;
+	if (sraft_propose(&d->v->sr, &p->req, cmd, on_done, &err) < 0)
+		die("churn propose", err.msg);
+	json_decref(cmd);
+	d->inflight++;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	return n ? v[(size_t)(p * (n - 1) + 0.5)] : 0;
+}
+
+/* ---- main ---- */
+
+static void follower(unsigned id)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the leader process */
+	struct voter *v = xcalloc(1, sizeof(*v));
+	/* a long election timeout: voter 1 wins the first election and keeps leading even
+	 * while it spends a second in sched_reconcile */
+	voter_start(v, id, 10 * ELECTION_MS * 4);
+	uv_run(&v->loop, UV_RUN_DEFAULT);
+	exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	int c;
+	while ((c = getopt(argc, argv, "n:w:r:c:p:d:e:b:")) != -1) {
+		switch (c) {
+		case 'n': opt.nodes = atoi(optarg); break;
+		case 'w': opt.workloads = atoi(optarg); break;
+		case 'r': opt.replicas = atoi(optarg); break;
+		case 'c': opt.churn_s = atoi(optarg); break;
+		case 'p': opt.port = atoi(optarg); break;
+		case 'd': opt.dir = optarg; break;
+		case 'e': opt.election_ms = atoi(optarg); break;
+		case 'b': opt.batch_window = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] "
+					"[-c CHURN_S] [-p PORT] [-e ELECTION_MS] [-b BATCHES] -d DIR\n");
+			return 2;
+		}
+	}
+	if (!opt.dir)
+		die("-d", "a directory for the three voters' logs is required");
+	signal(SIGPIPE, SIG_IGN);
+	for (unsigned id = 2; id <= N_VOTERS; id++)
+		if ((kids[id] = fork()) == 0)
+			follower(id);
+	atexit(kill_kids);
+	alarm(900); /* a hung run ends (and its followers with it) */
+
+	struct voter *v = xcalloc(1, sizeof(*v));
+	struct driver *d = xcalloc(1, sizeof(*d));
+	d->v = v;
+	voter_start(v, 1, opt.election_ms);
+	double t = now_ms();
+	wait_leader(v);
+	fprintf(stderr, "leader elected in %.0f ms\n", now_ms() - t);
+
+	const struct model *m;
+	double t_nodes = run_cmds(d, node_cmds(), opt.nodes, WINDOW);
+	fprintf(stderr, "%u nodes registered in %.0f ms\n", opt.nodes, t_nodes);
+	double t_wls = run_cmds(d, workload_cmds(), opt.workloads, WINDOW);
+	fprintf(stderr, "%u workloads put in %.0f ms\n", opt.workloads, t_wls);
+
+	/* the leader's reconcile: view, plan, commands */
+	t = now_ms();
+	m = v->sr.model;
+	struct sview s = { 0 };
+	struct sched_plan plan = { 0 };
+	struct err err = { 0 };
+	sview_build(&s, m);
+	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes, .domain_key = "zone" };
+	if (sched_reconcile(&sc, s.ws, s.n_ws, s.tasks, s.n_tasks, &plan, &err) < 0)
+		die("sched_reconcile", err.msg);
+	size_t n_place;
+	json_t **pc = place_cmds(&plan, &n_place);
+	size_t placements = plan.n_placements, unplaced = plan.n_unplaced;
+	sched_plan_free(&plan);
+	sview_free(&s);
+	double t_plan = now_ms() - t;
+	fprintf(stderr, "plan: %zu placements (%zu unplaced) in %.0f ms, %zu commands\n",
+		placements, unplaced, t_plan, n_place);
+	/* BATCH_WINDOW batches in flight: each is validated against the model before the
+	 * earlier ones apply, which is safe here (the plan fits as a whole); more at once
+	 * would hold the loop for seconds (validate + encode) and cost the leadership */
+	double t_commit = run_cmds(d, pc, n_place, opt.batch_window);
+	free(pc);
+	m = v->sr.model;
+	fprintf(stderr, "placements committed in %.0f ms (%zu tasks in the model)\n", t_commit,
+		(size_t)m->tasks.len);
+
+	size_t n_status;
+	json_t **stc = status_cmds(m, &n_status);
+	double t_status = run_cmds(d, stc, n_status, opt.batch_window);
+	free(stc);
+	m = v->sr.model;
+	size_t running = 0, i = 0;
+	const char *k;
+	void *val;
+	while (hmap_next(&m->tasks, &i, &k, &val))
+		running += ((const struct model_task *)val)->observed == MODEL_OBS_RUNNING;
+	fprintf(stderr, "%zu tasks reported running in %.0f ms\n", running, t_status);
+	long rss_loaded = status_kib(getpid(), "VmRSS:");
+
+	/* churn */
+	settle(v, 3000);
+	struct churn ch = { .d = d, .total = opt.churn_s * CHURN_PER_S };
+	ch.tasks = xcalloc(m->tasks.len + 1, sizeof(*ch.tasks));
+	i = 0;
+	while (hmap_next(&m->tasks, &i, &k, &val))
+		ch.tasks[ch.n_tasks++] = val;
+	d->cmds = NULL;
+	d->n_cmds = d->done = d->next = d->inflight = 0;
+	d->window = 0;
+	d->churn = true;
+	uv_timer_init(&v->loop, &ch.timer);
+	ch.timer.data = &ch;
+	fprintf(stderr, "churn: %u writes at %d/s...\n", ch.total, CHURN_PER_S);
+	uv_timer_start(&ch.timer, on_churn, 1000 / CHURN_PER_S, 1000 / CHURN_PER_S);
+	uv_run(&v->loop, UV_RUN_DEFAULT);
+	qsort(d->lat, d->n_lat, sizeof(double), cmp_d);
+
+	long rss = status_kib(getpid(), "VmRSS:"), hwm = status_kib(getpid(), "VmHWM:");
+	long f_rss = status_kib(kids[2], "VmRSS:"), f_hwm = status_kib(kids[2], "VmHWM:");
+	kill_kids();
+
+	printf("| measure | value |\n|---|---|\n");
+	printf("| hollow nodes registered (node.register, %d in flight) | %u in %.2f s (%.0f/s) |\n",
+	       WINDOW, opt.nodes, t_nodes / 1e3, opt.nodes / (t_nodes / 1e3));
+	printf("| workloads put (workload.put) | %u in %.2f s (%.0f/s) |\n", opt.workloads,
+	       t_wls / 1e3, opt.workloads / (t_wls / 1e3));
+	printf("| plan: sched_reconcile over the model (view + plan + commands) | %zu placements in %.0f ms |\n",
+	       placements, t_plan);
+	printf("| **placements committed** (%zu task.place of <= %d) | %.2f s: **%.0f/s** |\n",
+	       n_place, FSM_MAX_BATCH, t_commit / 1e3, placements / (t_commit / 1e3));
+	printf("| placements/s including the plan | %.0f/s |\n",
+	       placements / ((t_commit + t_plan) / 1e3));
+	printf("| tasks reported running (%zu task.status of <= %d) | %zu in %.2f s (%.0f/s) |\n",
+	       n_status, FSM_MAX_BATCH, running, t_status / 1e3, running / (t_status / 1e3));
+	printf("| churn: single writes at %d/s for %u s (node.label, task.status) | %zu done, %zu refused |\n",
+	       CHURN_PER_S, opt.churn_s, d->n_lat, d->refused);
+	printf("| write latency propose -> applied on the leader, p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
+	       pct(d->lat, d->n_lat, 0.5), pct(d->lat, d->n_lat, 0.99),
+	       d->n_lat ? d->lat[d->n_lat - 1] : 0);
+	printf("| leader RSS after loading / after churn / peak | %.0f / %.0f / %.0f MiB |\n",
+	       rss_loaded / 1024.0, rss / 1024.0, hwm / 1024.0);
+	printf("| a follower's RSS / peak | %.0f / %.0f MiB |\n", f_rss / 1024.0, f_hwm / 1024.0);
+	printf("| snapshots taken by the leader | %u |\n", v->sr.n_snapshots);
+	return d->refused ? 1 : 0;
+}
