@@ -62,6 +62,7 @@ int ag_http_status(const char *buf, size_t len)
 }
 
 static void next_check(struct ag_health *h);
+#define STARTING_PROBE_MS 250
 
 static void set_status(struct ag_container *c, const char *status)
 {
@@ -86,8 +87,10 @@ static void result(struct ag_health *h, bool ok)
 	if (ok) {
 		h->failures = 0;
 		set_status(c, "healthy");
-	} else if (ag_mono_ms() - h->started_ms < h->start_period_ms && streq(c->health_status, "starting")) {
-		/* failures in the start period do not count */
+	} else if (streq(c->health_status, "starting") &&
+		   ag_mono_ms() - h->started_ms < MAX(h->start_period_ms, h->interval_ms)) {
+		/* failures in the start period do not count, nor those of the quick probes
+		 * before the first regular check */
 	} else if (++h->failures >= h->retries) {
 		set_status(c, "unhealthy");
 		/* out of its ports' backend sets (when networking is integrated) goes with
@@ -304,9 +307,15 @@ static void run_check(uv_timer_t *t)
 		start_tcp(h, streq(type, "http"));
 }
 
+/* Until a replica is first healthy it is probed every STARTING_PROBE_MS (as Docker's
+ * start_interval), so it takes traffic — and a replacement after a failover counts as
+ * running — a moment after it answers, not a whole interval later. */
 static void next_check(struct ag_health *h)
 {
-	uv_timer_start(h->timer, run_check, h->interval_ms, 0);
+	bool starting = h->c->health_status && streq(h->c->health_status, "starting");
+	uint64_t ms = starting ? MIN(h->interval_ms, STARTING_PROBE_MS) : h->interval_ms;
+
+	uv_timer_start(h->timer, run_check, ms, 0);
 }
 
 static uint64_t ms_or(json_t *hc, const char *key, uint64_t dflt)

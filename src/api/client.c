@@ -13,6 +13,8 @@ struct api_client {
 	char *target;
 	bool insecure;
 	long timeout_ms;
+	bool keepalive;
+	CURL *keep; /* with keepalive: the handle reused across calls */
 };
 
 static const char *env_or(const char *v, const char *env)
@@ -42,6 +44,7 @@ int api_client_new(const struct api_client_opts *o, struct api_client **ret, str
 	c->key = dup_or_null(o->key && *o->key ? o->key : NULL);
 	c->insecure = o->insecure;
 	c->timeout_ms = o->timeout_ms;
+	c->keepalive = o->keepalive;
 	if (!c->cert && !o->anonymous) { /* a node speaks for itself, never with a token */
 		c->access = dup_or_null(env_or(o->access_token, "COOP_ACCESS_TOKEN"));
 		c->secret = dup_or_null(env_or(o->secret_key, "COOP_SECRET_KEY"));
@@ -85,6 +88,8 @@ void api_client_free(struct api_client *c)
 	free(c->cert);
 	free(c->key);
 	free(c->target);
+	if (c->keep)
+		curl_easy_cleanup(c->keep);
 	free(c);
 }
 
@@ -229,7 +234,11 @@ static int transfer(struct api_client *c, const char *method, const char *path, 
 	CURLcode cr;
 	int r = 0;
 
-	x->curl = curl_easy_init();
+	if (c->keepalive && c->keep)
+		curl_easy_reset(c->keep); /* options go; the open connection stays */
+	else if (c->keepalive)
+		c->keep = curl_easy_init();
+	x->curl = c->keepalive ? c->keep : curl_easy_init();
 	if (!x->curl)
 		return err_msg(err, ENOMEM, "initialize libcurl");
 	if (c->endpoint) {
@@ -286,7 +295,10 @@ static int transfer(struct api_client *c, const char *method, const char *path, 
 			    errbuf[0] ? errbuf : curl_easy_strerror(cr));
 	}
 	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(x->curl);
+	if (c->keepalive) /* nothing of this call may outlive it in the kept handle */
+		curl_easy_setopt(x->curl, CURLOPT_ERRORBUFFER, NULL);
+	else
+		curl_easy_cleanup(x->curl);
 	return r;
 }
 

@@ -38,6 +38,9 @@ struct api_client_opts {
 	/* Whole-request time limit for api_call (0: none); the connect limit is 10 s or
 	 * this, whichever is shorter. Nodes calling each other set it. */
 	long timeout_ms;
+	/* Keep one connection (and its TLS session) open across calls on this client, as
+	 * nodes do for their heartbeats. Such a client is used by one thread at a time. */
+	bool keepalive;
 };
 
 /* libcurl's global initialisation, once per process (thread-safe; api_client_new calls

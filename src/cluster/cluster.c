@@ -29,6 +29,13 @@
 #define FORWARD_TIMEOUT_MS 3000
 #define REGISTER_RETRY_MS 1000
 
+/* A node's connection to the leader for its heartbeats: kept open (one TLS handshake,
+ * not one every 200 ms), used only from the one heartbeat work in flight. */
+struct keep {
+	struct api_client *client;
+	char *endpoint;
+};
+
 struct beat {
 	uint64_t last_ms; /* loop time of the last heartbeat */
 	bool inflight;	  /* a node.state for this node is being proposed */
@@ -61,6 +68,7 @@ struct cluster {
 
 	struct hmap beats;    /* leader: node name -> struct beat */
 	bool hb_inflight;     /* this node's heartbeat to the leader */
+	struct keep hb_keep;
 	bool registered, reg_inflight;
 	uint64_t reg_next_ms;
 	bool tokens_done, tokens_inflight;
@@ -171,6 +179,7 @@ const char *cluster_node_name(const struct cluster *c) { return c->name; }
 struct fwd {
 	uv_work_t work;
 	struct cluster *c;
+	struct keep *keep; /* NULL: a fresh connection */
 	char *endpoint, *method, *path;
 	json_t *body, *ret;
 	int status;
@@ -187,9 +196,27 @@ static void fwd_work(uv_work_t *w)
 				     .cert = f->c->cert_file, .key = f->c->key_file,
 				     .timeout_ms = FORWARD_TIMEOUT_MS };
 
+	struct keep *k = f->keep;
+
+	if (k && k->client && streq(k->endpoint, f->endpoint)) {
+		f->status = api_call(k->client, f->method, f->path, f->body, &f->ret, &f->err);
+		if (f->status < 0) { /* a fresh connection next time */
+			api_client_free(k->client);
+			k->client = NULL;
+		}
+		return;
+	}
+	o.keepalive = k != NULL;
 	f->status = api_client_new(&o, &cl, &f->err);
 	if (f->status == 0)
 		f->status = api_call(cl, f->method, f->path, f->body, &f->ret, &f->err);
+	if (k && f->status == 0) {
+		api_client_free(k->client);
+		free(k->endpoint);
+		k->client = cl;
+		k->endpoint = xstrdup(f->endpoint);
+		return;
+	}
 	api_client_free(cl);
 }
 
@@ -229,8 +256,17 @@ static int leader_api(struct cluster *c, char **ret, struct err *err)
 	return 0;
 }
 
+static int forward_keep(struct cluster *c, const char *method, const char *path, json_t *body,
+			struct keep *keep, cluster_done_fn done, void *ctx, struct err *err);
+
 static int forward(struct cluster *c, const char *method, const char *path, json_t *body,
 		   cluster_done_fn done, void *ctx, struct err *err)
+{
+	return forward_keep(c, method, path, body, NULL, done, ctx, err);
+}
+
+static int forward_keep(struct cluster *c, const char *method, const char *path, json_t *body,
+			struct keep *keep, cluster_done_fn done, void *ctx, struct err *err)
 {
 	_cleanup_free_ char *api = NULL;
 	int r = leader_api(c, &api, err);
@@ -241,6 +277,7 @@ static int forward(struct cluster *c, const char *method, const char *path, json
 		return err_msg(err, ECANCELED, "the daemon is stopping");
 	struct fwd *f = xcalloc(1, sizeof(*f));
 	f->c = c;
+	f->keep = keep;
 	f->endpoint = xasprintf("https://%s", api);
 	f->method = xstrdup(method);
 	f->path = xstrdup(path);
@@ -608,8 +645,9 @@ static json_t *service_view(const struct cluster *c, const struct model_workload
 
 	while (hmap_next(&m->tasks, &i, &k, &v)) {
 		const struct model_task *t = v;
+		const struct model_node *n = t->node ? model_node(m, t->node) : NULL;
 		if (!streq(t->workload, w->name) || t->desired != MODEL_DESIRED_RUNNING || !t->ip ||
-		    !t->node)
+		    !n || n->state == MODEL_NODE_DOWN)
 			continue;
 		json_array_append_new(backends,
 				      json_pack("{s:s,s:s,s:s,s:b,s:b}", "task", t->id, "node",
@@ -617,9 +655,9 @@ static json_t *service_view(const struct cluster *c, const struct model_workload
 						streq(t->node, c->name), "healthy",
 						t->observed == MODEL_OBS_RUNNING));
 	}
-	return json_pack("{s:s,s:s,s:O,s:o}", "workload", w->name, "vpc",
-			 json_is_string(vpc) ? json_string_value(vpc) : "default", "ports", ports,
-			 "backends", backends);
+	return json_pack("{s:s,s:s,s:o,s:o}", "workload", w->name, "vpc",
+			 json_is_string(vpc) ? json_string_value(vpc) : "default", "ports",
+			 ports ? json_incref(ports) : json_array(), "backends", backends);
 }
 
 /* What this node's networking should be, as JSON (agent.h, agent_net_sync). */
@@ -636,7 +674,9 @@ static json_t *net_view(const struct cluster *c)
 	i = 0;
 	while (hmap_next(&m->workloads, &i, &k, &v)) {
 		const struct model_workload *w = v;
-		if (json_array_size(json_object_get(w->spec, "ports")))
+		/* networked workloads: their ports and names (DNS) reach every node */
+		if (json_array_size(json_object_get(w->spec, "ports")) ||
+		    json_is_string(json_object_get(w->spec, "vpc")))
 			json_array_append_new(svcs, service_view(c, w));
 	}
 	return json_pack("{s:s,s:s,s:o,s:o}", "node", c->name, "underlay", c->ip, "vpcs", vpcs,
@@ -650,7 +690,12 @@ static void net_sync(struct cluster *c)
 
 	if (c->net && json_equal(c->net, view))
 		return;
-	if (agent_net_sync(c->agent, view, &err) < 0) {
+	uint64_t t0 = uv_hrtime();
+	int r = agent_net_sync(c->agent, view, &err);
+	uint64_t ms = (uv_hrtime() - t0) / 1000000;
+	if (ms > 50)
+		log_warn("cluster: networks: the sync took %" PRIu64 " ms", ms);
+	if (r < 0) {
 		log_warn("cluster: networks: %s", err.msg);
 		return; /* tried again after the next change or tick */
 	}
@@ -664,6 +709,8 @@ static void vpc_done(void *ctx, int status, json_t *result, const struct err *er
 
 	c->vpc_inflight = false;
 	log_done("networks", status, result, err);
+	if (!c->closing)
+		kick_arm(c);
 }
 
 /* The leader keeps the default VPC in the model and gives every node a subnet of
@@ -710,6 +757,7 @@ static enum sched_task_state sched_state(const struct model_task *t)
 }
 
 struct sview {
+	char **strs; /* labels and constraints made here */
 	struct sched_node *nodes;
 	struct sched_label **labels;
 	struct sched_workload *ws;
@@ -724,6 +772,7 @@ static void sview_free(struct sview *s)
 		free(s->labels[i]);
 	for (size_t i = 0; i < s->n_ws; i++)
 		free(s->cons[i]);
+	strv_free(s->strs);
 	free(s->nodes);
 	free(s->labels);
 	free(s->ws);
@@ -746,9 +795,22 @@ static void sview_nodes(struct sview *s, const struct model *m)
 		json_t *lv;
 		size_t l = 0;
 
-		s->labels[j] = xcalloc(json_object_size(n->labels) + 1, sizeof(struct sched_label));
+		s->labels[j] = xcalloc(json_object_size(n->labels) + m->vpcs.len + 1,
+				       sizeof(struct sched_label));
 		json_object_foreach (n->labels, lk, lv)
 			s->labels[j][l++] = (struct sched_label){ lk, json_string_value(lv) };
+		/* "coop.vpc/NAME" on a node with a subnet of that VPC: a networked replica
+		 * goes only where its VPC already reaches */
+		size_t vi = 0;
+		const char *vk;
+		void *vv;
+		while (hmap_next(&m->vpcs, &vi, &vk, &vv)) {
+			if (!hmap_get(&((struct model_vpc *)vv)->leases, n->name))
+				continue;
+			_cleanup_free_ char *key = xasprintf("coop.vpc/%s", vk);
+			s->strs = strv_append(s->strs, key);
+			s->labels[j][l++] = (struct sched_label){ s->strs[strv_len(s->strs) - 1], "1" };
+		}
 		sn->name = n->name;
 		sn->state = n->state == MODEL_NODE_READY ? SCHED_NODE_READY
 			    : n->state == MODEL_NODE_DOWN ? SCHED_NODE_DOWN
@@ -778,16 +840,24 @@ static void sview_workloads(struct sview *s, const struct model *m)
 		json_t *cs = json_object_get(pl, "constraints"), *cv;
 		size_t ci;
 
-		s->cons[j] = xcalloc(json_array_size(cs) + 1, sizeof(char *));
+		size_t nc = json_array_size(cs);
+		s->cons[j] = xcalloc(nc + 2, sizeof(char *));
 		json_array_foreach (cs, ci, cv)
 			s->cons[j][ci] = json_string_value(cv);
+		json_t *vpc = json_object_get(w->spec, "vpc");
+		if (json_is_string(vpc) || json_array_size(json_object_get(w->spec, "ports"))) {
+			_cleanup_free_ char *con = xasprintf(
+			    "coop.vpc/%s", json_is_string(vpc) ? json_string_value(vpc) : "default");
+			s->strs = strv_append(s->strs, con);
+			s->cons[j][nc++] = s->strs[strv_len(s->strs) - 1];
+		}
 		s->ws[j] = (struct sched_workload){
 			.name = w->name,
 			.replicas = (unsigned)w->replicas,
 			.cpu_millis = (uint64_t)w->request.cpu_milli,
 			.memory_bytes = (uint64_t)w->request.memory,
 			.constraints = s->cons[j],
-			.n_constraints = json_array_size(cs),
+			.n_constraints = nc,
 			.spread = json_string_value(json_object_get(pl, "spread")),
 		};
 		j++;
@@ -818,14 +888,22 @@ static void sview_tasks(struct sview *s, const struct model *m)
 	s->n_tasks = j;
 }
 
-static json_t *plan_command(const struct model *m, const struct sched_plan *p)
+/* One task.place of at most FSM_MAX_BATCH entries; *more when the plan holds more (the
+ * rest goes in the next round, once this one is committed: the loop never encodes and
+ * validates a whole 100,000-replica plan in one turn). */
+static json_t *plan_command(const struct model *m, const struct sched_plan *p, bool *more)
 {
 	json_t *list = json_array();
 	_cleanup_json_ json_t *placed = json_object();
 	char id[MODEL_NAME_MAX + 16];
 
+	*more = false;
 	for (size_t i = 0; i < p->n_placements; i++) {
 		const struct sched_placement *pl = &p->placements[i];
+		if (json_array_size(list) >= FSM_MAX_BATCH) {
+			*more = true;
+			break;
+		}
 		snprintf(id, sizeof(id), "%s.%u", pl->workload, pl->replica);
 		const struct model_task *t = model_task(m, id);
 		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", pl->workload,
@@ -840,6 +918,10 @@ static json_t *plan_command(const struct model *m, const struct sched_plan *p)
 		char buf[256];
 		if (!t || json_object_get(placed, st->id) || t->desired == MODEL_DESIRED_STOPPED)
 			continue;
+		if (json_array_size(list) >= FSM_MAX_BATCH) {
+			*more = true;
+			break;
+		}
 		log_info("cluster: stop %s", sched_stop_fmt(&p->stops[i], buf, sizeof(buf)));
 		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", t->workload,
 						      "replica", t->replica, "desired", "stopped",
@@ -901,13 +983,16 @@ static void reconcile(struct cluster *c)
 		return;
 	}
 	note_unplaced(c, &plan);
-	_cleanup_json_ json_t *cmd = plan_command(m, &plan);
+	bool more = false;
+	_cleanup_json_ json_t *cmd = plan_command(m, &plan, &more);
 	sched_plan_free(&plan);
 	sview_free(&s);
 	if (!cmd)
 		return;
-	if (cluster_write(c, cmd, reconcile_done, c, &err) == 0)
+	if (cluster_write(c, cmd, reconcile_done, c, &err) == 0) {
 		c->reconcile_inflight = true;
+		c->reconcile_again = more;
+	}
 	else
 		log_warn("cluster: placement: %s", err.msg);
 }
@@ -1120,7 +1205,8 @@ static void send_heartbeat(struct cluster *c)
 
 	if (c->hb_inflight)
 		return;
-	if (forward(c, "POST", "/v1/cluster/heartbeat", body, heartbeat_done, c, &err) == 0)
+	if (forward_keep(c, "POST", "/v1/cluster/heartbeat", body, &c->hb_keep, heartbeat_done, c,
+			 &err) == 0)
 		c->hb_inflight = true;
 }
 
@@ -1128,9 +1214,7 @@ static void tokens_done(void *ctx, int status, json_t *result, const struct err 
 {
 	struct cluster *c = ctx;
 
-	c->tokens_inflight = false;
-	if (status == 0)
-		c->tokens_done = true;
+	c->tokens_inflight = false; /* the next tick proposes the next one, if any */
 	log_done("first join tokens", status, result, err);
 }
 
@@ -1156,6 +1240,12 @@ static void propose_init_tokens(struct cluster *c)
 		return; /* one at a time */
 	}
 	c->tokens_done = true;
+	/* all in the model: a restart has nothing to propose again */
+	if (json_object_get(c->cfg, "init_tokens")) {
+		json_object_del(c->cfg, "init_tokens");
+		if (cl_config_write(c->state_dir, c->cfg, &err) < 0)
+			log_warn("cluster: %s", err.msg);
+	}
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1203,6 +1293,8 @@ static void on_kick(uv_timer_t *t)
 		return;
 	local_sync(c);
 	net_sync(c);
+	if (cluster_is_leader(c))
+		check_vpcs(c); /* leases chain one commit after another, not one per tick */
 	reconcile(c);
 }
 
@@ -1543,7 +1635,9 @@ json_t *cluster_status(struct cluster *c)
 					   "id", (json_int_t)s->id);
 		}
 	}
-	return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:I}", "name", c->name, "address",
+	const struct raft_server *me = member_by_addr(&c->raft, c->raft_addr);
+	return json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:I}", "name", c->name,
+			 "role", me ? raft_role_name(me->role) : "joining", "address",
 			 c->listen, "leader", leader, "term", (json_int_t)c->raft.current_term,
 			 "index", (json_int_t)c->sr.model->index, "commit_index",
 			 (json_int_t)c->raft.commit_index, "raft_state",
@@ -1731,6 +1825,8 @@ static void cluster_free(struct cluster *c)
 		sraft_close(&c->sr);
 	json_decref(c->cfg);
 	json_decref(c->labels);
+	api_client_free(c->hb_keep.client);
+	free(c->hb_keep.endpoint);
 	json_decref(c->local);
 	json_decref(c->net);
 	json_decref(c->reports);
