@@ -37,6 +37,11 @@ struct api_routes {
 	struct barrier *barriers;	 /* ?consistent=1 reads waiting for their read point */
 };
 
+const struct api_routes_config *api_routes_config(const struct api_routes *rt)
+{
+	return &rt->cfg;
+}
+
 /* ================= pure parts ================= */
 
 bool api_name_valid(const char *s)

@@ -72,6 +72,8 @@ int api_routes_new(const struct api_routes_config *cfg, struct api_routes **ret,
 		   struct err *err);
 /* Ends streams (clients see the end), forgets subscriptions. */
 void api_routes_free(struct api_routes *rt);
+/* The configuration the routes were made with (handlers in other files read it). */
+const struct api_routes_config *api_routes_config(const struct api_routes *rt);
 /* The server's dispatch function (ctx = the routes). */
 void api_routes_dispatch(void *ctx, struct api_req *req);
 

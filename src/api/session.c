@@ -820,7 +820,7 @@ void api_attach_route(struct api_routes *rt, struct api_req *req, char **params)
 	/* struct api_routes (routes.c) begins with its config: the handler lives here, with
 	 * the rest of the upgraded-stream code, and reads the config through that first
 	 * member (C11 6.7.2.1p15) */
-	const struct api_routes_config *cfg = (const void *)rt;
+	const struct api_routes_config *cfg = api_routes_config(rt);
 	struct err err = { 0 };
 	_cleanup_json_ json_t *c = NULL;
 	const char *code;
