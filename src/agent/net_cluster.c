@@ -18,6 +18,7 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "net/attach.h"
 #include "net/netstate.h"
 #include "net/overlay.h"
 #include "net/ports.h"
@@ -416,6 +417,40 @@ static int services_sync(struct netstate *ns, json_t *view, struct err *err)
 	return rc;
 }
 
+static bool vpc_has_ports(const struct netstate *ns, const struct net_vpc *v)
+{
+	for (size_t i = 0; i < ns->n_ports; i++)
+		if (streq(ns->ports[i].vpc, v->id))
+			return true;
+	return false;
+}
+
+/* VPCs the cluster deleted: gone here too (bridge, overlay, state) once nothing of this
+ * node uses them; the default VPC always stays. */
+static int vpcs_prune(struct netstate *ns, json_t *view, struct err *err)
+{
+	size_t before = ns->n_vpcs;
+
+	for (size_t i = 0; i < ns->n_vpcs;) {
+		struct net_vpc *v = &ns->vpcs[i];
+		struct net_vpc copy;
+		int r;
+
+		if (streq(v->name, NETSTATE_DEFAULT_VPC) || view_vpc(view, v->name) ||
+		    v->n_leases || vpc_has_ports(ns, v)) {
+			i++;
+			continue;
+		}
+		copy = *v; /* the bridge name outlives the entry */
+		if ((r = net_overlay_remove(ns, v, err)) < 0 ||
+		    (r = netstate_vpc_delete(ns, v, err)) < 0 || (r = net_bridge_remove(&copy, err)) < 0)
+			return err_wrap(err, "VPC '%s' left the cluster", copy.name);
+		log_info("VPC '%s' left the cluster: removed here", copy.name);
+	}
+	/* its masquerade and isolation rules go with it */
+	return ns->n_vpcs < before ? net_ports_apply(ns, false, err) : 0;
+}
+
 int agent_net_sync(struct agent *a, json_t *view, struct err *err)
 {
 	_cleanup_state_ struct netstate *ns = NULL;
@@ -440,6 +475,11 @@ int agent_net_sync(struct agent *a, json_t *view, struct err *err)
 	if ((r = services_sync(ns, view, &e)) < 0 && !rc) {
 		rc = r;
 		first = e;
+	}
+	struct err e2 = { 0 };
+	if ((r = vpcs_prune(ns, view, &e2)) < 0 && !rc) {
+		rc = r;
+		first = e2;
 	}
 	if ((r = netstate_save(ns, err)) < 0)
 		return r;

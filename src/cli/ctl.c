@@ -251,12 +251,13 @@ static const struct option out_longs[] = {
  * node's name in *ret_name (caller frees); false when it is not (err->code ENOENT) or
  * cannot say (err says why; a single-node path then reports what is wrong, as it
  * always did). */
-static bool cluster_member(struct api_client *cl, char **ret_name, struct err *err)
+bool ctl_cluster_member(struct api_client *cl, char **ret_name, struct err *err)
 {
 	_cleanup_json_ json_t *st = NULL;
 	if (api_call(cl, "GET", "/v1/cluster", NULL, &st, err) < 0)
 		return false;
-	*ret_name = xstrdup(*ctl_jstr(st, "name") ? ctl_jstr(st, "name") : "?");
+	if (ret_name)
+		*ret_name = xstrdup(*ctl_jstr(st, "name") ? ctl_jstr(st, "name") : "?");
 	return true;
 }
 
@@ -338,7 +339,7 @@ static int cmd_ps(int argc, char **argv)
 		return 2;
 	if (ctl_client(&cl, &err) < 0)
 		return ctl_fail(&err);
-	bool member = cluster_member(cl, &node, &err);
+	bool member = ctl_cluster_member(cl, &node, &err);
 	if (o.all_nodes && !member && err.code != ENOENT)
 		return ctl_fail(&err);
 	if (o.all_nodes && !member)
@@ -774,7 +775,7 @@ static int cmd_events(int argc, char **argv)
 	if (ctl_client(&cl, &err) < 0)
 		return ctl_fail(&err);
 	_cleanup_free_ char *node = NULL;
-	if (!o.local && cluster_member(cl, &node, &err))
+	if (!o.local && ctl_cluster_member(cl, &node, &err))
 		return cluster_events(cl, &o, fl);
 	_cleanup_free_ char *path = xasprintf("/v1/events?since=%s%s%s%s", o.since ? o.since : "0",
 					      o.follow ? "&follow=1" : "", *fl ? "&filter=" : "", fl);

@@ -30,6 +30,10 @@ int ctl_parse(int argc, char **argv, const char *shorts, const struct option *lo
 bool ctl_operands(int argc, char **argv, int first, int lo, int hi, const char *what);
 /* The client for this invocation (connection options and environment). */
 int ctl_client(struct api_client **ret, struct err *err);
+/* Whether the daemon is a cluster member (GET /v1/cluster answers 200): true with this
+ * node's name in *ret_name (optional; caller frees); false when it is not or cannot say
+ * (err says why). */
+bool ctl_cluster_member(struct api_client *cl, char **ret_name, struct err *err);
 void ctl_print_json(json_t *j);
 /* "/v1/containers/<ref escaped><suffix>"; caller frees. */
 char *ctl_path(const char *prefix, const char *ref, const char *suffix);

@@ -18,6 +18,8 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "api/client.h"
+#include "cli/ctl.h"
 #include "net/attach.h"
 #include "net/dns.h"
 #include "net/netstate.h"
@@ -115,6 +117,7 @@ static int parse(int argc, char **argv, const char *shorts, const struct option 
 
 #define HELP_OPT CLI_HELP_OPT
 #define OUT_OPT { "output", required_argument, NULL, 'o' }
+#undef PARSE /* cli/ctl.h's, for coop's own verbs: these parse into struct opts */
 #define PARSE(shorts, longs, help)                                           \
 	struct opts o;                                                       \
 	int first = parse(argc, argv, shorts "h", longs, &o, help);            \
@@ -152,6 +155,30 @@ static int find_vpc(struct netstate *ns, const char *key, struct net_vpc **ret, 
 
 /* ---- vpc ---- */
 
+/* In a cluster VPCs belong to the cluster: created and deleted through its log, after
+ * which every node takes a subnet and an overlay (the daemon's network sync). 1 when
+ * the daemon is not a cluster member (or not running): the caller works on this node. */
+static int vpc_cluster(json_t *cmd, const char *what)
+{
+	struct api_client *cl = NULL;
+	_cleanup_json_ json_t *res = NULL;
+	struct err err = { 0 };
+	int r;
+
+	if (ctl_client(&cl, &err) < 0)
+		return 1;
+	if (!ctl_cluster_member(cl, NULL, &err)) {
+		api_client_free(cl);
+		return 1;
+	}
+	r = api_call(cl, "POST", "/v1/cluster/propose", cmd, &res, &err);
+	api_client_free(cl);
+	if (r < 0)
+		return fail(&err);
+	printf("%s\n", what);
+	return 0;
+}
+
 static int vpc_create(int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -171,7 +198,9 @@ static int vpc_create(int argc, char **argv)
 	      "                       [--mtu N]\n"
 	      "Create a VPC: a private network for containers. Each node takes one subnet of\n"
 	      "the CIDR (a /24 of a /16 by default) and bridges its containers there; VPCs\n"
-	      "cannot reach each other. Prints the new VPC's id.\n\n"
+	      "cannot reach each other. Prints the new VPC's id. In a cluster the VPC is the\n"
+	      "cluster's: every node gets a subnet and a VXLAN overlay joins them (prints its\n"
+	      "name; --subnet and --mtu are for a node alone).\n\n"
 	      "  -n, --name NAME       1-32 of a-z, 0-9, '-'\n"
 	      "  -c, --cidr CIDR       e.g. 10.50.0.0/16 (/8 to /29; may not overlap another VPC)\n"
 	      "      --subnet-size N   this node's subnet prefix (default: CIDR prefix + 8, at\n"
@@ -185,6 +214,15 @@ static int vpc_create(int argc, char **argv)
 		return 2;
 	if (!o.name || !o.cidr)
 		return usage_error("create", "%s", o.name ? "missing --cidr" : "missing --name");
+	if (!o.subnet && !o.mtu) {
+		_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s,s:s}", "op", "vpc.create", "name",
+						       o.name, "cidr", o.cidr);
+		if (o.subnet_size)
+			json_object_set_new(cmd, "node_prefix", json_integer((json_int_t)o.subnet_size));
+		int r = vpc_cluster(cmd, o.name);
+		if (r != 1)
+			return r;
+	}
 	if (netstate_open(net_dir, true, &ns, &err) < 0 ||
 	    netstate_vpc_create(ns, o.name, o.cidr, (int)o.subnet_size, (unsigned)o.mtu, &v,
 				&err) < 0 ||
@@ -257,6 +295,16 @@ static int vpc_delete(int argc, char **argv)
 	      "  coop vpc delete backend\n");
 	if (!operands(argc, argv, first, 1, -1, "VPC id or name"))
 		return 2;
+	for (int i = first; i < argc; i++) {
+		_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s}", "op", "vpc.delete", "name", argv[i]);
+		int r = vpc_cluster(cmd, argv[i]);
+		if (r == 1)
+			break; /* not a cluster: this node's VPCs below */
+		if (r != 0)
+			return r;
+		if (i + 1 == argc)
+			return 0;
+	}
 	if (netstate_open(net_dir, true, &ns, &err) < 0)
 		return fail(&err);
 	for (int i = first; i < argc; i++) {

@@ -661,7 +661,7 @@ static const char run_help[] =
 static bool cluster_mode(struct api_client *cl)
 {
 	struct err err = { 0 };
-	return api_call(cl, "GET", "/v1/cluster", NULL, NULL, &err) == 0;
+	return ctl_cluster_member(cl, NULL, &err);
 }
 
 /* Cluster mode: the workload's replicas are tasks the scheduler places on nodes; waits
