@@ -12,6 +12,7 @@
 #include "agent/record.h"
 #include "base/js.h"
 #include "base/util.h"
+#include "sched/sched.h"
 #include "image/imgconfig.h"
 #include "runtime/config.h"
 
@@ -279,6 +280,34 @@ static int check_replicas(json_t *spec, struct err *err)
 	return 0;
 }
 
+/* placement: {constraints: [expr...], spread: key} for the cluster's scheduler; checked
+ * here because a bad expression must never reach the log */
+static int placement_validate(json_t *pl, struct err *err)
+{
+	json_t *cs = json_object_get(pl, "constraints"), *sp = json_object_get(pl, "spread"), *v;
+	size_t i;
+	int r;
+
+	if (!pl)
+		return 0;
+	if (!json_is_object(pl) || (cs && !json_is_array(cs)) || (sp && !json_is_string(sp)))
+		return err_msg(err, EINVAL,
+			       "placement: expected {\"constraints\": [...], \"spread\": KEY}");
+	if (json_array_size(cs) > SCHED_MAX_CONSTRAINTS)
+		return err_msg(err, EINVAL, "placement.constraints: more than %d",
+			       SCHED_MAX_CONSTRAINTS);
+	json_array_foreach (cs, i, v) {
+		if (!json_is_string(v))
+			return err_msg(err, EINVAL, "placement.constraints[%zu]: expected a string", i);
+		if ((r = sched_constraint_check(json_string_value(v), err)) < 0)
+			return err_wrap(err, "placement.constraints[%zu]", i);
+	}
+	if (sp && (sched_constraint_check(json_string_value(sp), err) < 0 ||
+		   strchr(json_string_value(sp), '=')))
+		return err_msg(err, EINVAL, "placement.spread: expected a node label key");
+	return 0;
+}
+
 int ag_spec_validate(json_t *spec, struct err *err)
 {
 	const char *name, *image;
@@ -322,7 +351,7 @@ int ag_spec_validate(json_t *spec, struct err *err)
 	json_t *labels = json_object_get(spec, "labels");
 	if (labels && !json_is_object(labels))
 		return err_msg(err, EINVAL, "labels: expected an object");
-	return 0;
+	return placement_validate(json_object_get(spec, "placement"), err);
 }
 
 /* ---- restart policies ---- */

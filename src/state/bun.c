@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/util.h"
+#include "sched/sched.h"
 
 #define NODE_BUDGET 100000
 
@@ -779,6 +780,54 @@ static int f_labels(struct ctx *c, yaml_node_t *n, const char *path)
 	return 0;
 }
 
+/* placement: {constraints: ["zone==a", "disk!=hdd", "gpu"], spread: zone} — where the
+ * cluster's scheduler may put replicas (src/sched/sched.h) */
+static int f_constraints(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	json_t *list = json_array();
+	struct err e = { 0 };
+
+	json_object_set_new(SPEC->placement, "constraints", list);
+	if (n->type != YAML_SEQUENCE_NODE)
+		return failf(c, n, path, "expected a list of constraints (\"key==value\", "
+					 "\"key!=value\" or \"key\")");
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = yaml_document_get_node(c->doc, *it);
+		if (!scalar(v))
+			return failf(c, v, path, "expected a string");
+		if (json_array_size(list) >= SCHED_MAX_CONSTRAINTS)
+			return failf(c, v, path, "more than %d constraints", SCHED_MAX_CONSTRAINTS);
+		if (sched_constraint_check(scalar(v), &e) < 0)
+			return failf(c, v, path, "%s", e.msg);
+		json_array_append_new(list, json_string(scalar(v)));
+	}
+	return 0;
+}
+
+static int f_spread(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	struct err e = { 0 };
+	const char *v = scalar(n);
+
+	/* a label key: what an "exists" constraint accepts */
+	if (!v || sched_constraint_check(v, &e) < 0 || strchr(v, '='))
+		return failf(c, n, path, "expected a node label key such as zone");
+	json_object_set_new(SPEC->placement, "spread", json_string(v));
+	return 0;
+}
+
+static int f_placement(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	static const struct field t[] = {
+		{ "constraints", f_constraints },
+		{ "spread", f_spread },
+	};
+	json_decref(SPEC->placement);
+	SPEC->placement = json_object();
+	return walk_map(c, n, path, t, ARRAY_SIZE(t));
+}
+
 static const struct field top_fields[] = {
 	{ "version", f_version },       { "name", f_name },
 	{ "image", f_image },           { "ports", f_ports },
@@ -788,7 +837,7 @@ static const struct field top_fields[] = {
 	{ "command", f_command },       { "entrypoint", f_entrypoint },
 	{ "workdir", f_workdir },       { "user", f_user },
 	{ "vpc", f_vpc },               { "restart", f_restart },
-	{ "labels", f_labels },
+	{ "labels", f_labels },         { "placement", f_placement },
 };
 
 /* ---- entry points ---- */
@@ -912,8 +961,8 @@ void bun_spec_free(struct bun_spec *s)
 		strv_free(s->health->command);
 		free(s->health);
 	}
-	if (s->labels)
-		json_decref(s->labels);
+	json_decref(s->labels);
+	json_decref(s->placement);
 	strv_free(s->warnings);
 	free(s);
 }
@@ -989,5 +1038,7 @@ json_t *bun_to_json(const struct bun_spec *s)
 	}
 	if (s->labels)
 		json_object_set(j, "labels", s->labels);
+	if (s->placement)
+		json_object_set(j, "placement", s->placement);
 	return j;
 }

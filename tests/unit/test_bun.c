@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "base/fs.h"
+#include "base/js.h"
 #include "base/util.h"
 #include "state/bun.h"
 
@@ -62,6 +63,12 @@ static void test_extensions(void **state)
 	assert_int_equal(s->restart, BUN_RESTART_ON_FAILURE);
 	assert_int_equal(s->restart_max, 5);
 	assert_string_equal(json_string_value(json_object_get(s->labels, "tier")), "backend");
+	json_t *cons = json_object_get(s->placement, "constraints");
+	assert_int_equal(json_array_size(cons), 2);
+	assert_string_equal(json_string_value(json_array_get(cons, 0)), "zone!=c");
+	assert_string_equal(json_string_value(json_object_get(s->placement, "spread")), "zone");
+	_cleanup_json_ json_t *j = bun_to_json(s);
+	assert_true(json_equal(json_object_get(j, "placement"), s->placement));
 	assert_true(s->ports[0].host_mode);
 	assert_string_equal(s->ports[1].proto, "udp");
 	assert_int_equal(s->ports[1].host_port, 0);
