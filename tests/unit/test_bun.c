@@ -67,8 +67,8 @@ static void test_extensions(void **state)
 	assert_int_equal(json_array_size(cons), 2);
 	assert_string_equal(json_string_value(json_array_get(cons, 0)), "zone!=c");
 	assert_string_equal(json_string_value(json_object_get(s->placement, "spread")), "zone");
-	_cleanup_json_ json_t *j = bun_to_json(s);
-	assert_true(json_equal(json_object_get(j, "placement"), s->placement));
+	_cleanup_json_ json_t *pj = bun_to_json(s);
+	assert_true(json_equal(json_object_get(pj, "placement"), s->placement));
 	assert_true(s->ports[0].host_mode);
 	assert_string_equal(s->ports[1].proto, "udp");
 	assert_int_equal(s->ports[1].host_port, 0);
