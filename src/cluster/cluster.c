@@ -27,6 +27,14 @@
 #define ELECTION_MS 800
 #define RAFT_HEARTBEAT_MS 100
 #define FORWARD_TIMEOUT_MS 3000
+/* A heartbeat must not wait on a dead leader longer than its successor waits for it:
+ * with one heartbeat in flight, a 3 s wait after an election had every node marked down. */
+#define HEARTBEAT_TIMEOUT_MS (CLUSTER_DOWN_MS / 2)
+/* After an election every node gets this long to find the new leader before the
+ * 1 s rule applies (followers learn the leader only from its first append). */
+#define LEADER_GRACE_MS (CLUSTER_DOWN_MS + CLUSTER_DOWN_MS / 2)
+/* A node stopped on purpose (SIGTERM: a restart, an upgrade) keeps its tasks this long. */
+#define RESTART_GRACE_MS 30000
 #define REGISTER_RETRY_MS 1000
 
 /* A node's connection to the leader for its heartbeats: kept open (one TLS handshake,
@@ -37,7 +45,8 @@ struct keep {
 };
 
 struct beat {
-	uint64_t last_ms; /* loop time of the last heartbeat */
+	uint64_t last_ms;    /* loop time of the last heartbeat */
+	uint64_t hold_until; /* a node restarting on purpose is not marked down until */
 	bool inflight;	  /* a node.state for this node is being proposed */
 };
 
@@ -180,6 +189,7 @@ struct fwd {
 	uv_work_t work;
 	struct cluster *c;
 	struct keep *keep; /* NULL: a fresh connection */
+	long timeout_ms;
 	char *endpoint, *method, *path;
 	json_t *body, *ret;
 	int status;
@@ -194,7 +204,7 @@ static void fwd_work(uv_work_t *w)
 	struct api_client *cl = NULL;
 	struct api_client_opts o = { .endpoint = f->endpoint, .ca = f->c->ca_file,
 				     .cert = f->c->cert_file, .key = f->c->key_file,
-				     .timeout_ms = FORWARD_TIMEOUT_MS };
+				     .timeout_ms = f->timeout_ms };
 
 	struct keep *k = f->keep;
 
@@ -278,6 +288,7 @@ static int forward_keep(struct cluster *c, const char *method, const char *path,
 	struct fwd *f = xcalloc(1, sizeof(*f));
 	f->c = c;
 	f->keep = keep;
+	f->timeout_ms = strstr(path, "/heartbeat") ? HEARTBEAT_TIMEOUT_MS : FORWARD_TIMEOUT_MS;
 	f->endpoint = xasprintf("https://%s", api);
 	f->method = xstrdup(method);
 	f->path = xstrdup(path);
@@ -1063,7 +1074,11 @@ int cluster_heartbeat(struct cluster *c, json_t *req, struct err *err)
 		return err_msg(err, EINVAL, "name: missing required field");
 	if (!cluster_is_leader(c))
 		return err_msg(err, EREMOTE, "heartbeat: not the leader");
-	beat_of(c, name)->last_ms = uv_now(c->loop);
+	struct beat *b = beat_of(c, name);
+	b->last_ms = uv_now(c->loop);
+	b->hold_until = json_is_true(json_object_get(req, "restarting"))
+				? b->last_ms + RESTART_GRACE_MS
+				: 0;
 	n = model_node(c->sr.model, name);
 	if (n && n->state == MODEL_NODE_DOWN)
 		set_node_state(c, n, "ready");
@@ -1083,8 +1098,11 @@ static void check_nodes(struct cluster *c)
 		if (streq(n->name, c->name) || n->state != MODEL_NODE_READY)
 			continue;
 		struct beat *b = beat_of(c, n->name);
-		uint64_t last = b->last_ms > c->leader_since ? b->last_ms : c->leader_since;
-		if (now - last > CLUSTER_DOWN_MS)
+		uint64_t since = c->leader_since + LEADER_GRACE_MS - CLUSTER_DOWN_MS;
+		uint64_t last = b->last_ms > since ? b->last_ms : since;
+		if (b->hold_until > now)
+			continue;
+		if (now > last && now - last > CLUSTER_DOWN_MS)
 			set_node_state(c, n, "down");
 	}
 }
@@ -1800,6 +1818,16 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, struct
 		return r;
 	}
 	agent_set_task_cb(c->agent, on_task, c);
+	/* what the agent runs for the cluster from before a restart: the first sync keeps
+	 * what is still placed here and removes the rest (tasks moved while we were away) */
+	_cleanup_json_ json_t *ws = agent_workloads(c->agent);
+	size_t i;
+	json_t *w;
+	json_array_foreach (ws, i, w)
+		if (json_is_true(json_object_get(w, "assigned")) &&
+		    json_is_string(json_object_get(w, "name")))
+			json_object_set_new(c->local, json_string_value(json_object_get(w, "name")),
+					    json_true());
 	uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
 	/* what was placed here before a restart runs again at once */
 	kick_arm(c);
@@ -1880,6 +1908,16 @@ void cluster_stop(struct cluster *c, void (*done)(void *ctx), void *ctx)
 {
 	if (c->closing)
 		return;
+	/* a stop on purpose (SIGTERM) is most often a restart: the leader holds this
+	 * node's tasks for RESTART_GRACE_MS instead of moving them after 1 s (a kill or a
+	 * dead host sends nothing and fails over as usual) */
+	if (c->raft_inited && !cluster_is_leader(c)) {
+		struct err err = { 0 };
+		_cleanup_json_ json_t *body = json_pack("{s:s,s:b}", "name", c->name, "restarting", 1);
+		if (forward(c, "POST", "/v1/cluster/heartbeat", body, log_done, "last heartbeat",
+			    &err) < 0)
+			log_debug("cluster: last heartbeat: %s", err.msg);
+	}
 	c->closing = true;
 	c->done = done;
 	c->done_ctx = ctx;

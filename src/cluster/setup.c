@@ -262,17 +262,20 @@ int cluster_join(const char *state_dir, const char *name, const struct cluster_a
 		return r;
 	if ((r = join_token_parse(token, &t, err)) < 0)
 		return err_wrap(err, "--token");
-	r = err_msg(err, EINVAL, "--join: no seed given");
-	for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+	r = err_msg(err, EINVAL, "no seed given");
+	char *next = strtok_r(list, ",", &save);
+	while (next) {
+		char *s = next;
+		next = strtok_r(NULL, ",", &save);
 		if (!*s)
 			continue;
 		r = join_one(state_dir, name, addr, s, token, &t, err);
 		if (r == 0)
 			return 0;
-		log_warn("join through %s: %s", s, err->msg);
 		/* a refused token is refused by every seed: stop at once */
-		if (r == -EACCES || r == -EPERM)
+		if (r == -EACCES || r == -EPERM || !next)
 			break;
+		log_warn("%s; trying the next seed", err->msg);
 	}
 	struct err e2 = { 0 };
 	fs_rm_rf(dir, &e2); /* nothing half-joined stays behind */
