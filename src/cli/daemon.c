@@ -68,7 +68,7 @@ static const char help[] =
 	"  --listen ADDR:PORT   also serve HTTPS here (e.g. 0.0.0.0:7443)\n"
 	"  --tls-cert FILE      its certificate (PEM)\n"
 	"  --tls-key FILE       its private key (PEM)\n"
-	"  --debug              log what happens\n\n"
+	"  --debug              log what happens (or COOP_DEBUG=1 in the environment)\n\n"
 	"Cluster (see docs/cluster.md):\n"
 	"  After `coop init --address IP` the daemon is the first server of a cluster; it\n"
 	"  serves the cluster API and Raft on IP:7443 and IP:7444 with certificates from\n"
@@ -325,6 +325,8 @@ int daemon_main(int argc, char **argv)
 		return 0;
 	if (r < 0)
 		return 2;
+	if (getenv("COOP_DEBUG") && *getenv("COOP_DEBUG"))
+		o.debug = true; /* for daemons started by scripts and tests */
 	log_setup(NULL, 0, o.debug ? LOG_DEBUG : LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
 	/* forwarded writes and heartbeats to the leader wait on the thread pool: a slow
