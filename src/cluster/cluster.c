@@ -71,6 +71,7 @@ struct cluster {
 
 	uv_timer_t tick, kick;
 	bool kick_armed;
+	bool caught_up, synced_once;
 	uint64_t ticks;
 	bool leading;
 	uint64_t leader_since;
@@ -103,6 +104,7 @@ struct cluster {
 
 static void kick_arm(struct cluster *c);
 static void renew_cert(struct cluster *c);
+static bool caught_up(struct cluster *c);
 
 /* ---- small helpers ---- */
 
@@ -987,7 +989,7 @@ static void reconcile(struct cluster *c)
 	sview_nodes(&s, m);
 	sview_workloads(&s, m);
 	sview_tasks(&s, m);
-	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes, .domain_key = "zone" };
+	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes };
 	if (sched_reconcile(&sc, s.ws, s.n_ws, s.tasks, s.n_tasks, &plan, &err) < 0) {
 		log_warn("cluster: placement: %s", err.msg);
 		sview_free(&s);
@@ -1284,7 +1286,12 @@ static void on_tick(uv_timer_t *t)
 		renew_cert(c);
 	self_register(c);
 	report_flush(c);
-	net_sync(c); /* retries a failed sync */
+	if (caught_up(c))
+		net_sync(c); /* retries a failed sync; a first catch-up syncs all */
+	if (c->caught_up && !c->synced_once) {
+		c->synced_once = true;
+		kick_arm(c);
+	}
 	if (!leading) {
 		raft_id id = 0;
 		const char *addr = NULL;
@@ -1302,12 +1309,30 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- after every apply: run what is placed here; the leader places ---- */
 
+/* Whether this node's replica of the model has caught up with the cluster since the
+ * daemon started: a leader is known and everything it committed is applied here.
+ * Until then the (empty or old) model must not drive the agent — it would stop what
+ * is still placed here. Once true it stays true. */
+static bool caught_up(struct cluster *c)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	if (c->caught_up)
+		return true;
+	raft_leader(&c->raft, &id, &addr);
+	if (!id || c->raft.commit_index == 0 || raft_last_applied(&c->raft) < c->raft.commit_index)
+		return false;
+	log_debug("cluster: caught up at index %llu", (unsigned long long)c->raft.commit_index);
+	return c->caught_up = true;
+}
+
 static void on_kick(uv_timer_t *t)
 {
 	struct cluster *c = t->data;
 
 	c->kick_armed = false;
-	if (c->closing)
+	if (c->closing || !caught_up(c))
 		return;
 	local_sync(c);
 	net_sync(c);
