@@ -185,7 +185,19 @@ static void parse_mount_line(char *line, size_t root_len, bool *ret_unified)
 	if (streq(fstype, "cgroup2") && streq(f[4] + root_len + 1, "unified")) {
 		*ret_unified = true;
 	} else if (streq(fstype, "cgroup")) {
-		struct hier *h = disc_add();
+		/* one mount point listed twice (a hierarchy mounted over an older one, or a
+		 * new sysfs over /sys with the cgroup mounts moved onto it): the later line
+		 * is the one in sight, the earlier is covered and would be mounted twice */
+		struct hier *h = NULL;
+		for (size_t k = 0; k < disc.nh && !h; k++)
+			if (disc.h[k].mnt && streq(disc.h[k].mnt, f[4]))
+				h = &disc.h[k];
+		if (h) {
+			hier_clear(h);
+			memset(h, 0, sizeof(*h));
+		} else {
+			h = disc_add();
+		}
 		h->name = xstrdup(f[4] + root_len + 1);
 		h->mnt = xstrdup(f[4]);
 		parse_v1_opts(super, h);

@@ -45,32 +45,9 @@ cl_until() {
 
 # ---- hosts ------------------------------------------------------------------------
 
-# cl_fix_sys hI: up.sh mounts a fresh sysfs over the host's /sys and moves the cgroup
-# mounts onto it, so the host's mountinfo lists every cgroup hierarchy twice (the old,
-# covered ones too). coop-runtime then mounts each hierarchy twice inside a container
-# and the second mount fails with EBUSY ("mount cpu on .../sys/fs/cgroup/cpu: Device or
-# resource busy"): no container starts in a simulated host. Until tests/sim/up.sh (or
-# the runtime) deals with it, drop the covered /sys here: keep the cgroup tree aside,
-# unmount both /sys stacks, mount a sysfs of the host's netns and put the tree back.
-# Only when the duplicates are there; the host's own mount ns only.
-cl_fix_sys() {
-	# shellcheck disable=SC2016 # a script for the host's sh
-	on "$1" sh -ec '
-		n=$(awk "\$5 == \"/sys/fs/cgroup\"" /proc/self/mountinfo | wc -l)
-		[ "$n" -gt 1 ] || exit 0
-		mkdir -p /run/.cl-cgroup
-		mount --rbind /sys/fs/cgroup /run/.cl-cgroup
-		while awk "\$5 == \"/sys\" { f = 1 } END { exit !f }" /proc/self/mountinfo; do umount -R /sys; done
-		mount -t sysfs sysfs /sys
-		mount --move /run/.cl-cgroup /sys/fs/cgroup
-		rmdir /run/.cl-cgroup
-		n=$(awk "\$5 == \"/sys/fs/cgroup\"" /proc/self/mountinfo | wc -l)
-		[ "$n" -eq 1 ] || { echo "cl_fix_sys: /sys/fs/cgroup still mounted $n times" >&2; exit 1; }
-		[ -e /sys/class/net/eth0 ] || { echo "cl_fix_sys: /sys is not the host netns sysfs" >&2; exit 1; }
-	'
-}
-
-# cl_up N: hosts h1..hN (up.sh), each fixed as above and given the busybox image.
+# cl_up N: hosts h1..hN (up.sh), each given the busybox image. (up.sh mounts a fresh
+# sysfs over /sys, so each host's mountinfo lists every cgroup hierarchy twice: the
+# runtime keeps the one in sight — src/runtime/cgroup.c.)
 cl_up() {
 	local i
 	mkdir -p "$CL_DIR/pids"
@@ -83,7 +60,6 @@ cl_up() {
 			tar -C "$CL_DIR/rootfs" -cf "$CL_DIR/rootfs.tar" . || return 1
 	fi
 	for i in $(seq 1 "$1"); do
-		cl_fix_sys "h$i" || return 1
 		coop_on "h$i" image import --rootfs --name "$CL_IMAGE" "$CL_DIR/rootfs.tar" >/dev/null ||
 			{ echo "cl_up: image import on h$i failed" >&2; return 1; }
 	done
