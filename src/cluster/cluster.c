@@ -35,6 +35,8 @@
 #define LEADER_GRACE_MS (CLUSTER_DOWN_MS + CLUSTER_DOWN_MS / 2)
 /* A node stopped on purpose (SIGTERM: a restart, an upgrade) keeps its tasks this long. */
 #define RESTART_GRACE_MS 30000
+/* A write that finds no leader waits this long for an election to end. */
+#define LEADER_WAIT_MS 5000
 #define REGISTER_RETRY_MS 1000
 
 /* A node's connection to the leader for its heartbeats: kept open (one TLS handshake,
@@ -271,10 +273,75 @@ static int leader_api(struct cluster *c, char **ret, struct err *err)
 static int forward_keep(struct cluster *c, const char *method, const char *path, json_t *body,
 			struct keep *keep, cluster_done_fn done, void *ctx, struct err *err);
 
+/* A request that arrived while no leader is known (an election) waits for one, up to
+ * LEADER_WAIT_MS, instead of failing at once. */
+struct lwait {
+	uv_timer_t timer;
+	struct cluster *c;
+	char *method, *path;
+	json_t *body;
+	uint64_t deadline;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void lwait_closed(uv_handle_t *h)
+{
+	struct lwait *w = h->data;
+	struct cluster *c = w->c;
+
+	json_decref(w->body);
+	free(w->method);
+	free(w->path);
+	free(w);
+	c->works--;
+	cluster_maybe_done(c);
+}
+
+static void lwait_tick(uv_timer_t *t)
+{
+	struct lwait *w = t->data;
+	struct cluster *c = w->c;
+	struct err err = { 0 };
+	raft_id id = 0;
+	const char *addr = NULL;
+	int r;
+
+	raft_leader(&c->raft, &id, &addr);
+	if (!c->closing && !id && uv_now(c->loop) < w->deadline)
+		return;
+	if (c->closing)
+		r = err_msg(&err, ECANCELED, "the daemon is stopping");
+	else if (cluster_is_leader(c) && streq(w->path, "/v1/cluster/propose"))
+		r = cluster_write(c, w->body, w->done, w->ctx, &err); /* we won the election */
+	else
+		r = forward_keep(c, w->method, w->path, w->body, NULL, w->done, w->ctx, &err);
+	if (r < 0)
+		w->done(w->ctx, r, NULL, &err);
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, lwait_closed);
+}
+
 static int forward(struct cluster *c, const char *method, const char *path, json_t *body,
 		   cluster_done_fn done, void *ctx, struct err *err)
 {
-	return forward_keep(c, method, path, body, NULL, done, ctx, err);
+	int r = forward_keep(c, method, path, body, NULL, done, ctx, err);
+
+	if (r != -EAGAIN || c->closing)
+		return r;
+	struct lwait *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->method = xstrdup(method);
+	w->path = xstrdup(path);
+	w->body = body ? json_incref(body) : NULL;
+	w->deadline = uv_now(c->loop) + LEADER_WAIT_MS;
+	w->done = done;
+	w->ctx = ctx;
+	uv_timer_init(c->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, lwait_tick, 100, 100);
+	c->works++;
+	return 0;
 }
 
 static int forward_keep(struct cluster *c, const char *method, const char *path, json_t *body,
@@ -1929,6 +1996,12 @@ static void raft_closed(struct raft *r)
 	cluster_maybe_done(c);
 }
 
+static void quiet_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	if (status < 0)
+		log_debug("cluster: last heartbeat: %s", err->msg);
+}
+
 void cluster_stop(struct cluster *c, void (*done)(void *ctx), void *ctx)
 {
 	if (c->closing)
@@ -1939,8 +2012,8 @@ void cluster_stop(struct cluster *c, void (*done)(void *ctx), void *ctx)
 	if (c->raft_inited && !cluster_is_leader(c)) {
 		struct err err = { 0 };
 		_cleanup_json_ json_t *body = json_pack("{s:s,s:b}", "name", c->name, "restarting", 1);
-		if (forward(c, "POST", "/v1/cluster/heartbeat", body, log_done, "last heartbeat",
-			    &err) < 0)
+		if (forward_keep(c, "POST", "/v1/cluster/heartbeat", body, NULL, quiet_done, c,
+				 &err) < 0)
 			log_debug("cluster: last heartbeat: %s", err.msg);
 	}
 	c->closing = true;
