@@ -24,7 +24,7 @@
 #include "state/raft.h"
 
 #define TICK_MS CLUSTER_HEARTBEAT_MS
-#define ELECTION_MS 800
+#define ELECTION_MS 600
 #define RAFT_HEARTBEAT_MS 100
 #define FORWARD_TIMEOUT_MS 3000
 /* A heartbeat must not wait on a dead leader longer than its successor waits for it:
@@ -1867,6 +1867,9 @@ static int start_raft(struct cluster *c, struct err *err)
 	sraft_attach(&c->sr, &c->raft);
 	raft_set_election_timeout(&c->raft, ELECTION_MS);
 	raft_set_heartbeat_timeout(&c->raft, RAFT_HEARTBEAT_MS);
+	/* a node back from a partition asks before it campaigns: it cannot depose a
+	 * healthy leader with a higher term */
+	raft_set_pre_vote(&c->raft, true);
 	raft_set_snapshot_threshold(&c->raft, 4096);
 	raft_set_snapshot_trailing(&c->raft, 1024);
 	if (c->bootstrap) {
