@@ -26,7 +26,7 @@
 #define TICK_MS CLUSTER_HEARTBEAT_MS
 #define ELECTION_MS 600
 #define RAFT_HEARTBEAT_MS 100
-#define FORWARD_TIMEOUT_MS 3000
+#define FORWARD_TIMEOUT_MS 2000
 /* A heartbeat must not wait on a dead leader longer than its successor waits for it:
  * with one heartbeat in flight, a 3 s wait after an election had every node marked down. */
 #define HEARTBEAT_TIMEOUT_MS (CLUSTER_DOWN_MS / 2)
@@ -98,6 +98,7 @@ struct cluster {
 	bool report_inflight;
 
 	unsigned works; /* forwarded requests on the thread pool */
+	bool fwd_second; /* set around the re-forward of a failed write */
 	bool closing;
 	void (*done)(void *ctx);
 	void *done_ctx;
@@ -194,6 +195,7 @@ struct fwd {
 	struct cluster *c;
 	struct keep *keep; /* NULL: a fresh connection */
 	long timeout_ms;
+	bool retried; /* a second attempt: no third */
 	char *endpoint, *method, *path;
 	json_t *body, *ret;
 	int status;
@@ -236,6 +238,9 @@ static void fwd_work(uv_work_t *w)
 
 static void cluster_maybe_done(struct cluster *c);
 
+static void wait_leader(struct cluster *c, const char *method, const char *path, json_t *body,
+			const char *avoid, cluster_done_fn done, void *ctx);
+
 static void fwd_after(uv_work_t *w, int status)
 {
 	struct fwd *f = w->data;
@@ -245,7 +250,16 @@ static void fwd_after(uv_work_t *w, int status)
 		f->status = err_msg(&f->err, ECANCELED, "cancelled");
 	if (f->status == 0 && !f->ret)
 		f->ret = json_object();
-	f->done(f->ctx, f->status, f->status == 0 ? f->ret : NULL, &f->err);
+	/* a write sent to a leader that died or stepped down meanwhile goes to the next
+	 * one (commands carry an id: a repeat is answered with the first outcome) */
+	if ((f->status == -ECONNREFUSED || f->status == -EIO || f->status == -EREMOTE) &&
+	    !f->retried && !c->closing && streq(f->path, "/v1/cluster/propose")) {
+		const char *api = f->endpoint + strlen("https://");
+		log_debug("cluster: %s: %s; waiting for another leader", api, f->err.msg);
+		wait_leader(c, f->method, f->path, f->body, api, f->done, f->ctx);
+	} else {
+		f->done(f->ctx, f->status, f->status == 0 ? f->ret : NULL, &f->err);
+	}
 	json_decref(f->ret);
 	json_decref(f->body);
 	free(f->endpoint);
@@ -281,6 +295,8 @@ struct lwait {
 	char *method, *path;
 	json_t *body;
 	uint64_t deadline;
+	char *avoid;	       /* a leader that just failed us: wait for another, a while */
+	uint64_t avoid_until;
 	cluster_done_fn done;
 	void *ctx;
 };
@@ -293,6 +309,7 @@ static void lwait_closed(uv_handle_t *h)
 	json_decref(w->body);
 	free(w->method);
 	free(w->path);
+	free(w->avoid);
 	free(w);
 	c->works--;
 	cluster_maybe_done(c);
@@ -308,18 +325,43 @@ static void lwait_tick(uv_timer_t *t)
 	int r;
 
 	raft_leader(&c->raft, &id, &addr);
-	if (!c->closing && !id && uv_now(c->loop) < w->deadline)
+	uint64_t now = uv_now(c->loop);
+	_cleanup_free_ char *api = id && addr ? api_of_raft(addr) : NULL;
+	bool same = api && w->avoid && streq(api, w->avoid) && now < w->avoid_until;
+	if (!c->closing && (!id || same) && now < w->deadline)
 		return;
 	if (c->closing)
 		r = err_msg(&err, ECANCELED, "the daemon is stopping");
 	else if (cluster_is_leader(c) && streq(w->path, "/v1/cluster/propose"))
 		r = cluster_write(c, w->body, w->done, w->ctx, &err); /* we won the election */
-	else
+	else {
+		c->fwd_second = w->avoid != NULL; /* this is the retry of a failed forward */
 		r = forward_keep(c, w->method, w->path, w->body, NULL, w->done, w->ctx, &err);
+		c->fwd_second = false;
+	}
 	if (r < 0)
 		w->done(w->ctx, r, NULL, &err);
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, lwait_closed);
+}
+
+static void wait_leader(struct cluster *c, const char *method, const char *path, json_t *body,
+			const char *avoid, cluster_done_fn done, void *ctx)
+{
+	struct lwait *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->method = xstrdup(method);
+	w->path = xstrdup(path);
+	w->body = body ? json_incref(body) : NULL;
+	w->deadline = uv_now(c->loop) + LEADER_WAIT_MS;
+	w->avoid = avoid ? xstrdup(avoid) : NULL;
+	w->avoid_until = uv_now(c->loop) + 2 * ELECTION_MS;
+	w->done = done;
+	w->ctx = ctx;
+	uv_timer_init(c->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, lwait_tick, 100, 100);
+	c->works++;
 }
 
 static int forward(struct cluster *c, const char *method, const char *path, json_t *body,
@@ -329,18 +371,7 @@ static int forward(struct cluster *c, const char *method, const char *path, json
 
 	if (r != -EAGAIN || c->closing)
 		return r;
-	struct lwait *w = xcalloc(1, sizeof(*w));
-	w->c = c;
-	w->method = xstrdup(method);
-	w->path = xstrdup(path);
-	w->body = body ? json_incref(body) : NULL;
-	w->deadline = uv_now(c->loop) + LEADER_WAIT_MS;
-	w->done = done;
-	w->ctx = ctx;
-	uv_timer_init(c->loop, &w->timer);
-	w->timer.data = w;
-	uv_timer_start(&w->timer, lwait_tick, 100, 100);
-	c->works++;
+	wait_leader(c, method, path, body, NULL, done, ctx);
 	return 0;
 }
 
@@ -357,6 +388,7 @@ static int forward_keep(struct cluster *c, const char *method, const char *path,
 	struct fwd *f = xcalloc(1, sizeof(*f));
 	f->c = c;
 	f->keep = keep;
+	f->retried = c->fwd_second;
 	f->timeout_ms = strstr(path, "/heartbeat") ? HEARTBEAT_TIMEOUT_MS : FORWARD_TIMEOUT_MS;
 	f->endpoint = xasprintf("https://%s", api);
 	f->method = xstrdup(method);

@@ -78,6 +78,13 @@ cl_is_daemon() {
 	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -q -- "$COOP daemon"
 }
 
+# cl_alive PID: PID exists and is not a zombie
+cl_alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
 # cl_daemon hI [ARGS...]: `coop daemon ARGS` on hI in the background (log appended to
 # $CL_DIR/hI.log, pid in $CL_DIR/pids/hI); returns once its socket answers, or 1 with
 # the log's tail if it exits or does not answer within 15 s.
@@ -92,7 +99,9 @@ cl_daemon() {
 	echo "$pid" >"$CL_DIR/pids/$h"
 	end=$(($(now_us) + 15000000))
 	while [ "$(now_us)" -lt "$end" ]; do
-		if ! cl_is_daemon "$pid"; then
+		# (until run.sh and nsenter have exec'd, the pid is alive but not yet
+		# `coop daemon`: only a pid that is gone or a zombie has exited)
+		if ! cl_is_daemon "$pid" && ! cl_alive "$pid"; then
 			wait "$pid" 2>/dev/null
 			echo "coop daemon on $h exited (status $?; >128: killed by signal N-128); its log:" >&2
 			tail -n 20 "$CL_DIR/$h.log" | sed 's/^/    /' >&2
