@@ -23,27 +23,7 @@ load cluster
 COOP=${COOP:-$BUILD_DIR/coop}
 SIM=$REPO/tests/sim
 
-# (bats 1.8 cannot skip in setup_file: it says why in CL_SKIP and setup skips)
-setup_file() {
-	export CL_SKIP=""
-	if [ "$(id -u)" != 0 ]; then
-		CL_SKIP="needs root"
-	elif [ ! -x "$COOP" ]; then
-		CL_SKIP="coop $COOP not built"
-	elif ! "$COOP" init --help >/dev/null 2>&1; then
-		CL_SKIP="coop init is not built yet (no cluster mode)"
-	elif ! command -v jq >/dev/null || ! command -v nsenter >/dev/null ||
-		! command -v busybox >/dev/null; then
-		CL_SKIP="needs jq, nsenter and busybox-static"
-	fi
-	[ -z "$CL_SKIP" ] || return 0
-	COOP_SIM=cf$(printf '%x' "$$")t$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
-	COOP_SIM=${COOP_SIM:0:12}
-	export COOP_SIM SIM_STATE=/run/coop-sim/$COOP_SIM CL_DIR=$BATS_FILE_TMPDIR/cl COOP
-	mkdir -p "$CL_DIR"
-	# the id is chosen before up.sh runs, so teardown_file can clean up a partial run
-	cl_up 5
-}
+setup_file() { cl_file_setup cf 5; }
 
 teardown_file() {
 	[ -n "${COOP_SIM:-}" ] || return 0
@@ -53,10 +33,7 @@ teardown_file() {
 	for p in $(cat "$CL_DIR/bgpids" 2>/dev/null); do
 		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "$COOP events" && kill "$p" 2>/dev/null
 	done
-	# CL_LOGS=DIR keeps the daemons' logs
-	[ -z "${CL_LOGS:-}" ] || { mkdir -p "$CL_LOGS" && cp "$CL_DIR"/*.log "$CL_DIR"/*.out "$CL_LOGS"/ 2>/dev/null; }
-	"$SIM/fault.sh" heal >/dev/null 2>&1
-	cl_down
+	cl_file_teardown
 }
 
 setup() {

@@ -21,33 +21,9 @@ SIM=$REPO/tests/sim
 FAILOVER_MAX=5 # seconds: the target is 2 s (heartbeat 200 ms, down after 1 s); assert < 5
 
 # (bats 1.8 cannot skip in setup_file: it says why in CL_SKIP and setup skips)
-setup_file() {
-	export CL_SKIP=""
-	if [ "$(id -u)" != 0 ]; then
-		CL_SKIP="needs root"
-	elif [ ! -x "$COOP" ]; then
-		CL_SKIP="coop $COOP not built"
-	elif ! "$COOP" init --help >/dev/null 2>&1; then
-		CL_SKIP="coop init is not built yet (no cluster mode)"
-	elif ! command -v jq >/dev/null || ! command -v nsenter >/dev/null ||
-		! command -v busybox >/dev/null; then
-		CL_SKIP="needs jq, nsenter and busybox-static"
-	fi
-	[ -z "$CL_SKIP" ] || return 0
-	COOP_SIM=cl$(printf '%x' "$$")t$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
-	export COOP_SIM SIM_STATE=/run/coop-sim/$COOP_SIM CL_DIR=$BATS_FILE_TMPDIR/cl COOP
-	mkdir -p "$CL_DIR"
-	# the id is chosen before up.sh runs, so teardown_file can clean up a partial run
-	cl_up 5
-}
+setup_file() { cl_file_setup cl 5; }
 
-teardown_file() {
-	[ -n "${COOP_SIM:-}" ] || return 0
-	# CL_LOGS=DIR keeps the daemons' logs
-	[ -z "${CL_LOGS:-}" ] || { mkdir -p "$CL_LOGS" && cp "$CL_DIR"/*.log "$CL_LOGS"/ 2>/dev/null; }
-	"$SIM/fault.sh" heal >/dev/null 2>&1
-	cl_down
-}
+teardown_file() { cl_file_teardown; }
 
 setup() {
 	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"

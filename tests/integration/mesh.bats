@@ -17,35 +17,12 @@ COOP=${COOP:-$BUILD_DIR/coop}
 SIM=$REPO/tests/sim
 PORT=8080
 
-setup_file() {
-	export MS_SKIP=""
-	if [ "$(id -u)" != 0 ]; then
-		MS_SKIP="needs root"
-	elif [ ! -x "$COOP" ]; then
-		MS_SKIP="coop $COOP not built"
-	elif ! "$COOP" init --help >/dev/null 2>&1; then
-		MS_SKIP="coop init is not built yet (no cluster mode)"
-	elif ! command -v jq >/dev/null || ! command -v nsenter >/dev/null ||
-		! command -v busybox >/dev/null || ! command -v curl >/dev/null ||
-		! ping -V >/dev/null 2>&1; then
-		MS_SKIP="needs jq, nsenter, busybox-static, curl and iputils ping"
-	fi
-	[ -z "$MS_SKIP" ] || return 0
-	COOP_SIM=ms$(printf '%x' "$$")t$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
-	export COOP_SIM SIM_STATE=/run/coop-sim/$COOP_SIM CL_DIR=$BATS_FILE_TMPDIR/cl COOP
-	mkdir -p "$CL_DIR"
-	cl_up 4
-}
+setup_file() { cl_file_setup ms 4 curl ping; }
 
-teardown_file() {
-	[ -n "${COOP_SIM:-}" ] || return 0
-	[ -z "${CL_LOGS:-}" ] || { mkdir -p "$CL_LOGS" && cp "$CL_DIR"/*.log "$CL_LOGS"/ 2>/dev/null; }
-	"$SIM/fault.sh" heal >/dev/null 2>&1
-	cl_down
-}
+teardown_file() { cl_file_teardown; }
 
 setup() {
-	[ -z "$MS_SKIP" ] || skip "$MS_SKIP"
+	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"
 	[ -e "$CL_DIR/vars" ] && . "$CL_DIR/vars"
 	if [ "$BATS_TEST_NUMBER" -gt 1 ] && [ -z "${FORMED:-}" ]; then
 		skip "no cluster: the first test did not form it"
