@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "base/util.h"
+#include "cluster/plan.h"
 #include "sched/sched.h"
 #include "state/fsm.h"
 #include "state/raft.h"
@@ -287,75 +288,6 @@ static json_t **workload_cmds(void)
 	return c;
 }
 
-/* The model as sched sees it (as cluster/cluster.c's leader builds it). */
-struct sview {
-	struct sched_node *nodes;
-	struct sched_label **labels;
-	struct sched_workload *ws;
-	const char ***cons;
-	struct sched_task *tasks;
-	size_t n_nodes, n_ws, n_tasks;
-};
-
-static void sview_build(struct sview *s, const struct model *m)
-{
-	size_t i = 0, j = 0;
-	const char *k;
-	void *val;
-
-	s->nodes = xcalloc(m->nodes.len + 1, sizeof(*s->nodes));
-	s->labels = xcalloc(m->nodes.len + 1, sizeof(*s->labels));
-	while (hmap_next(&m->nodes, &i, &k, &val)) {
-		const struct model_node *n = val;
-		const char *lk;
-		json_t *lv;
-		size_t l = 0;
-		s->labels[j] = xcalloc(json_object_size(n->labels) + 1, sizeof(struct sched_label));
-		json_object_foreach (n->labels, lk, lv)
-			s->labels[j][l++] = (struct sched_label){ lk, json_string_value(lv) };
-		s->nodes[j++] = (struct sched_node){
-			.name = n->name, .state = SCHED_NODE_READY, .labels = s->labels[j - 1],
-			.n_labels = l, .cpu_millis = (uint64_t)n->capacity.cpu_milli,
-			.memory_bytes = (uint64_t)n->capacity.memory,
-			.alloc_cpu_millis = (uint64_t)n->allocated.cpu_milli,
-			.alloc_memory_bytes = (uint64_t)n->allocated.memory
-		};
-	}
-	s->n_nodes = j;
-	i = j = 0;
-	s->ws = xcalloc(m->workloads.len + 1, sizeof(*s->ws));
-	s->cons = xcalloc(m->workloads.len + 1, sizeof(*s->cons));
-	while (hmap_next(&m->workloads, &i, &k, &val)) {
-		const struct model_workload *w = val;
-		json_t *cs = json_object_get(json_object_get(w->spec, "placement"), "constraints"), *cv;
-		size_t ci;
-		s->cons[j] = xcalloc(json_array_size(cs) + 1, sizeof(char *));
-		json_array_foreach (cs, ci, cv)
-			s->cons[j][ci] = json_string_value(cv);
-		s->ws[j] = (struct sched_workload){ .name = w->name, .replicas = (unsigned)w->replicas,
-						    .cpu_millis = (uint64_t)w->request.cpu_milli,
-						    .memory_bytes = (uint64_t)w->request.memory,
-						    .constraints = s->cons[j],
-						    .n_constraints = json_array_size(cs) };
-		j++;
-	}
-	s->n_ws = j;
-	s->tasks = xcalloc(1, sizeof(*s->tasks)); /* none placed yet */
-}
-
-static void sview_free(struct sview *s)
-{
-	for (size_t i = 0; i < s->n_nodes; i++)
-		free(s->labels[i]);
-	for (size_t i = 0; i < s->n_ws; i++)
-		free(s->cons[i]);
-	free(s->nodes);
-	free(s->labels);
-	free(s->ws);
-	free(s->cons);
-	free(s->tasks);
-}
-
 /* The plan as task.place commands of at most FSM_MAX_BATCH placements. */
 static json_t **place_cmds(const struct sched_plan *p, size_t *ret_n)
 {
@@ -515,10 +447,10 @@ int main(int argc, char **argv)
 	/* the leader's reconcile: view, plan, commands */
 	t = now_ms();
 	m = v->sr.model;
-	struct sview s = { 0 };
+	struct plan_view s = { 0 };
 	struct sched_plan plan = { 0 };
 	struct err err = { 0 };
-	sview_build(&s, m);
+	plan_view_build(&s, m); /* as the daemon's leader does */
 	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes, .domain_key = "zone" };
 	if (sched_reconcile(&sc, s.ws, s.n_ws, s.tasks, s.n_tasks, &plan, &err) < 0)
 		die("sched_reconcile", err.msg);
@@ -526,7 +458,7 @@ int main(int argc, char **argv)
 	json_t **pc = place_cmds(&plan, &n_place);
 	size_t placements = plan.n_placements, unplaced = plan.n_unplaced;
 	sched_plan_free(&plan);
-	sview_free(&s);
+	plan_view_free(&s);
 	double t_plan = now_ms() - t;
 	fprintf(stderr, "plan: %zu placements (%zu unplaced) in %.0f ms, %zu commands\n",
 		placements, unplaced, t_plan, n_place);

@@ -181,25 +181,18 @@ int ag_net_detach(const char *net_dir, const char *dir, const char *id, struct e
 
 /* ---- published ports (in the daemon) ---- */
 
-struct pub {
-	char name[NETSTATE_NAME_MAX + 8];
-	const char *proto;
-	uint16_t host, container;
-};
-
-/* The i-th published port of spec (only entries with a host_port count); false past
+/* The i-th published port of ports[] (only entries with a host_port count); false past
  * the last. */
-static bool pub_get(const char *workload, json_t *spec, size_t i, struct pub *ret)
+bool ag_net_port_get(const char *workload, json_t *ports, size_t i, struct ag_port *ret)
 {
-	json_t *ports = json_object_get(spec, "ports"), *p;
+	json_t *p;
 	size_t k, n = 0;
 
 	json_array_foreach(ports, k, p)
 	{
 		json_int_t host = json_integer_value(json_object_get(p, "host_port"));
-		if (host <= 0)
-			continue;
-		if (n++ != i)
+		const char *mode = json_string_value(json_object_get(p, "mode"));
+		if (host <= 0 || host > 65535 || n++ != i)
 			continue;
 		if (i == 0)
 			snprintf(ret->name, sizeof(ret->name), "%s", workload);
@@ -208,12 +201,18 @@ static bool pub_get(const char *workload, json_t *spec, size_t i, struct pub *re
 		ret->proto = json_string_value(json_object_get(p, "protocol")) ?: "tcp";
 		ret->host = (uint16_t)host;
 		ret->container = (uint16_t)json_integer_value(json_object_get(p, "container_port"));
+		ret->host_mode = mode && streq(mode, "host");
 		return true;
 	}
 	return false;
 }
 
-static bool pub_same(const struct net_port *p, const struct pub *q, const struct net_vpc *v)
+static bool pub_get(const char *workload, json_t *spec, size_t i, struct ag_port *ret)
+{
+	return ag_net_port_get(workload, json_object_get(spec, "ports"), i, ret);
+}
+
+static bool pub_same(const struct net_port *p, const struct ag_port *q, const struct net_vpc *v)
 {
 	return streq(p->proto, q->proto) && p->host_port == q->host &&
 	       p->container_port == q->container && streq(p->vpc, v->id);
@@ -230,7 +229,7 @@ static int apply_save(struct netstate *ns, struct err *err)
 
 /* One port of the new spec: kept when unchanged, else (re)published. A mesh port is
  * the cluster's (net_cluster.c): its view publishes it, here it is left alone. */
-static int publish_one(struct netstate *ns, struct net_vpc *v, const struct pub *q, struct err *err)
+static int publish_one(struct netstate *ns, struct net_vpc *v, const struct ag_port *q, struct err *err)
 {
 	struct net_port *p = netstate_port_find(ns, q->name);
 	int r;
@@ -249,7 +248,7 @@ int ag_net_publish(const char *net_dir, const char *workload, json_t *spec, json
 {
 	_cleanup_state_ struct netstate *ns = NULL;
 	struct net_vpc *v;
-	struct pub q;
+	struct ag_port q;
 	int r;
 
 	if (!pub_get(workload, spec, 0, &q) && (!old || !pub_get(workload, old, 0, &q)))
@@ -258,7 +257,7 @@ int ag_net_publish(const char *net_dir, const char *workload, json_t *spec, json
 		return r;
 	/* ports the old spec had and the new one does not */
 	for (size_t i = 0; old && pub_get(workload, old, i, &q); i++) {
-		struct pub nq;
+		struct ag_port nq;
 		struct net_port *p = netstate_port_find(ns, q.name);
 		if (!pub_get(workload, spec, i, &nq) && p && !p->mesh &&
 		    (r = netstate_port_remove(ns, q.name, err)) < 0)
@@ -277,7 +276,7 @@ int ag_net_publish(const char *net_dir, const char *workload, json_t *spec, json
 int ag_net_unpublish(const char *net_dir, const char *workload, json_t *spec, struct err *err)
 {
 	_cleanup_state_ struct netstate *ns = NULL;
-	struct pub q;
+	struct ag_port q;
 	int r;
 
 	if (!pub_get(workload, spec, 0, &q))
@@ -297,7 +296,7 @@ int ag_net_backend(const char *net_dir, const char *workload, json_t *spec, cons
 		   enum ag_backend state, struct err *err)
 {
 	_cleanup_state_ struct netstate *ns = NULL;
-	struct pub q;
+	struct ag_port q;
 	bool changed = false;
 	int r;
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "net/netstate.h"
 
 /* ---- in the monitor ---- */
 
@@ -29,6 +30,17 @@ int ag_net_attach(const char *net_dir, const char *dir, const char *id, json_t *
 int ag_net_detach(const char *net_dir, const char *dir, const char *id, struct err *err);
 
 /* ---- in the daemon ---- */
+
+/* One published port of a workload, named the same way by the node's own publish and
+ * the cluster's mesh: the first after the workload, the others "<workload>-p<N>". */
+struct ag_port {
+	char name[NETSTATE_NAME_MAX + 8];
+	const char *proto;
+	uint16_t host, container;
+	bool host_mode; /* "mode": "host": only on the nodes running a replica */
+};
+/* The i-th entry of ports[] with a host_port; false past the last. */
+bool ag_net_port_get(const char *workload, json_t *ports, size_t i, struct ag_port *ret);
 
 /* Publishes the host ports of workload's spec (the first port is named after the
  * workload, the others "<workload>-p<N>") in its VPC, replacing what old (its

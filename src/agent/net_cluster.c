@@ -153,40 +153,6 @@ static int vpc_sync(struct netstate *ns, const struct self *s, json_t *jv, struc
 
 /* ---- services: the routing mesh ---- */
 
-/* One host port of a service, named as agent/net.c's pub_get names it (the first
- * after the workload, the others "<workload>-p<N>"), so a workload's own publish and
- * the mesh agree on the port. */
-struct svc_port {
-	char name[NETSTATE_NAME_MAX + 8];
-	const char *proto;
-	uint16_t host, container;
-	bool host_mode; /* "mode": "host": only on the nodes running a replica, local backends */
-};
-
-static bool svc_port_get(const char *workload, json_t *ports, size_t i, struct svc_port *ret)
-{
-	json_t *p;
-	size_t k, n = 0;
-
-	json_array_foreach(ports, k, p)
-	{
-		json_int_t host = json_integer_value(json_object_get(p, "host_port"));
-		const char *mode = json_string_value(json_object_get(p, "mode"));
-		if (host <= 0 || host > 65535 || n++ != i)
-			continue;
-		if (i == 0)
-			snprintf(ret->name, sizeof(ret->name), "%s", workload);
-		else
-			snprintf(ret->name, sizeof(ret->name), "%s-p%zu", workload, i);
-		ret->proto = json_string_value(json_object_get(p, "protocol")) ?: "tcp";
-		ret->host = (uint16_t)host;
-		ret->container = (uint16_t)json_integer_value(json_object_get(p, "container_port"));
-		ret->host_mode = mode && streq(mode, "host");
-		return true;
-	}
-	return false;
-}
-
 /* The view's VPC named name, NULL if none. */
 static json_t *view_vpc(json_t *view, const char *name)
 {
@@ -277,7 +243,7 @@ static void svc_backends_get(json_t *svc, json_t *jv, const struct net_vpc *v,
 
 /* Makes port q of the service a mesh port here with backends bs (only the local ones
  * for a host-mode port, which exists only where a replica runs). */
-static int mesh_port(struct netstate *ns, struct net_vpc *v, const struct svc_port *q,
+static int mesh_port(struct netstate *ns, struct net_vpc *v, const struct ag_port *q,
 		     const struct svc_backends *sb, struct err *err)
 {
 	struct net_port *p = netstate_port_find(ns, q->name);
@@ -349,20 +315,20 @@ static int svc_sync(struct netstate *ns, json_t *view, json_t *svc, json_t *want
 	json_t *jv = view_vpc(view, vpc);
 	struct net_vpc *v = netstate_vpc_find(ns, vpc);
 	struct svc_backends sb;
-	struct svc_port q;
+	struct ag_port q;
 	int r, rc = 0;
 
 	if (!wl)
 		return err_msg(err, EINVAL, "network view: a service without a workload");
 	if (!jv || !v || !streq(v->name, vpc) || !json_is_string(json_object_get(jv, "subnet"))) {
 		/* its ports stay as they were until the VPC is here */
-		for (size_t i = 0; svc_port_get(wl, json_object_get(svc, "ports"), i, &q); i++)
+		for (size_t i = 0; ag_net_port_get(wl, json_object_get(svc, "ports"), i, &q); i++)
 			json_object_set_new(wanted, q.name, json_true());
 		return err_msg(err, ENOENT, "workload '%s': VPC '%s' is not set up on this node yet",
 			       wl, vpc);
 	}
 	svc_backends_get(svc, jv, v, &sb);
-	for (size_t i = 0; svc_port_get(wl, json_object_get(svc, "ports"), i, &q); i++) {
+	for (size_t i = 0; ag_net_port_get(wl, json_object_get(svc, "ports"), i, &q); i++) {
 		struct err e = { 0 };
 		json_object_set_new(wanted, q.name, json_true());
 		if ((r = mesh_port(ns, v, &q, &sb, &e)) < 0 && !rc) {

@@ -309,31 +309,34 @@ static int node_label(int argc, char **argv)
 	return node_call("POST", argv[first], "/labels", body);
 }
 
-static int node_drain(int argc, char **argv)
+/* drain and activate: one node name, one POST */
+static int node_state(int argc, char **argv, const char *verb, const char *help)
 {
-	struct out o = { .verb = "node drain" };
-	PARSE("", out_longs, NULL, &o,
-	      "Usage: coop node drain NAME\n"
-	      "Stop placing replicas on a node and move the ones it runs elsewhere (for\n"
-	      "maintenance); `coop node activate` takes it back.\n\n"
-	      "Example:\n"
-	      "  coop node drain node3\n");
+	struct out o = { .verb = verb };
+	PARSE("", out_longs, NULL, &o, help);
 	if (!ctl_operands(argc, argv, first, 1, 1, "node name"))
 		return 2;
-	return node_call("POST", argv[first], "/drain", NULL);
+	_cleanup_free_ char *path = xasprintf("/%s", verb + strlen("node "));
+	return node_call("POST", argv[first], path, NULL);
+}
+
+static int node_drain(int argc, char **argv)
+{
+	return node_state(argc, argv, "node drain",
+			  "Usage: coop node drain NAME\n"
+			  "Stop placing replicas on a node and move the ones it runs elsewhere (for\n"
+			  "maintenance); `coop node activate` takes it back.\n\n"
+			  "Example:\n"
+			  "  coop node drain node3\n");
 }
 
 static int node_activate(int argc, char **argv)
 {
-	struct out o = { .verb = "node activate" };
-	PARSE("", out_longs, NULL, &o,
-	      "Usage: coop node activate NAME\n"
-	      "Make a drained node ready again: the scheduler may place replicas on it.\n\n"
-	      "Example:\n"
-	      "  coop node activate node3\n");
-	if (!ctl_operands(argc, argv, first, 1, 1, "node name"))
-		return 2;
-	return node_call("POST", argv[first], "/activate", NULL);
+	return node_state(argc, argv, "node activate",
+			  "Usage: coop node activate NAME\n"
+			  "Make a drained node ready again: the scheduler may place replicas on it.\n\n"
+			  "Example:\n"
+			  "  coop node activate node3\n");
 }
 
 static int node_rm(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cluster/pki.h"
+#include "cluster/plan.h"
 #include "cluster/priv.h"
 #include "cluster/transport.h"
 #include "sched/sched.h"
@@ -73,7 +74,7 @@ struct cluster {
 
 	uv_timer_t tick, kick;
 	bool kick_armed;
-	bool caught_up, synced_once;
+	bool caught_up, synced_once, net_failed;
 	uint64_t ticks;
 	bool leading;
 	uint64_t leader_since;
@@ -805,8 +806,9 @@ static void net_sync(struct cluster *c)
 	uint64_t t0 = uv_hrtime();
 	int r = agent_net_sync(c->agent, view, &err);
 	uint64_t ms = (uv_hrtime() - t0) / 1000000;
-	if (ms > 50)
+	if (ms > 200) /* netlink and one nft transaction: milliseconds when all is well */
 		log_warn("cluster: networks: the sync took %" PRIu64 " ms", ms);
+	c->net_failed = r < 0;
 	if (r < 0) {
 		log_warn("cluster: networks: %s", err.msg);
 		return; /* tried again after the next change or tick */
@@ -859,193 +861,6 @@ static void check_vpcs(struct cluster *c)
 
 /* ---- the leader: placement ---- */
 
-static enum sched_task_state sched_state(const struct model_task *t)
-{
-	if (t->desired == MODEL_DESIRED_STOPPED)
-		return model_observed_terminal(t->observed) ? SCHED_TASK_STOPPED : SCHED_TASK_STOPPING;
-	/* restarts on a node are its agent's business (the restart policy): the cluster
-	 * moves a task only when its node goes down, drains or no longer fits */
-	return t->observed == MODEL_OBS_RUNNING ? SCHED_TASK_RUNNING : SCHED_TASK_ASSIGNED;
-}
-
-struct sview {
-	char **strs; /* labels and constraints made here */
-	struct sched_node *nodes;
-	struct sched_label **labels;
-	struct sched_workload *ws;
-	const char ***cons;
-	struct sched_task *tasks;
-	size_t n_nodes, n_ws, n_tasks;
-};
-
-static void sview_free(struct sview *s)
-{
-	for (size_t i = 0; i < s->n_nodes; i++)
-		free(s->labels[i]);
-	for (size_t i = 0; i < s->n_ws; i++)
-		free(s->cons[i]);
-	strv_free(s->strs);
-	free(s->nodes);
-	free(s->labels);
-	free(s->ws);
-	free(s->cons);
-	free(s->tasks);
-}
-
-static void sview_nodes(struct sview *s, const struct model *m)
-{
-	size_t i = 0, j = 0;
-	const char *k;
-	void *v;
-
-	s->nodes = xcalloc(m->nodes.len + 1, sizeof(*s->nodes));
-	s->labels = xcalloc(m->nodes.len + 1, sizeof(*s->labels));
-	while (hmap_next(&m->nodes, &i, &k, &v)) {
-		const struct model_node *n = v;
-		struct sched_node *sn = &s->nodes[j];
-		const char *lk;
-		json_t *lv;
-		size_t l = 0;
-
-		s->labels[j] = xcalloc(json_object_size(n->labels) + m->vpcs.len + 1,
-				       sizeof(struct sched_label));
-		json_object_foreach (n->labels, lk, lv)
-			s->labels[j][l++] = (struct sched_label){ lk, json_string_value(lv) };
-		/* "coop.vpc/NAME" on a node with a subnet of that VPC: a networked replica
-		 * goes only where its VPC already reaches */
-		size_t vi = 0;
-		const char *vk;
-		void *vv;
-		while (hmap_next(&m->vpcs, &vi, &vk, &vv)) {
-			if (!hmap_get(&((struct model_vpc *)vv)->leases, n->name))
-				continue;
-			_cleanup_free_ char *key = xasprintf("coop.vpc/%s", vk);
-			s->strs = strv_append(s->strs, key);
-			s->labels[j][l++] = (struct sched_label){ s->strs[strv_len(s->strs) - 1], "1" };
-		}
-		sn->name = n->name;
-		sn->state = n->state == MODEL_NODE_READY ? SCHED_NODE_READY
-			    : n->state == MODEL_NODE_DOWN ? SCHED_NODE_DOWN
-							  : SCHED_NODE_DRAINING;
-		sn->labels = s->labels[j];
-		sn->n_labels = l;
-		sn->cpu_millis = (uint64_t)n->capacity.cpu_milli;
-		sn->memory_bytes = (uint64_t)n->capacity.memory;
-		sn->alloc_cpu_millis = (uint64_t)n->allocated.cpu_milli;
-		sn->alloc_memory_bytes = (uint64_t)n->allocated.memory;
-		j++;
-	}
-	s->n_nodes = j;
-}
-
-static void sview_workloads(struct sview *s, const struct model *m)
-{
-	size_t i = 0, j = 0;
-	const char *k;
-	void *v;
-
-	s->ws = xcalloc(m->workloads.len + 1, sizeof(*s->ws));
-	s->cons = xcalloc(m->workloads.len + 1, sizeof(*s->cons));
-	while (hmap_next(&m->workloads, &i, &k, &v)) {
-		const struct model_workload *w = v;
-		json_t *pl = json_object_get(w->spec, "placement");
-		json_t *cs = json_object_get(pl, "constraints"), *cv;
-		size_t ci;
-
-		size_t nc = json_array_size(cs);
-		s->cons[j] = xcalloc(nc + 2, sizeof(char *));
-		json_array_foreach (cs, ci, cv)
-			s->cons[j][ci] = json_string_value(cv);
-		json_t *vpc = json_object_get(w->spec, "vpc");
-		if (json_is_string(vpc) || json_array_size(json_object_get(w->spec, "ports"))) {
-			_cleanup_free_ char *con = xasprintf(
-			    "coop.vpc/%s", json_is_string(vpc) ? json_string_value(vpc) : "default");
-			s->strs = strv_append(s->strs, con);
-			s->cons[j][nc++] = s->strs[strv_len(s->strs) - 1];
-		}
-		s->ws[j] = (struct sched_workload){
-			.name = w->name,
-			.replicas = (unsigned)w->replicas,
-			.cpu_millis = (uint64_t)w->request.cpu_milli,
-			.memory_bytes = (uint64_t)w->request.memory,
-			.constraints = s->cons[j],
-			.n_constraints = nc,
-			.spread = json_string_value(json_object_get(pl, "spread")),
-		};
-		j++;
-	}
-	s->n_ws = j;
-}
-
-static void sview_tasks(struct sview *s, const struct model *m)
-{
-	size_t i = 0, j = 0;
-	const char *k;
-	void *v;
-
-	s->tasks = xcalloc(m->tasks.len + 1, sizeof(*s->tasks));
-	while (hmap_next(&m->tasks, &i, &k, &v)) {
-		const struct model_task *t = v;
-		if (!t->node)
-			continue;
-		s->tasks[j++] = (struct sched_task){
-			.id = t->id,
-			.workload = t->workload,
-			.node = t->node,
-			.replica = (unsigned)t->replica,
-			.generation = t->generation,
-			.state = sched_state(t),
-		};
-	}
-	s->n_tasks = j;
-}
-
-/* One task.place of at most FSM_MAX_BATCH entries; *more when the plan holds more (the
- * rest goes in the next round, once this one is committed: the loop never encodes and
- * validates a whole 100,000-replica plan in one turn). */
-static json_t *plan_command(const struct model *m, const struct sched_plan *p, bool *more)
-{
-	json_t *list = json_array();
-	_cleanup_json_ json_t *placed = json_object();
-	char id[MODEL_NAME_MAX + 16];
-
-	*more = false;
-	for (size_t i = 0; i < p->n_placements; i++) {
-		const struct sched_placement *pl = &p->placements[i];
-		if (json_array_size(list) >= FSM_MAX_BATCH) {
-			*more = true;
-			break;
-		}
-		snprintf(id, sizeof(id), "%s.%u", pl->workload, pl->replica);
-		const struct model_task *t = model_task(m, id);
-		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", pl->workload,
-						      "replica", (int)pl->replica, "node", pl->node,
-						      "generation",
-						      (json_int_t)(t ? t->generation : 0)));
-		json_object_set_new(placed, id, json_true());
-	}
-	for (size_t i = 0; i < p->n_stops; i++) {
-		const struct sched_task *st = p->stops[i].task;
-		const struct model_task *t = model_task(m, st->id);
-		char buf[256];
-		if (!t || json_object_get(placed, st->id) || t->desired == MODEL_DESIRED_STOPPED)
-			continue;
-		if (json_array_size(list) >= FSM_MAX_BATCH) {
-			*more = true;
-			break;
-		}
-		log_info("cluster: stop %s", sched_stop_fmt(&p->stops[i], buf, sizeof(buf)));
-		json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:I}", "workload", t->workload,
-						      "replica", t->replica, "desired", "stopped",
-						      "generation", (json_int_t)t->generation));
-	}
-	if (!json_array_size(list)) {
-		json_decref(list);
-		return NULL;
-	}
-	return json_pack("{s:s,s:o}", "op", "task.place", "placements", list);
-}
-
 static void note_unplaced(struct cluster *c, const struct sched_plan *p)
 {
 	_cleanup_free_ char *msg = p->n_unplaced ? xstrdup(p->unplaced[0].msg) : NULL;
@@ -1074,7 +889,7 @@ static void reconcile_done(void *ctx, int status, json_t *result, const struct e
 static void reconcile(struct cluster *c)
 {
 	const struct model *m = c->sr.model;
-	struct sview s = { 0 };
+	struct plan_view s = { 0 };
 	struct sched_plan plan = { 0 };
 	struct err err = { 0 };
 
@@ -1085,20 +900,18 @@ static void reconcile(struct cluster *c)
 		return;
 	}
 	c->reconcile_again = false;
-	sview_nodes(&s, m);
-	sview_workloads(&s, m);
-	sview_tasks(&s, m);
+	plan_view_build(&s, m);
 	struct sched_cluster sc = { .nodes = s.nodes, .n_nodes = s.n_nodes };
 	if (sched_reconcile(&sc, s.ws, s.n_ws, s.tasks, s.n_tasks, &plan, &err) < 0) {
 		log_warn("cluster: placement: %s", err.msg);
-		sview_free(&s);
+		plan_view_free(&s);
 		return;
 	}
 	note_unplaced(c, &plan);
 	bool more = false;
 	_cleanup_json_ json_t *cmd = plan_command(m, &plan, &more);
 	sched_plan_free(&plan);
-	sview_free(&s);
+	plan_view_free(&s);
 	if (!cmd)
 		return;
 	if (cluster_write(c, cmd, reconcile_done, c, &err) == 0) {
@@ -1385,9 +1198,9 @@ static void on_tick(uv_timer_t *t)
 		renew_cert(c);
 	self_register(c);
 	report_flush(c);
-	if (caught_up(c))
-		net_sync(c); /* retries a failed sync; a first catch-up syncs all */
-	if (c->caught_up && !c->synced_once) {
+	if (c->net_failed)
+		net_sync(c); /* a failed sync is retried; changes come through on_kick */
+	if (!c->synced_once && caught_up(c)) { /* the first sync after a start */
 		c->synced_once = true;
 		kick_arm(c);
 	}

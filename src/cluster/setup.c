@@ -161,15 +161,12 @@ int cluster_init(const char *state_dir, const char *name, const struct cluster_a
 static int seed_client(const char *seed, const char *ca, bool insecure, struct api_client **ret,
 		       struct err *err)
 {
-	struct cluster_addr a;
-	_cleanup_free_ char *ep = NULL;
+	/* a seed is a name (resolved by libcurl; nothing runs on a loop yet) or an IP,
+	 * with or without its API port */
+	_cleanup_free_ char *ep = strchr(seed, ':') ? xasprintf("https://%s", seed)
+						   : xasprintf("https://%s:%d", seed, CLUSTER_API_PORT);
 	int r;
 
-	/* a seed may be a name (resolved by libcurl, off any loop) or IP[:PORT] */
-	if (strchr(seed, ':') || cluster_addr_parse(seed, &a, NULL) == 0)
-		ep = xasprintf("https://%s%s", seed, strchr(seed, ':') ? "" : ":7443");
-	else
-		ep = xasprintf("https://%s:%d", seed, CLUSTER_API_PORT);
 	struct api_client_opts o = { .endpoint = ep, .ca = ca, .insecure = insecure,
 				     .anonymous = true, .timeout_ms = 10000 };
 	if ((r = api_client_new(&o, ret, err)) < 0)

@@ -25,6 +25,8 @@ SIM=$REPO/tests/sim
 
 setup_file() { cl_file_setup cf 5; }
 
+setup() { cl_setup; }
+
 teardown_file() {
 	[ -n "${COOP_SIM:-}" ] || return 0
 	# a background `coop events` a test started and could not stop (by its pid, if it is
@@ -36,29 +38,7 @@ teardown_file() {
 	cl_file_teardown
 }
 
-setup() {
-	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"
-	[ -e "$CL_DIR/vars" ] && . "$CL_DIR/vars"
-	if [ "$BATS_TEST_NUMBER" -gt 1 ] && [ -z "${FORMED:-}" ]; then
-		skip "no cluster: the first test did not form it"
-	fi
-	return 0
-}
-
-# a host a test killed or isolated and did not bring back (it failed before): back for
-# the next tests
-teardown() {
-	local h
-	[ -s "${CL_DIR:-/nonexistent}/restore" ] || return 0
-	for h in $(cat "$CL_DIR/restore"); do
-		"$SIM/fault.sh" heal "$h"
-		cl_is_daemon "$(cl_pid "$h")" || cl_daemon "$h" || true
-	done
-	rm -f "$CL_DIR/restore"
-}
-
-keep() { printf '%s=%q\n' "$1" "$2" >>"$CL_DIR/vars"; }
-report() { echo "# $*" >&3; }
+teardown() { cl_restore; }
 
 SERVERS="h1 h2 h3"
 ALL="h1 h2 h3 h4 h5"

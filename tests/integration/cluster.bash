@@ -332,3 +332,33 @@ cl_file_teardown() {
 	"$CL_SIM/fault.sh" heal >/dev/null 2>&1
 	cl_down
 }
+
+# ---- each test of a cluster suite ---------------------------------------------------
+
+# cl_setup: a test's setup — skip when setup_file could not make the hosts, load what
+# earlier tests learned (keep), skip when the first test did not form the cluster
+cl_setup() {
+	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"
+	[ -e "$CL_DIR/vars" ] && . "$CL_DIR/vars"
+	if [ "$BATS_TEST_NUMBER" -gt 1 ] && [ -z "${FORMED:-}" ]; then
+		skip "no cluster: the first test did not form it"
+	fi
+	return 0
+}
+
+# cl_restore: a test's teardown — hosts a test killed or isolated and did not bring back
+# (it failed before; listed in $CL_DIR/restore) come back for the next tests
+cl_restore() {
+	local h
+	[ -s "${CL_DIR:-/nonexistent}/restore" ] || return 0
+	for h in $(cat "$CL_DIR/restore"); do
+		"$CL_SIM/fault.sh" heal "$h"
+		cl_is_daemon "$(cl_pid "$h")" || cl_daemon "$h" || true
+	done
+	rm -f "$CL_DIR/restore"
+}
+
+# keep NAME VALUE: NAME=VALUE for the later tests (cl_setup loads it)
+keep() { printf '%s=%q\n' "$1" "$2" >>"$CL_DIR/vars"; }
+# report: a line in the TAP output whether the test passes or not
+report() { echo "# $*" >&3; }

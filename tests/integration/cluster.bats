@@ -25,31 +25,9 @@ setup_file() { cl_file_setup cl 5; }
 
 teardown_file() { cl_file_teardown; }
 
-setup() {
-	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"
-	# what earlier tests learned (leader, tokens, victims) lives in files
-	[ -e "$CL_DIR/vars" ] && . "$CL_DIR/vars"
-	if [ "$BATS_TEST_NUMBER" -gt 1 ] && [ -z "${FORMED:-}" ]; then
-		skip "no cluster: the first test did not form it"
-	fi
-	return 0
-}
+setup() { cl_setup; }
 
-# a host a test killed and did not bring back (it failed before): back for the next tests
-teardown() {
-	local h
-	[ -s "${CL_DIR:-/nonexistent}/restore" ] || return 0
-	for h in $(cat "$CL_DIR/restore"); do
-		"$SIM/fault.sh" heal "$h"
-		cl_is_daemon "$(cl_pid "$h")" || cl_daemon "$h" || true
-	done
-	rm -f "$CL_DIR/restore"
-}
-
-# keep NAME=VALUE for the later tests
-keep() { printf '%s=%q\n' "$1" "$2" >>"$CL_DIR/vars"; }
-# report: a line in the TAP output whether the test passes or not
-report() { echo "# $*" >&3; }
+teardown() { cl_restore; }
 
 # fails_cleanly CMD...: CMD fails (status 1) with exactly one line on stderr, "coop: ..."
 fails_cleanly() {

@@ -21,17 +21,7 @@ setup_file() { cl_file_setup ms 4 curl ping; }
 
 teardown_file() { cl_file_teardown; }
 
-setup() {
-	[ -z "$CL_SKIP" ] || skip "$CL_SKIP"
-	[ -e "$CL_DIR/vars" ] && . "$CL_DIR/vars"
-	if [ "$BATS_TEST_NUMBER" -gt 1 ] && [ -z "${FORMED:-}" ]; then
-		skip "no cluster: the first test did not form it"
-	fi
-	return 0
-}
-
-keep() { printf '%s=%q\n' "$1" "$2" >>"$CL_DIR/vars"; }
-report() { echo "# $*" >&3; }
+setup() { cl_setup; }
 
 # ctr hI WORKLOAD FIELD: FIELD (id, ip, pid, name) of hI's first running container of WORKLOAD
 ctr() {
