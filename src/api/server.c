@@ -682,11 +682,12 @@ static int listener_start(struct api_server *s, struct listener *l, int fd, bool
 	}
 	tls_opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	l->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+		flags, 0, NULL, NULL, on_request, l,
+		/* first, so that MHD's messages about the options below reach it */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
-		MHD_OPTION_END);
+		MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!l->mhd) {
 		close(fd);
 		return err_msg(err, EIO, "start the HTTP server%s", tls ? " (TLS: check the certificate and key)" : "");
