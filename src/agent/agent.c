@@ -898,3 +898,17 @@ int agent_container_exec(struct agent *a, const char *ref, char *const *argv, ch
 		return -err->code;
 	return ag_exec_spawn(c, argv, env, user, cwd, 0, out, done, ctx, err);
 }
+
+int agent_container_exec_target(struct agent *a, const char *ref, char **ret_id, char **ret_rtroot,
+				struct err *err)
+{
+	struct ag_container *c = ag_container_find(a, ref, err);
+
+	if (!c)
+		return -err->code;
+	if (c->state != AG_RUNNING)
+		return err_msg(err, EBUSY, "container '%s' is not running", c->name);
+	*ret_id = xstrdup(c->id);
+	*ret_rtroot = xstrdup(a->rtroot);
+	return 0;
+}

@@ -105,6 +105,12 @@ int agent_container_exec(struct agent *a, const char *ref, char *const *argv, ch
 			 const char *user, const char *cwd, agent_output_fn out,
 			 agent_exit_fn done, void *ctx, struct err *err);
 
+/* Interactive exec (api/session.c runs `coop-runtime exec` and relays its pty or pipes):
+ * the running container's id (*ret_id) and the runtime root it is in (*ret_rtroot), both
+ * to free; EBUSY when the container is not running. */
+int agent_container_exec_target(struct agent *a, const char *ref, char **ret_id, char **ret_rtroot,
+				struct err *err);
+
 /* ---- cluster mode (cluster/cluster.c drives these) ---- */
 /* A task the cluster placed on this node: one replica of a workload, fenced by the
  * task's generation (a container of another generation is replaced). */

@@ -1339,19 +1339,13 @@ static void exec_interactive(struct api_routes *rt, struct api_req *req, const c
 			     const struct api_exec_req *e)
 {
 	struct err err = { 0 };
-	_cleanup_json_ json_t *c = NULL;
+	_cleanup_free_ char *id = NULL, *rtroot = NULL;
 	if (!api_req_wants_upgrade(req))
 		return api_reply_error(req, 400, "bad_request", "tty",
 				       "tty/stdin exec needs \"Connection: Upgrade\" and \"Upgrade: tcp\"");
-	int r = rt->e->container_get(rt->cfg.agent, ref, &c, &err);
+	int r = rt->e->container_exec_target(rt->cfg.agent, ref, &id, &rtroot, &err);
 	if (r < 0)
 		return reply_err(req, r, &err, NULL);
-	const char *id = json_string_value(json_object_get(c, "id"));
-	const char *status = json_string_value(json_object_get(c, "status"));
-	if (!id || !status || !streq(status, "running"))
-		return api_reply_error(req, 409, "conflict", NULL, "container '%s' is not running",
-				       ref);
-	_cleanup_free_ char *rtroot = xasprintf("%s/runtime", rt->cfg.run_dir);
 	_cleanup_free_ char *dir = xasprintf("%s/exec", rt->cfg.run_dir);
 	if ((r = fs_mkdir_p(dir, 0700, &err)) < 0)
 		return reply_err(req, r, &err, NULL);

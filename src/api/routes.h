@@ -52,6 +52,8 @@ struct api_engine {
 	int (*container_exec)(struct agent *a, const char *ref, char *const *argv,
 			      char *const *env, const char *user, const char *cwd,
 			      agent_output_fn out, agent_exit_fn done, void *ctx, struct err *err);
+	int (*container_exec_target)(struct agent *a, const char *ref, char **ret_id,
+				     char **ret_rtroot, struct err *err);
 };
 
 struct cluster;

@@ -40,6 +40,7 @@ static const struct api_engine agent_engine = {
 	.container_metrics = agent_container_metrics,
 	.container_logs = agent_container_logs,
 	.container_exec = agent_container_exec,
+	.container_exec_target = agent_container_exec_target,
 };
 
 struct daemon {

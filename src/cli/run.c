@@ -199,6 +199,7 @@ struct isession {
 	bool tty, stdin_open, eof;
 	bool detach_keys;     /* attach: Ctrl-P Ctrl-Q leaves the container running */
 	bool ctrl_p, detached; /* a ^P held back; the keys were typed */
+	bool output;           /* some output came */
 	int exit; /* INT32_MIN until the exit frame */
 };
 
@@ -219,6 +220,7 @@ static int on_frame_out(void *ctx, enum api_frame_type t, const uint8_t *p, size
 {
 	struct isession *s = ctx;
 	if (t == API_FRAME_STDOUT || t == API_FRAME_STDERR) {
+		s->output = true;
 		write_all(t == API_FRAME_STDOUT ? 1 : 2, p, len);
 	} else if (t == API_FRAME_EXIT) {
 		_cleanup_json_ json_t *j = json_loadb((const char *)p, len, 0, NULL);
@@ -415,11 +417,12 @@ static int exec_interactive(const struct exec_opts *o, json_t *body, const char 
 
 /* ---- attach: a container's terminal, held by its monitor (POST .../attach) ---- */
 
-enum { ATTACH_DETACHED = -1000, ATTACH_LOST = -1001 };
+enum { ATTACH_DETACHED = -1000, ATTACH_LOST = -1001, ATTACH_MISSED = -1002 };
 
 /* Relays our terminal (stdin when in) to ref's until it exits (*ret its exit code), we
  * detach with Ctrl-P Ctrl-Q (ATTACH_DETACHED) or the stream ends without an exit code
- * (ATTACH_LOST: the daemon went away; the container runs on). */
+ * (ATTACH_LOST: the daemon went away, or the process ended as we came; ATTACH_MISSED:
+ * the same, and not a byte of output came). */
 static int attach_relay(struct api_client *cl, const char *ref, bool in, int *ret,
 			struct err *err)
 {
@@ -440,31 +443,52 @@ static int attach_relay(struct api_client *cl, const char *ref, bool in, int *re
 	api_frame_dec_free(&s.dec);
 	if (r < 0)
 		return r;
-	*ret = s.detached ? ATTACH_DETACHED : s.exit == INT32_MIN ? ATTACH_LOST : s.exit;
+	*ret = s.detached	      ? ATTACH_DETACHED
+	       : s.exit != INT32_MIN ? s.exit
+	       : s.output	      ? ATTACH_LOST
+				      : ATTACH_MISSED;
 	return 0;
 }
 
-/* The exit status for an attach's outcome (what coop exits with). */
-static int attach_outcome(struct api_client *cl, const char *ref, int code)
+/* After a stream that ended without an exit code: 1 and *ret_code the exit code once
+ * ref has ended, 0 if it still runs. The exit can reach the daemon after the stream
+ * ended (a process that exits as we attach), so it is asked for up to 3 s. */
+static int ended(struct api_client *cl, const char *ref, int *ret_code, struct err *err)
+{
+	for (int i = 0;; i++) {
+		_cleanup_json_ json_t *c = NULL;
+		_cleanup_free_ char *path = ctl_path("/v1/containers", ref, NULL);
+		CHECK(api_call(cl, "GET", path, NULL, &c, err));
+		if (json_is_integer(json_object_get(c, "exit_code")) &&
+		    !streq(json_string_value(json_object_get(c, "status")) ?: "", "running")) {
+			*ret_code = (int)json_integer_value(json_object_get(c, "exit_code"));
+			return 1;
+		}
+		if (i >= 60)
+			return 0;
+		nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+	}
+}
+
+/* The exit status for an attach's outcome (what coop exits with). *ret_code becomes the
+ * exit code when the stream was lost but the container has ended. */
+static int attach_outcome(struct api_client *cl, const char *ref, int *ret_code)
 {
 	struct err err = { 0 };
+	int r;
 
-	if (code == ATTACH_DETACHED) {
+	if (*ret_code == ATTACH_DETACHED) {
 		fprintf(stderr, "\r\ncoop: detached from %s (coop attach %s to come back)\n", ref, ref);
 		return 0;
 	}
-	if (code == ATTACH_LOST) {
-		_cleanup_json_ json_t *c = NULL;
-		_cleanup_free_ char *path = ctl_path("/v1/containers", ref, NULL);
-		if (api_call(cl, "GET", path, NULL, &c, &err) == 0 &&
-		    json_is_integer(json_object_get(c, "exit_code")) &&
-		    !streq(json_string_value(json_object_get(c, "status")) ?: "", "running"))
-			code = (int)json_integer_value(json_object_get(c, "exit_code"));
-		else
+	if (*ret_code == ATTACH_LOST || *ret_code == ATTACH_MISSED) {
+		if ((r = ended(cl, ref, ret_code, &err)) < 0)
+			return ctl_fail(&err);
+		if (r == 0)
 			return fprintf(stderr, "coop: the attach stream ended; %s still runs "
 					       "(coop attach %s)\n", ref, ref), 1;
 	}
-	return code < 0 ? 1 : code > 255 ? 255 : code;
+	return *ret_code < 0 ? 1 : *ret_code > 255 ? 255 : *ret_code;
 }
 
 int run_cmd_attach(int argc, char **argv)
@@ -502,7 +526,7 @@ int run_cmd_attach(int argc, char **argv)
 	bool in = !no_stdin && json_is_true(json_object_get(c, "stdin"));
 	if (attach_relay(cl, argv[first], in, &code, &err) < 0)
 		return ctl_fail(&err);
-	return attach_outcome(cl, argv[first], code);
+	return attach_outcome(cl, argv[first], &code);
 }
 
 static int print_exec(void *ctx, json_t *line)
@@ -884,15 +908,19 @@ static int run_attached(struct api_client *cl, const char *name, bool in, bool r
 		if (!streq(st, "created") && !streq(st, "running"))
 			return run_foreground(cl, name, rm);
 		struct err e2 = { 0 };
-		if (attach_relay(cl, id, in, &code, &e2) == 0)
+		if (attach_relay(cl, id, in, &code, &e2) == 0) {
+			/* over before we came, its output not seen: its log has it */
+			if (code == ATTACH_MISSED && ended(cl, id, &code, &e2) == 1)
+				return run_foreground(cl, name, rm);
 			break;
+		}
 		if (i >= 100) /* 5 s: the monitor should have served it long ago */
 			return ctl_fail(&e2);
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	int r = attach_outcome(cl, name, code);
-	if (rm && code != ATTACH_DETACHED && (code != ATTACH_LOST || r != 1))
+	int r = attach_outcome(cl, id, &code);
+	if (rm && code != ATTACH_DETACHED && code != ATTACH_LOST && code != ATTACH_MISSED)
 		remove_run(cl, name);
 	return r;
 }
