@@ -14,7 +14,10 @@ endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SANFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Loaded on first use (src/base/dl.c), not linked: headers only. Their Debian runtime
+# packages are in scripts/deps.sh's RUN list.
+DLPKGS  := libarchive libcurl libnftables
+LDLIBS  += $(shell pkg-config --libs $(filter-out $(DLPKGS),$(PKGS)) 2>/dev/null)
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/image/*.c src/net/*.c src/state/*.c src/sched/*.c src/cluster/*.c src/agent/*.c src/api/*.c src/cli/*.c))

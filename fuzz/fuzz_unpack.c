@@ -6,8 +6,7 @@
  * afterwards nothing but dest may exist in the parent, and no fd may be left open.
  * A failure must carry a message. Run as root (whiteouts need mknod):
  * build/fuzz/fuzz_unpack -max_total_time=60 fuzz/corpus/unpack */
-#include <archive.h>
-#include <archive_entry.h>
+#include "base/dl_archive.h"
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>

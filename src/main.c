@@ -39,7 +39,6 @@ int main(int argc, char **argv)
 {
 	char *name = basename(argv[0]);
 
-	api_client_global_init(); /* before any thread: the daemon calls peers from workers */
 	if (strcmp(name, "coop-runtime") == 0)
 		return rtcli_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "runtime") == 0)

@@ -2,10 +2,9 @@
 #include "api/client.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <poll.h>
-#include <pthread.h>
 
+#include "base/dl_curl.h"
 #include "base/util.h"
 
 struct api_client {
@@ -27,17 +26,13 @@ static const char *env_or(const char *v, const char *env)
 
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-void api_client_global_init(void) { pthread_once(&curl_once, curl_init_once); }
-
 int api_client_new(const struct api_client_opts *o, struct api_client **ret, struct err *err)
 {
-	struct api_client *c = xcalloc(1, sizeof(*c));
+	struct api_client *c;
 
-	api_client_global_init();
+	if (dl_load(&dl_curl, err) < 0)
+		return -err->code;
+	c = xcalloc(1, sizeof(*c));
 	c->endpoint = dup_or_null(env_or(o->endpoint, "COOP_ENDPOINT"));
 	c->socket = xstrdup(env_or(o->socket, "COOP_SOCKET") ?: API_SOCKET_DEFAULT);
 	c->cert = dup_or_null(o->cert && *o->cert ? o->cert : NULL);

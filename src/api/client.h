@@ -43,10 +43,6 @@ struct api_client_opts {
 	bool keepalive;
 };
 
-/* libcurl's global initialisation, once per process (thread-safe; api_client_new calls
- * it too). main() calls it before any thread starts, as libcurl asks. */
-void api_client_global_init(void);
-
 struct api_client;
 int api_client_new(const struct api_client_opts *o, struct api_client **ret, struct err *err);
 void api_client_free(struct api_client *c);

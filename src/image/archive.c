@@ -3,13 +3,12 @@
  * blob into the store verified, unpacks the layers and names the images; a plain rootfs
  * tarball becomes a one-layer image. Save writes either format as a pax tar. Paths
  * inside an archive are opened with openat2(RESOLVE_IN_ROOT): its symlinks stay in it. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "base/dl_archive.h"
 #include "base/fs.h"
 #include "base/js.h"
 #include "base/util.h"
@@ -560,6 +559,8 @@ int img_import(struct img_store *st, const char *path, const char *name, char **
 
 	if (stat(path, &sb) < 0)
 		return err_sys(err, errno, "import '%s'", path);
+	if (dl_load(&dl_archive, err) < 0)
+		return err_wrap(err, "import '%s'", path);
 	if (!S_ISDIR(sb.st_mode)) {
 		if ((r = unpack_archive(path, &tmp, err)) < 0)
 			return err_wrap(err, "import '%s'", path);
@@ -668,6 +669,8 @@ int img_import_rootfs(struct img_store *st, const char *path, const char *name, 
 	if ((r = img_ref_parse(name, &ref, err)) < 0)
 		return err_wrap(err, "import '%s'", path);
 	img_ref_free(&ref);
+	if (dl_load(&dl_archive, err) < 0)
+		return err_wrap(err, "import '%s'", path);
 	if ((r = img_store_hold(st, err)) < 0)
 		return r;
 	r = import_rootfs(st, path, name, err);
@@ -952,6 +955,8 @@ int img_save(struct img_store *st, char *const *names, enum img_archive_format f
 
 	if (!names || !names[0])
 		return err_msg(err, EINVAL, "save: no images named");
+	if ((r = dl_load(&dl_archive, err)) < 0)
+		return err_wrap(err, "save");
 	s.a = archive_write_new();
 	s.index = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType", IMG_MT_OCI_INDEX,
 			    "manifests");

@@ -5,13 +5,12 @@
  * point the name at the manifest. Parsers live in auth.c, the display in progress.c. */
 #include "image/registry.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/dl_curl.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -1005,12 +1004,6 @@ static void client_free(struct client *c)
 	img_progress_free(c->prog);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int resolve(struct client *c, struct img_manifest **ret_mf, char target[IMG_DIGEST_LEN + 1],
 		   char manifest[IMG_DIGEST_LEN + 1], struct err *err)
 {
@@ -1090,7 +1083,8 @@ int img_pull(struct img_store *st, const char *ref, const struct img_pull_opts *
 	struct client c = {0};
 	int ret;
 
-	pthread_once(&curl_once, curl_init_once);
+	if ((ret = dl_load(&dl_curl, err)) < 0)
+		return err_wrap(err, "pull %s", ref);
 	if ((ret = client_init(&c, st, ref, o ? o : &none, err)) == 0)
 		ret = pull(&c, ret_manifest, err);
 	client_free(&c);

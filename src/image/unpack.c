@@ -2,8 +2,6 @@
  * Every entry's parent is resolved from the layer root with openat2(RESOLVE_IN_ROOT),
  * and the entry itself is made with an *at() call that does not follow its last
  * component; symlinks in the layer are data. Whiteouts become overlayfs whiteouts. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -12,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "base/dl_archive.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "image/unpack.h"
@@ -557,6 +556,8 @@ int img_unpack_fd(int fd, enum img_compression comp, const char *dest,
 
 	(void)comp;
 	u.what = u.o->what ? u.o->what : "layer";
+	if ((r = dl_load(&dl_archive, err)) < 0)
+		return err_wrap(err, "%s", u.what);
 	u.root = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (u.root < 0)
 		return err_sys(err, errno, "%s: open '%s'", u.what, dest);

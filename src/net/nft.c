@@ -5,8 +5,8 @@
 #include "net/nft.h"
 
 #include <arpa/inet.h>
-#include <nftables/libnftables.h>
 
+#include "base/dl_nft.h"
 #include "base/util.h"
 #include "net/nl.h"
 
@@ -373,11 +373,13 @@ static void nft_ctx_freep(struct nft_ctx **c)
 
 int net_nft_run(const char *script, const char *what, struct err *err)
 {
-	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	__attribute__((cleanup(nft_ctx_freep))) struct nft_ctx *ctx = NULL;
 	char line[512] = "";
 	const char *eb;
 
-	if (!ctx)
+	if (dl_load(&dl_nft, err) < 0)
+		return err_wrap(err, "%s", what);
+	if (!(ctx = nft_ctx_new(NFT_CTX_DEFAULT)))
 		return err_msg(err, ENOMEM, "%s: cannot create nftables context", what);
 	nft_ctx_buffer_output(ctx);
 	nft_ctx_buffer_error(ctx);

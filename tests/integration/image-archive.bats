@@ -137,3 +137,23 @@ ok" ] || fail "output: $output"
 	run img ls
 	[[ "$output" != *evil* ]] || fail "$output"
 }
+
+@test "without libarchive, import is one line naming the package, and nothing is left" {
+	# libarchive is loaded on first use (src/base/dl.c); hide it from one command by
+	# mounting /dev/null over it in a private mount namespace
+	local lib
+	lib=$(ldconfig -p | awk '$1 == "libarchive.so.13" { print $NF; exit }')
+	[ -n "$lib" ] || skip "libarchive.so.13 is not in the linker cache"
+	tar -C "$CACHE/rootfs" -cf "$BATS_TEST_TMPDIR/rootfs.tar" .
+	run unshare -m --propagation private sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' \
+		sh "$lib" "$COOP" image --store "$STORE" import --rootfs --name h3dl:1 "$BATS_TEST_TMPDIR/rootfs.tar"
+	[ "$status" -ne 0 ] || fail "import without libarchive succeeded: $output"
+	[ "${#lines[@]}" -eq 1 ] || fail "not one line: $output"
+	[[ "$output" == *"libarchive (libarchive.so.13)"*"install the Debian package libarchive13"* ]] ||
+		fail "$output"
+	run img ls
+	[[ "$output" != *h3dl* ]] || fail "left behind: $output"
+	# the same command with the library there works
+	run img import --rootfs --name h3dl:1 "$BATS_TEST_TMPDIR/rootfs.tar"
+	[ "$status" -eq 0 ] || fail "$output"
+}

@@ -9,8 +9,7 @@
 
 #include <cmocka.h>
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "base/dl_archive.h"
 #include <jansson.h>
 #include <sys/mman.h>
 #include <sys/mount.h>

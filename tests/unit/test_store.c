@@ -9,8 +9,7 @@
 
 #include <cmocka.h>
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "base/dl_archive.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>

@@ -1,0 +1,154 @@
+/* Unit tests for base/dl: libraries loaded on first use. A library that is not there and
+ * one that lacks a symbol each give one line naming the library, its file and the Debian
+ * package, and keep giving it; the real tables load, resolve every listed name and call
+ * through; a listed call made before any dl_load loads the library itself. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include "base/dl_archive.h"
+#include "base/dl_curl.h"
+#include "base/dl_nft.h"
+#include "base/util.h"
+
+/* Whether this process has soname mapped, without loading it. */
+static bool mapped(const char *soname)
+{
+	void *h = dlopen(soname, RTLD_NOLOAD | RTLD_LAZY);
+	if (h)
+		dlclose(h);
+	return h != NULL;
+}
+
+static void test_missing_library(void **state)
+{
+	static const char *const syms[] = {"coop_dl_nothing"};
+	void *fns[1] = {0};
+	struct dl_lib lib = {.name = "libcoopmissing", .soname = "libcoopmissing.so.7",
+			     .package = "libcoopmissing7", .syms = syms, .fns = fns, .n = 1};
+	struct err err = {0};
+
+	assert_int_equal(dl_load(&lib, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "libcoopmissing (libcoopmissing.so.7) could not be loaded"));
+	assert_non_null(strstr(err.msg, "install the Debian package libcoopmissing7"));
+	assert_null(strchr(err.msg, '\n'));
+	/* the failure is kept: the second use says the same, without another dlopen */
+	err_clear(&err);
+	assert_int_equal(dl_load(&lib, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "libcoopmissing7"));
+	assert_int_equal(lib.ready, 0);
+}
+
+static void test_missing_symbol(void **state)
+{
+	/* libc is always there; the second name is not in it */
+	static const char *const syms[] = {"strlen", "coop_dl_no_such_function"};
+	void *fns[2] = {0};
+	struct dl_lib lib = {.name = "libc", .soname = "libc.so.6", .package = "libc6",
+			     .syms = syms, .fns = fns, .n = 2};
+	struct err err = {0};
+
+	assert_int_equal(dl_load(&lib, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "libc (libc.so.6) lacks coop_dl_no_such_function"));
+	assert_non_null(strstr(err.msg, "libc6"));
+	assert_null(fns[0]); /* nothing half-filled is left behind */
+	assert_int_equal(lib.ready, 0);
+}
+
+static int failing_init(struct err *err) { return err_msg(err, EIO, "libfake: init refused"); }
+
+static void test_init_failure(void **state)
+{
+	static const char *const syms[] = {"strlen"};
+	void *fns[1] = {0};
+	struct dl_lib lib = {.name = "libc", .soname = "libc.so.6", .package = "libc6",
+			     .syms = syms, .fns = fns, .n = 1, .init = failing_init};
+	struct err err = {0};
+
+	assert_int_equal(dl_load(&lib, &err), -EIO);
+	assert_string_equal(err.msg, "libfake: init refused");
+	err_clear(&err);
+	assert_int_equal(dl_load(&lib, &err), -EIO);
+	assert_string_equal(err.msg, "libfake: init refused");
+	assert_int_equal(lib.ready, 0);
+}
+
+/* Every slot of a real table is filled once loaded. */
+static void assert_table_full(const struct dl_lib *lib)
+{
+	assert_int_equal(lib->ready, 1);
+	for (size_t i = 0; i < lib->n; i++)
+		if (!lib->fns[i])
+			fail_msg("%s: %s not resolved", lib->name, lib->syms[i]);
+}
+
+static void test_curl_loads(void **state)
+{
+	struct err err = {0};
+	char *esc;
+
+	assert_int_equal(dl_load(&dl_curl, &err), 0);
+	assert_table_full(&dl_curl);
+	assert_true(mapped(DL_CURL_SONAME));
+	esc = curl_easy_escape(NULL, "a b/c", 0);
+	assert_string_equal(esc, "a%20b%2Fc");
+	curl_free(esc);
+	assert_string_equal(curl_easy_strerror(CURLE_OK), "No error");
+}
+
+/* A listed call with no dl_load before it loads the library itself (DL_CALLS). */
+static void test_first_call_loads(void **state)
+{
+	struct archive *a;
+
+	assert_int_equal(dl_archive.ready, 0);
+	assert_false(mapped(DL_ARCHIVE_SONAME));
+	a = archive_read_new();
+	assert_non_null(a);
+	assert_int_equal(archive_read_free(a), ARCHIVE_OK);
+	assert_table_full(&dl_archive);
+	assert_true(mapped(DL_ARCHIVE_SONAME));
+}
+
+static void test_nft_loads(void **state)
+{
+	struct err err = {0};
+	struct nft_ctx *ctx;
+
+	assert_int_equal(dl_load(&dl_nft, &err), 0);
+	assert_table_full(&dl_nft);
+	ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	assert_non_null(ctx);
+	nft_ctx_free(ctx);
+}
+
+/* The point of it all: none of these is linked, so a process that never uses them never
+ * maps them. Runs first, before the tests above load them. */
+static void test_not_linked(void **state)
+{
+	assert_false(mapped(DL_CURL_SONAME));
+	assert_false(mapped(DL_ARCHIVE_SONAME));
+	assert_false(mapped(DL_NFT_SONAME));
+	assert_false(mapped("libcrypto.so.3")); /* came in through libcurl's libssh2 */
+	assert_false(mapped("libxml2.so.2"));   /* came in through libarchive */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_not_linked),
+	    cmocka_unit_test(test_missing_library),
+	    cmocka_unit_test(test_missing_symbol),
+	    cmocka_unit_test(test_init_failure),
+	    cmocka_unit_test(test_first_call_loads),
+	    cmocka_unit_test(test_curl_loads),
+	    cmocka_unit_test(test_nft_loads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
