@@ -525,6 +525,9 @@ int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **r
 		*ret = workload_json(a, w);
 		return 0;
 	}
+	/* so does a disk limit this node cannot enforce */
+	if ((r = ag_disk_check(a, s, err)) < 0)
+		return err_wrap(err, "workload '%s'", name);
 	/* a host port in use refuses the workload before anything of it exists */
 	if ((r = ag_net_publish(a->net_dir, name, s, w ? w->spec : NULL, err)) < 0)
 		return err_wrap(err, "workload '%s'", name);

@@ -20,6 +20,7 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "image/disk.h"
 #include "image/rootfs.h"
 #include "runtime/container.h"
 #include "runtime/state.h"
@@ -117,6 +118,63 @@ void ag_container_free_all(struct agent *a)
 		container_unlink_free(a->containers);
 }
 
+/* ---- the writable layer's limit (resources.disk) ---- */
+
+static int64_t spec_disk(json_t *spec)
+{
+	return json_integer_value(json_object_get(json_object_get(spec, "resources"), "disk"));
+}
+
+/* c's limit as its record keeps it; false when it has none. */
+static bool rec_disk(json_t *rec, struct img_disk *ret)
+{
+	json_t *j = json_object_get(rec, "disk");
+	return j && img_disk_from_json(j, ret, &(struct err){ 0 }) == 0;
+}
+
+int ag_disk_check(struct agent *a, json_t *spec, struct err *err)
+{
+	_cleanup_free_ char *cdir = xasprintf("%s/containers", a->state_dir);
+	struct img_disk d = { 0 };
+
+	return spec_disk(spec) > 0 ? img_disk_probe(cdir, &d, err) : 0;
+}
+
+/* The limit of a new container (NULL when its spec has none): the way this node
+ * enforces it and, for project quotas, an id none of our containers has, its limit set
+ * at once so that the id is held. The record keeps it; disk_unclaim gives it back. */
+static int disk_claim(struct agent *a, json_t *spec, json_t **ret, struct err *err)
+{
+	_cleanup_free_ char *cdir = xasprintf("%s/containers", a->state_dir);
+	_cleanup_free_ uint32_t *used = xcalloc(a->n_containers + 1, sizeof(*used));
+	struct img_disk d = { .bytes = spec_disk(spec) }, o;
+	size_t n = 0;
+	int r;
+
+	*ret = NULL;
+	if (d.bytes <= 0)
+		return 0;
+	if ((r = img_disk_probe(cdir, &d, err)) < 0)
+		return r;
+	for (struct ag_container *c = a->containers; c; c = c->next)
+		if (rec_disk(c->rec, &o) && o.projid)
+			used[n++] = o.projid;
+	if ((r = img_disk_claim(cdir, &d, used, n, err)) < 0)
+		return r;
+	*ret = img_disk_to_json(&d);
+	return 0;
+}
+
+static void disk_unclaim(struct agent *a, json_t *rec)
+{
+	_cleanup_free_ char *cdir = xasprintf("%s/containers", a->state_dir);
+	struct err err = { 0 };
+	struct img_disk d;
+
+	if (rec_disk(rec, &d) && img_disk_unclaim(cdir, &d, &err) < 0)
+		log_warn("%s", err.msg);
+}
+
 static bool name_taken(struct agent *a, const char *name)
 {
 	for (struct ag_container *c = a->containers; c; c = c->next)
@@ -132,7 +190,7 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 	char id[13], t[AG_TIME_MAX];
 	_cleanup_free_ char *nm = name ? xstrdup(name) : xasprintf("%s-%d", w->name, replica);
 	_cleanup_free_ char *dir = NULL;
-	_cleanup_json_ json_t *rec = NULL;
+	_cleanup_json_ json_t *rec = NULL, *disk = NULL;
 	const struct ag_task *task;
 	struct ag_container *c;
 	int r;
@@ -148,6 +206,10 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 	dir = xasprintf("%s/containers/%s", a->state_dir, id);
 	if (mkdir(dir, 0700) < 0)
 		return err_sys(err, errno, "mkdir '%s'", dir);
+	if ((r = disk_claim(a, w->spec, &disk, err)) < 0) {
+		rmdir(dir);
+		return r;
+	}
 	ag_time_now(false, t);
 	rec = json_pack("{s:s,s:s,s:s,s:i,s:s,s:O,s:I,s:s,s:i,s:b}", "id", id, "name", nm,
 			"workload", w->name, "replica", replica, "image",
@@ -163,7 +225,10 @@ int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const 
 		json_object_set_new(rec, "task", json_string(task->id));
 		json_object_set_new(rec, "task_generation", json_integer((json_int_t)task->generation));
 	}
+	if (disk)
+		json_object_set(rec, "disk", disk);
 	if ((r = ag_json_write(dir, "config.json", rec, err)) < 0) {
+		disk_unclaim(a, rec);
 		fs_rm_rf(dir, &(struct err){ 0 });
 		return r;
 	}
@@ -300,11 +365,14 @@ static void cleanup_after_monitor(struct ag_container *c)
 {
 	struct err err = { 0 };
 	_cleanup_free_ char *rootfs = xasprintf("%s/bundle/rootfs", c->dir);
+	struct img_disk d;
 
 	if (rt_container_delete(c->a->rtroot, c->id, true, &err) < 0 && err.code != ENOENT)
 		log_warn("%s", err.msg);
 	if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		log_warn("umount '%s': %s", rootfs, strerror(errno));
+	if (rec_disk(c->rec, &d) && img_disk_release(c->dir, &d, &err) < 0)
+		log_warn("%s", err.msg);
 	if (ag_net_detach(c->a->net_dir, c->dir, c->id, &err) < 0)
 		log_warn("%s", err.msg);
 }
@@ -512,6 +580,7 @@ static void destroy_now(void *p, int status, const struct err *e)
 	cleanup_after_monitor(c);
 	if (fs_rm_rf(c->dir, &err) < 0)
 		log_warn("%s", err.msg);
+	disk_unclaim(a, c->rec); /* after its files went: a quota id with usage stays held */
 	ag_container_report(c, true, "removed");
 	container_unlink_free(c);
 	ag_emit(a, "container", "destroy", id, json_pack("{s:s,s:s?}", "name", name, "workload", wl));
@@ -607,6 +676,15 @@ json_t *ag_container_json(struct ag_container *c)
 	if (json_is_true(json_object_get(spec, "tty"))) {
 		json_object_set_new(j, "tty", json_true());
 		json_object_set_new(j, "stdin", json_boolean(json_is_true(json_object_get(spec, "stdin"))));
+	}
+	struct img_disk d;
+	int64_t used;
+	if (rec_disk(c->rec, &d)) {
+		json_t *dj = json_pack("{s:I,s:s}", "limit", (json_int_t)d.bytes, "kind",
+				       img_disk_kind_name(d.kind));
+		if (img_disk_usage(c->dir, &d, &used, &(struct err){ 0 }) == 0)
+			json_object_set_new(dj, "used", json_integer(used));
+		json_object_set_new(j, "disk", dj);
 	}
 	if (json_object_get(c->rec, "task")) {
 		json_object_set(j, "task", json_object_get(c->rec, "task"));

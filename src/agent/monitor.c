@@ -32,6 +32,7 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "image/disk.h"
 #include "image/rootfs.h"
 #include "runtime/cgroup.h"
 #include "runtime/container.h"
@@ -49,6 +50,8 @@ struct mon {
 	pid_t init;
 	struct rt_cgroup *cg;
 	bool mounted, created, net;
+	struct img_disk disk; /* resources.disk: upper/work live in dir/rw */
+	bool disk_ready;
 	int fds[2]; /* read ends: stdout, stderr */
 	struct ag_log log;
 	struct ag_linebuf lb[2];
@@ -105,6 +108,7 @@ static int write_bundle(struct mon *m, struct err *err)
 	json_t *spec = json_object_get(m->rec, "spec");
 	const char *image = json_string_value(json_object_get(m->rec, "image_ref"));
 	_cleanup_free_ char *name = NULL, *vols = xasprintf("%s/volumes", m->state_dir);
+	_cleanup_free_ char *rwdir = NULL;
 	_cleanup_json_ json_t *oci = NULL;
 	struct img_store *st = NULL;
 	struct img_config *ic = NULL;
@@ -129,7 +133,14 @@ static int write_bundle(struct mon *m, struct err *err)
 	if ((r = fs_mkdir_p(m->rootfs, 0755, err)) < 0)
 		goto out;
 	umount2(m->rootfs, MNT_DETACH); /* a previous monitor's, if it died mid-way */
-	if ((r = img_rootfs_mount(st, name, m->dir, m->rootfs, err)) < 0)
+	if (json_object_get(m->rec, "disk")) {
+		if ((r = img_disk_from_json(json_object_get(m->rec, "disk"), &m->disk, err)) < 0 ||
+		    (r = img_disk_setup(m->dir, &m->disk, err)) < 0)
+			goto out;
+		m->disk_ready = true;
+		rwdir = xasprintf("%s/rw", m->dir);
+	}
+	if ((r = img_rootfs_mount(st, name, rwdir ? rwdir : m->dir, m->rootfs, err)) < 0)
 		goto out;
 	m->mounted = true;
 	if ((r = make_volumes(m, spec, err)) < 0 ||
@@ -419,6 +430,10 @@ static void finish(struct mon *m, const struct err *start_err)
 	if (m->net && ag_net_detach(m->net_dir, m->dir, m->id, &err) < 0)
 		log_warn("%s", err.msg);
 	if (m->mounted && img_rootfs_umount(m->rootfs, &err) < 0)
+		log_warn("%s", err.msg);
+	/* a loop-backed layer is mounted again by the next start: no device is held by a
+	 * container that does not run */
+	if (m->disk_ready && img_disk_release(m->dir, &m->disk, &err) < 0)
 		log_warn("%s", err.msg);
 	if (ag_exit_write(m->dir, &e, &err) < 0)
 		log_error("%s", err.msg);

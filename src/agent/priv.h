@@ -119,6 +119,9 @@ void ag_container_destroy(struct ag_container *c, uint64_t timeout_ms, agent_don
 			  void *ctx);
 #define AG_STOP_TIMEOUT_MS 10000 /* Docker's default grace before SIGKILL */
 int ag_container_save(struct ag_container *c, struct err *err);
+/* Whether a spec's resources.disk can be enforced on this node (image/disk.h's probe
+ * of the containers directory); 0 when the spec sets none. */
+int ag_disk_check(struct agent *a, json_t *spec, struct err *err);
 struct ag_container *ag_container_find(struct agent *a, const char *ref, struct err *err);
 json_t *ag_container_json(struct ag_container *c);
 /* Tells the task callback about c, when c runs a task: its JSON, or NULL when gone

@@ -13,6 +13,7 @@
 #include "base/js.h"
 #include "base/util.h"
 #include "sched/sched.h"
+#include "image/disk.h"
 #include "image/imgconfig.h"
 #include "runtime/config.h"
 
@@ -192,7 +193,8 @@ static int check_resources(json_t *spec, struct err *err)
 		if ((r = check_int(res, "resources.", keys[i], streq(keys[i], "memory_swap") ? -1 : 0,
 				   INT64_MAX, false, 0, NULL, err)) < 0)
 			return r;
-	if ((r = check_int(res, "resources.", "blkio_weight", 0, 1000, false, 0, NULL, err)) < 0)
+	if ((r = check_int(res, "resources.", "blkio_weight", 0, 1000, false, 0, NULL, err)) < 0 ||
+	    (r = check_int(res, "resources.", "disk", IMG_DISK_MIN, IMG_DISK_MAX, false, 0, NULL, err)) < 0)
 		return r;
 	cpus = json_object_get(res, "cpus");
 	if (cpus && (!json_is_number(cpus) || json_number_value(cpus) < 0 ||

@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "cluster/cluster.h"
 #include "image/auth.h"
+#include "image/disk.h"
 #include "image/ref.h"
 #include "image/registry.h"
 #include "image/store.h"
@@ -263,10 +264,29 @@ static int run_fields_known(json_t *body, char **ret_field, struct err *err)
 		if (!known)
 			return field_fail(ret_field, k, err, EINVAL, "unknown field%s", "");
 	}
-	if (json_object_get(body, "disk") && !json_is_null(json_object_get(body, "disk")))
-		return field_fail(ret_field, "disk", err, ENOTSUP,
-				  "--disk is not supported yet%s", "");
 	return 0;
+}
+
+/* "1G" or bytes, within image/disk.h's bounds */
+static int run_disk(json_t *body, struct api_run_req *ret, char **ret_field, struct err *err)
+{
+	json_t *d = json_object_get(body, "disk");
+	struct err e = { 0 };
+	char shown[32];
+	int r;
+
+	if (!d || json_is_null(d))
+		return 0;
+	if (json_is_string(d)) {
+		r = bun_disk_bytes(json_string_value(d), &ret->disk, &e);
+	} else if (json_is_integer(d)) {
+		ret->disk = json_integer_value(d);
+		snprintf(shown, sizeof(shown), "%" PRId64, ret->disk);
+		r = img_disk_size_check(ret->disk, shown, &e);
+	} else {
+		r = err_msg(&e, EINVAL, "expected a size like 1G");
+	}
+	return r < 0 ? field_fail(ret_field, "disk", err, EINVAL, "%s", e.msg) : 0;
 }
 
 int api_run_decode(const char *body, size_t len, struct api_run_req *ret, char **ret_field,
@@ -293,7 +313,8 @@ int api_run_decode(const char *body, size_t len, struct api_run_req *ret, char *
 	    (x = js_field(js_strv(j, "", "ports", false, &r.ports, err), ret_field, err)) < 0 ||
 	    (x = js_field(js_bool(j, "", "rm", &r.rm, err), ret_field, err)) < 0)
 		goto fail;
-	if ((x = run_memory(j, &r, ret_field, err)) < 0 || (x = run_cpu(j, &r, ret_field, err)) < 0)
+	if ((x = run_memory(j, &r, ret_field, err)) < 0 || (x = run_cpu(j, &r, ret_field, err)) < 0 ||
+	    (x = run_disk(j, &r, ret_field, err)) < 0)
 		goto fail;
 	x = -EINVAL;
 	if (!*r.image || strlen(r.image) > 255) {
@@ -408,6 +429,8 @@ int api_run_to_spec(const struct api_run_req *r, json_t **ret, char **ret_field,
 				    json_integer(r->memory));
 	if (r->cpus > 0)
 		json_object_set_new(json_object_get(s, "resources"), "cpus", json_real(r->cpus));
+	if (r->disk > 0)
+		json_object_set_new(json_object_get(s, "resources"), "disk", json_integer(r->disk));
 	if (r->command)
 		json_object_set_new(s, "command", strv_json(r->command));
 	if (r->user)

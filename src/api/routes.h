@@ -101,6 +101,7 @@ struct api_run_req {
 	char **ports;             /* "HOST:CONTAINER[/udp]" */
 	int64_t memory;           /* bytes, -1 unset */
 	double cpus;              /* 0 unset */
+	int64_t disk;             /* bytes of the writable layer, 0 unset */
 	bool rm;
 };
 /* Body text -> request; errors name the field (ret_field: caller frees, may be NULL

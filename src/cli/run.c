@@ -660,7 +660,7 @@ static const char run_help[] =
 	"                           volume (created under /var/lib/coop/volumes) (repeatable)\n"
 	"  --memory SIZE            memory limit: 512m, 1g\n"
 	"  --cpu N                  CPUs: 0.5, 2\n"
-	"  --disk SIZE              disk quota (not supported yet)\n"
+	"  --disk SIZE              limit on the container's writable layer: 512M, 1G (min 16M)\n"
 	"  -u, --user USER[:GROUP]  run as this user (name or id)\n"
 	"  -e, --env K=V            set an environment variable (repeatable)\n"
 	"  -w, --dir DIR            working directory\n"
@@ -990,16 +990,24 @@ int run_cmd_run(int argc, char **argv)
 				"then `coop exec -i`)\n");
 		return 1;
 	}
+	if (o.disk) {
+		struct err e = { 0 };
+		int64_t bytes;
+		if (!o.image) {
+			fprintf(stderr, "coop: --disk goes with --image (a .bun sets resources.disk)\n");
+			return 1;
+		}
+		if (bun_disk_bytes(o.disk, &bytes, &e) < 0) {
+			fprintf(stderr, "coop: --disk: %s\n", e.msg);
+			return 1;
+		}
+	}
 	if (!o.image) {
 		if (!ctl_operands(argc, argv, first, 1, 1, "FILE.bun or --image IMAGE"))
 			return 2;
 		if (ctl_client(&cl, &err) < 0)
 			return ctl_fail(&err);
 		return run_bun(cl, argv[first], o.replace, o.detach);
-	}
-	if (o.disk) {
-		fprintf(stderr, "coop: --disk is not supported yet\n");
-		return 1;
 	}
 	_cleanup_json_ json_t *body = run_body(&o, argc, argv, first);
 	if (!body)

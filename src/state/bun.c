@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "base/util.h"
+#include "image/disk.h"
 #include "sched/sched.h"
 
 #define NODE_BUDGET 100000
@@ -252,6 +253,13 @@ int bun_size_bytes(const char *s, int64_t *ret)
 		return -EINVAL;
 	*ret = (int64_t)(v * mult);
 	return 0;
+}
+
+int bun_disk_bytes(const char *s, int64_t *ret, struct err *err)
+{
+	if (bun_size_bytes(s, ret) < 0)
+		return err_msg(err, EINVAL, "expected a size like 512M or 1G, got '%.64s'", s ? s : "");
+	return img_disk_size_check(*ret, s, err);
 }
 
 /* ---- fields ---- */
@@ -571,6 +579,14 @@ static int f_memory_swap(struct ctx *c, yaml_node_t *n, const char *p)
 {
 	return res_size(c, n, p, &SPEC->res.memory_swap);
 }
+static int f_disk(struct ctx *c, yaml_node_t *n, const char *p)
+{
+	struct err e = { 0 };
+	const char *v = scalar(n);
+	if (bun_disk_bytes(v ? v : "?", &SPEC->res.disk, &e) < 0)
+		return failf(c, n, p, "%s", e.msg);
+	return 0;
+}
 static int f_blkio_weight(struct ctx *c, yaml_node_t *n, const char *p)
 {
 	return res_int(c, n, p, 10, 1000, &SPEC->res.blkio_weight);
@@ -598,7 +614,7 @@ static int f_resources(struct ctx *c, yaml_node_t *n, const char *path)
 		{ "memory_limit", f_memory_limit }, { "memory_swap", f_memory_swap },
 		{ "blkio_weight", f_blkio_weight }, { "pids_limit", f_pids_limit },
 		{ "memory", f_memory_limit },     { "cpu", f_cpus },
-		{ "cpus", f_cpus },
+		{ "cpus", f_cpus },		    { "disk", f_disk },
 	};
 	int r = walk_map(c, n, path, t, ARRAY_SIZE(t));
 	if (r == 0 && SPEC->res.memory_swap >= 0 && SPEC->res.memory_limit >= 0 &&
@@ -845,7 +861,7 @@ static const struct field top_fields[] = {
 static struct bun_spec *spec_new(void)
 {
 	struct bun_spec *s = xcalloc(1, sizeof(*s));
-	s->res = (struct bun_resources){ -1, -1, -1, -1, -1, -1, 0 };
+	s->res = (struct bun_resources){ -1, -1, -1, -1, -1, -1, -1, 0 };
 	s->replicas_min = s->replicas_max = 1;
 	s->restart = BUN_RESTART_NO;
 	return s;
@@ -1018,6 +1034,7 @@ json_t *bun_to_json(const struct bun_spec *s)
 	RES(memory_swap);
 	RES(blkio_weight);
 	RES(pids_limit);
+	RES(disk);
 #undef RES
 	if (s->res.cpus > 0)
 		json_object_set_new(res, "cpus", json_real(s->res.cpus));

@@ -1,7 +1,7 @@
 /* bun: `.bun` workload files — Budgie's format exactly (version, name,
  * image.docker_image/command/workdir, ports, volumes, environment, resources,
  * healthcheck, replicas) plus coop's extensions beside it (entrypoint, command, user,
- * workdir, labels, restart, vpc, resources.memory/cpu, healthcheck type/command/
+ * workdir, labels, restart, vpc, resources.memory/cpu/disk, healthcheck type/command/
  * start_period, ports[].publish). Parsed with libyaml; every error names
  * file:line:column and the field; unknown fields are warnings. Pure apart from resolving
  * relative volume sources against the file's directory. */
@@ -47,6 +47,7 @@ enum bun_restart { BUN_RESTART_NO, BUN_RESTART_ON_FAILURE, BUN_RESTART_ALWAYS,
 
 struct bun_resources {
 	int64_t cpu_shares, cpu_quota, memory_limit, memory_swap, blkio_weight, pids_limit;
+	int64_t disk; /* bytes of the writable layer (image/disk.h) */
 	double cpus; /* "cpu: 0.5" = quota 50000 per 100000 */
 };
 
@@ -84,5 +85,8 @@ json_t *bun_to_json(const struct bun_spec *s);
 int bun_duration_ms(const char *s, uint64_t *ret);
 /* "512m", "1g", "1048576", "64k" -> bytes. */
 int bun_size_bytes(const char *s, int64_t *ret);
+/* A disk limit ("512M", "1G"): a size within image/disk.h's bounds; the message says
+ * what is wrong with s, the caller names the field. */
+int bun_disk_bytes(const char *s, int64_t *ret, struct err *err);
 
 #endif

@@ -71,6 +71,8 @@ static void test_spec_invalid(void **state)
 	expect_invalid("{\"name\":\"web\",\"image\":\"x\",\"healthcheck\":{\"type\":\"exec\"}}", "healthcheck.command");
 	expect_invalid("{\"name\":\"web\",\"image\":\"x\",\"workdir\":\"rel\"}", "workdir");
 	expect_invalid("{\"name\":\"web\",\"image\":\"x\",\"resources\":{\"cpus\":-1}}", "resources.cpus");
+	expect_invalid("{\"name\":\"web\",\"image\":\"x\",\"resources\":{\"disk\":1048576}}", "resources.disk");
+	expect_invalid("{\"name\":\"web\",\"image\":\"x\",\"resources\":{\"disk\":\"1G\"}}", "resources.disk: expected an integer");
 	assert_false(ag_name_valid(""));
 	assert_false(ag_name_valid("-a"));
 	assert_true(ag_name_valid("web-1.a_b"));

@@ -191,7 +191,11 @@ static void test_run_decode(void **state)
 		{ "{\"image\":\"b\",\"name\":\"../etc\"}", -EINVAL, "name", "not a valid name" },
 		{ "{\"image\":\"b\",\"name\":\"-x\"}", -EINVAL, "name", "not a valid name" },
 		{ "{\"image\":\"b\",\"imagee\":1}", -EINVAL, "imagee", "unknown field" },
-		{ "{\"image\":\"b\",\"disk\":\"1g\"}", -ENOTSUP, "disk", "not supported yet" },
+		{ "{\"image\":\"b\",\"disk\":\"lots\"}", -EINVAL, "disk", "expected a size like 512M" },
+		{ "{\"image\":\"b\",\"disk\":\"4m\"}", -EINVAL, "disk", "4m is below the 16 MiB minimum" },
+		{ "{\"image\":\"b\",\"disk\":1024}", -EINVAL, "disk", "1024 is below the 16 MiB" },
+		{ "{\"image\":\"b\",\"disk\":\"9t\"}", -EINVAL, "disk", "above the 8 TiB maximum" },
+		{ "{\"image\":\"b\",\"disk\":[1]}", -EINVAL, "disk", "expected a size" },
 		{ "{\"image\":\"b\",\"ports\":[\"70000:80\"]}", -EINVAL, "ports[0]", "65535" },
 		{ "{\"image\":\"b\",\"ports\":[\"80\"]}", -EINVAL, "ports[0]", "HOST:CONTAINER" },
 		{ "{\"image\":\"b\",\"ports\":[\"8080:80/sctp\"]}", -EINVAL, "ports[0]", "udp" },
@@ -226,11 +230,14 @@ static void test_run_decode(void **state)
 	assert_int_equal(run_decode("{\"image\":\"busybox\",\"name\":\"web\",\"ports\":[\"8080:80\","
 				    "\"53:53/udp\"],\"volumes\":[\"/srv:/data:ro\",\"cache:/c\"],"
 				    "\"memory\":\"64m\",\"cpu\":0.5,\"env\":[\"A=1\"],"
-				    "\"command\":[\"sh\",\"-c\",\"true\"],\"rm\":true}",
+				    "\"command\":[\"sh\",\"-c\",\"true\"],\"rm\":true,\"disk\":\"1G\"}",
 				    &r, &field, &err),
 			 0);
 	assert_int_equal(r.memory, 64 << 20);
+	assert_int_equal(r.disk, 1LL << 30);
 	assert_int_equal(api_run_to_spec(&r, &spec, &field, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(spec, "resources"), "disk")),
+			 1LL << 30);
 	assert_string_equal(json_string_value(json_object_get(spec, "name")), "web");
 	assert_string_equal(json_string_value(json_object_get(spec, "restart")), "no");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(spec, "replicas"), "min")), 1);

@@ -78,6 +78,7 @@ static void test_extensions(void **state)
 	assert_true(s->res.cpus > 0.49 && s->res.cpus < 0.51);
 	assert_int_equal(s->res.pids_limit, 100);
 	assert_int_equal(s->res.blkio_weight, -1);
+	assert_int_equal(s->res.disk, 1LL << 30);
 	assert_int_equal(s->health->kind, BUN_HEALTH_TCP);
 	assert_int_equal(s->health->start_period_ms, 10000);
 	assert_int_equal(s->health->port, 9000);
@@ -88,6 +89,8 @@ static void test_extensions(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"),
 							    "memory_limit")),
 			 256 << 20);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"), "disk")),
+			 1LL << 30);
 	json_decref(j);
 	bun_spec_free(s);
 }
