@@ -328,8 +328,34 @@ size_t net_overlay_plan(const struct net_overlay_entries *have,
  * routes every VPC it is in), and arrive on A's bridge elsewhere. This table allows a
  * VXLAN device to exchange traffic with its own VPC's bridge only, and only the VPC's
  * own addresses to arrive through it. Published ports (DNAT) stay reachable, as in the
- * main table. */
-char *net_overlay_nft_render(const struct netstate *ns, const bool *has)
+ * main table.
+ *
+ * Every forwarded packet passes this chain, so it is laid out for the common case: one
+ * verdict-map lookup on the input device, then a chain of at most four short rules for
+ * that device (a rule list with ifname sets cost 4 set lookups and 6 name loads per
+ * packet). The overlay's own UDP packets to and from this node's underlay addresses skip
+ * conntrack (nothing NATs or filters them by state; the inner packets are tracked). */
+static void render_locals(FILE *f, const struct netstate *ns, const bool *has,
+			  const struct in_addr *local)
+{
+	char a[INET_ADDRSTRLEN];
+	size_t j = 0;
+
+	fputs("{ ", f);
+	for (size_t i = 0; i < ns->n_vpcs; i++) {
+		bool dup = false;
+		if (!has[i])
+			continue;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = has[k] && local[k].s_addr == local[i].s_addr;
+		if (!dup)
+			fprintf(f, "%s%s", j++ ? ", " : "", inet_ntop(AF_INET, &local[i], a, sizeof(a)));
+	}
+	fputs(" }", f);
+}
+
+char *net_overlay_nft_render(const struct netstate *ns, const bool *has,
+			     const struct in_addr *local)
 {
 	char *buf = NULL, dev[16], c[20];
 	size_t len = 0, k = 0;
@@ -340,36 +366,50 @@ char *net_overlay_nft_render(const struct netstate *ns, const bool *has)
 	fputs("add table " NET_OVERLAY_NFT_TABLE "\ndelete table " NET_OVERLAY_NFT_TABLE "\n", f);
 	for (size_t i = 0; i < ns->n_vpcs; i++)
 		k += has[i];
-	if (k) {
-		fputs("table " NET_OVERLAY_NFT_TABLE " {\n\tset vteps {\n\t\ttype ifname\n\t\telements = { ", f);
-		for (size_t i = 0, j = 0; i < ns->n_vpcs; i++)
-			if (has[i])
-				net_overlay_dev_name(&ns->vpcs[i], dev), fprintf(f, "%s\"%s\"", j++ ? ", " : "", dev);
-		fputs(" }\n\t}\n\tset bridges {\n\t\ttype ifname\n\t\telements = { ", f);
-		for (size_t i = 0; i < ns->n_vpcs; i++)
-			fprintf(f, "%s\"%s\"", i ? ", " : "", ns->vpcs[i].bridge);
-		fputs(" }\n\t}\n\tset pairs {\n\t\ttype ifname . ifname\n\t\telements = { ", f);
-		for (size_t i = 0, j = 0; i < ns->n_vpcs; i++)
-			if (has[i]) {
-				net_overlay_dev_name(&ns->vpcs[i], dev);
-				fprintf(f, "%s\"%s\" . \"%s\", \"%s\" . \"%s\"", j++ ? ", " : "", dev,
-					ns->vpcs[i].bridge, ns->vpcs[i].bridge, dev);
-			}
-		fputs(" }\n\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; "
-		      "policy accept;\n\t\tct status dnat accept comment \"published ports\"\n", f);
-		for (size_t i = 0; i < ns->n_vpcs; i++)
-			if (has[i]) {
-				net_overlay_dev_name(&ns->vpcs[i], dev);
-				fprintf(f, "\t\tiifname \"%s\" ip saddr != %s drop comment \"vpc %s: "
-					   "only its addresses arrive\"\n", dev,
-					net_ipam_cidr_fmt(&ns->vpcs[i].cidr, c), ns->vpcs[i].name);
-			}
-		fputs("\t\tiifname @vteps oifname @vteps drop comment \"no transit\"\n"
-		      "\t\tiifname @vteps oifname @bridges iifname . oifname != @pairs drop "
-		      "comment \"vpc isolation across hosts\"\n"
-		      "\t\tiifname @bridges oifname @vteps iifname . oifname != @pairs drop "
-		      "comment \"vpc isolation across hosts\"\n\t}\n}\n", f);
+	if (!k)
+		goto out;
+	fputs("table " NET_OVERLAY_NFT_TABLE " {\n\tset vteps {\n\t\ttype ifname\n\t\telements = { ", f);
+	for (size_t i = 0, j = 0; i < ns->n_vpcs; i++)
+		if (has[i])
+			net_overlay_dev_name(&ns->vpcs[i], dev), fprintf(f, "%s\"%s\"", j++ ? ", " : "", dev);
+	fputs(" }\n\t}\n\tset bridges {\n\t\ttype ifname\n\t\telements = { ", f);
+	for (size_t i = 0; i < ns->n_vpcs; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", ns->vpcs[i].bridge);
+	fputs(" }\n\t}\n", f);
+	for (size_t i = 0; i < ns->n_vpcs; i++) {
+		const struct net_vpc *v = &ns->vpcs[i];
+		net_overlay_dev_name(v, dev);
+		if (has[i])
+			fprintf(f, "\tchain in-%s {\n"
+				   "\t\tip saddr != %s drop comment \"vpc %s: only its addresses arrive\"\n"
+				   "\t\toifname \"%s\" accept\n"
+				   "\t\toifname @vteps drop comment \"no transit\"\n"
+				   "\t\toifname @bridges drop comment \"vpc isolation across hosts\"\n\t}\n",
+				dev, net_ipam_cidr_fmt(&v->cidr, c), v->name, v->bridge);
+		fprintf(f, "\tchain in-%s {\n\t\toifname @vteps ", v->bridge);
+		if (has[i])
+			fprintf(f, "oifname != \"%s\" ", dev);
+		fputs("drop comment \"vpc isolation across hosts\"\n\t}\n", f);
 	}
+	fputs("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+	      "\t\tct status dnat accept comment \"published ports\"\n\t\tiifname vmap { ", f);
+	for (size_t i = 0, j = 0; i < ns->n_vpcs; i++) {
+		const struct net_vpc *v = &ns->vpcs[i];
+		net_overlay_dev_name(v, dev);
+		if (has[i])
+			fprintf(f, "%s\"%s\" : jump in-%s", j++ ? ", " : "", dev, dev);
+		fprintf(f, "%s\"%s\" : jump in-%s", j++ ? ", " : "", v->bridge, v->bridge);
+	}
+	fputs(" }\n\t}\n\tchain raw-prerouting {\n\t\ttype filter hook prerouting priority raw; "
+	      "policy accept;\n\t\tip daddr ", f);
+	render_locals(f, ns, has, local);
+	fprintf(f, " udp dport %d notrack comment \"vxlan: not tracked\"\n\t}\n"
+		   "\tchain raw-output {\n\t\ttype filter hook output priority raw; policy accept;\n"
+		   "\t\tip saddr ", NET_OVERLAY_PORT);
+	render_locals(f, ns, has, local);
+	fprintf(f, " udp dport %d notrack comment \"vxlan: not tracked\"\n\t}\n}\n",
+		NET_OVERLAY_PORT);
+out:
 	if (fclose(f) != 0)
 		abort();
 	return buf;
@@ -383,10 +423,11 @@ static void nl_closep(struct net_nl **nl)
 }
 #define _cleanup_nl_ _cleanup_(nl_closep)
 
-/* Which VPCs of ns have an overlay device here (has[i]), and their VNIs (others, all
- * but skip). Returns the number of others. */
+/* Which VPCs of ns have an overlay device here (has[i]), its local underlay address
+ * (local[i]), and their VNIs (others, all but skip). Returns the number of others. */
 static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct net_vpc *skip,
-			 bool *has, struct net_overlay_other *others, size_t *ret_n, struct err *err)
+			 bool *has, struct in_addr *local, struct net_overlay_other *others,
+			 size_t *ret_n, struct err *err)
 {
 	size_t n = 0;
 	int r;
@@ -400,7 +441,7 @@ static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct ne
 		has[i] = false;
 		if ((idx = net_link_index(nl, dev, NULL)) < 0)
 			continue;
-		if ((r = net_vxlan_info(nl, idx, &vni, NULL, err)) < 0)
+		if ((r = net_vxlan_info(nl, idx, &vni, &local[i], err)) < 0)
 			return r;
 		has[i] = true;
 		if (&ns->vpcs[i] != skip)
@@ -410,9 +451,10 @@ static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct ne
 	return 0;
 }
 
-static int nft_follow(struct netstate *ns, const bool *has, struct err *err)
+static int nft_follow(struct netstate *ns, const bool *has, const struct in_addr *local,
+		      struct err *err)
 {
-	_cleanup_free_ char *script = net_overlay_nft_render(ns, has);
+	_cleanup_free_ char *script = net_overlay_nft_render(ns, has, local);
 	return net_nft_run(script, "apply nftables table " NET_OVERLAY_NFT_TABLE, err);
 }
 
@@ -548,6 +590,7 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 {
 	_cleanup_nl_ struct net_nl *nl = NULL;
 	_cleanup_free_ bool *has = xcalloc(ns->n_vpcs + 1, sizeof(*has));
+	_cleanup_free_ struct in_addr *local = xcalloc(ns->n_vpcs + 1, sizeof(*local));
 	_cleanup_free_ struct net_overlay_other *others =
 		xcalloc(ns->n_vpcs + 1, sizeof(*others));
 	size_t n_others;
@@ -556,7 +599,7 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	int idx, k, r;
 
 	if ((r = net_nl_open(&nl, err)) < 0 ||
-	    (r = overlays_here(nl, ns, vpc, has, others, &n_others, err)) < 0 ||
+	    (r = overlays_here(nl, ns, vpc, has, local, others, &n_others, err)) < 0 ||
 	    (r = net_overlay_validate(vpc, self, peers, n, others, n_others, err)) < 0)
 		return r;
 	net_overlay_dev_name(vpc, dev);
@@ -568,9 +611,10 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 		return err_wrap(err, "overlay of VPC '%s'", vpc->name);
 	}
 	has[vpc - ns->vpcs] = true;
+	local[vpc - ns->vpcs] = self->underlay;
 	vpc->vni = self->vni;
 	if ((r = mtu_follow(nl, vpc, self->underlay_mtu - NET_OVERLAY_OVERHEAD, err)) < 0 ||
-	    (r = nft_follow(ns, has, err)) < 0 || (r = netstate_save(ns, err)) < 0)
+	    (r = nft_follow(ns, has, local, err)) < 0 || (r = netstate_save(ns, err)) < 0)
 		return r;
 	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes", dev, vpc->name,
 		 self->vni, n, k);
@@ -581,6 +625,7 @@ int net_overlay_remove(struct netstate *ns, struct net_vpc *vpc, struct err *err
 {
 	_cleanup_nl_ struct net_nl *nl = NULL;
 	_cleanup_free_ bool *has = xcalloc(ns->n_vpcs + 1, sizeof(*has));
+	_cleanup_free_ struct in_addr *local = xcalloc(ns->n_vpcs + 1, sizeof(*local));
 	_cleanup_free_ struct net_overlay_other *others =
 		xcalloc(ns->n_vpcs + 1, sizeof(*others));
 	size_t n_others;
@@ -589,9 +634,9 @@ int net_overlay_remove(struct netstate *ns, struct net_vpc *vpc, struct err *err
 
 	net_overlay_dev_name(vpc, dev);
 	if ((r = net_nl_open(&nl, err)) < 0 || (r = net_link_del(nl, dev, err)) < 0 ||
-	    (r = overlays_here(nl, ns, NULL, has, others, &n_others, err)) < 0)
+	    (r = overlays_here(nl, ns, NULL, has, local, others, &n_others, err)) < 0)
 		return r;
-	return nft_follow(ns, has, err);
+	return nft_follow(ns, has, local, err);
 }
 
 int net_overlay_read(const struct net_vpc *vpc, struct net_overlay_info *ret, struct err *err)
