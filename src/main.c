@@ -6,6 +6,7 @@
 
 #include "agent/agent.h"
 #include "api/client.h"
+#include "base/util.h"
 #include "cli/ctl.h"
 #include "cli/daemon.h"
 #include "cli/image.h"
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 {
 	char *name = basename(argv[0]);
 
+	proc_title_init(argc, argv);
 	if (strcmp(name, "coop-runtime") == 0)
 		return rtcli_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "runtime") == 0)

@@ -338,7 +338,7 @@ int ag_spec_validate(json_t *spec, struct err *err)
 		if (v && !json_is_string(v))
 			return err_msg(err, EINVAL, "%s: expected a string", strs[i]);
 	}
-	static const char *const bools[] = { "tty", "stdin" };
+	static const char *const bools[] = { "tty", "stdin", "init" };
 	for (size_t i = 0; i < ARRAY_SIZE(bools); i++) {
 		json_t *v = json_object_get(spec, bools[i]);
 		if (v && !json_is_boolean(v))
@@ -550,6 +550,8 @@ int ag_oci_config(json_t *spec, const struct ag_oci_ident *who, const struct img
 	 * image's is recorded in (the daemon reads it there to stop the container) */
 	if (json_string_value(json_object_get(spec, "stop_signal")))
 		json_object_set(ann, AG_STOP_SIGNAL_ANN, json_object_get(spec, "stop_signal"));
+	if (json_is_true(json_object_get(spec, "init")))
+		json_object_set_new(ann, RT_INIT_ANNOTATION, json_string("true"));
 	json_object_set_new(ann, "coop.id", json_string(who->id));
 	json_object_set_new(ann, "coop.name", json_string(who->name));
 	if (who->workload) {

@@ -89,3 +89,27 @@ char **strv_append(char **v, const char *s)
 	v[n + 1] = NULL;
 	return v;
 }
+
+static char *title_start;
+static size_t title_len;
+
+void proc_title_init(int argc, char **argv)
+{
+	char *end = NULL;
+	for (int i = 0; i < argc; i++)
+		if (argv[i] + strlen(argv[i]) + 1 > end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	if (argc > 0) {
+		title_start = argv[0];
+		title_len = (size_t)(end - argv[0]);
+	}
+}
+
+void proc_title_set(const char *t)
+{
+	if (!title_start)
+		return;
+	size_t n = strlen(t) < title_len ? strlen(t) : title_len - 1;
+	memset(title_start, 0, title_len);
+	memcpy(title_start, t, n);
+}

@@ -51,4 +51,11 @@ char **strv_dup(char *const *v);
 /* Appends a copy of s; v may be NULL. */
 char **strv_append(char **v, const char *s);
 
+/* The process's title: what /proc/PID/cmdline and ps show. proc_title_init (first thing
+ * in main) notes where the kernel put the arguments; proc_title_set writes t over them
+ * (cut to their length), for a process that stays a copy of coop (a container's init
+ * must not show the runtime's command line with host paths). */
+void proc_title_init(int argc, char **argv);
+void proc_title_set(const char *t);
+
 #endif

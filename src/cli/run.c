@@ -616,7 +616,7 @@ int run_cmd_exec(int argc, char **argv)
 struct run_opts {
 	const char *image, *name, *vpc, *memory, *cpu, *disk, *user, *workdir, *stop_signal;
 	char **volumes, **env, **ports;
-	bool detach, rm, tty, stdin, replace;
+	bool detach, rm, tty, stdin, replace, init;
 };
 
 static int run_opt(int c, const char *arg, void *ctx)
@@ -640,6 +640,7 @@ static int run_opt(int c, const char *arg, void *ctx)
 	case 'i': o->stdin = true; break;
 	case 't': o->tty = true; break;
 	case 'S': o->stop_signal = arg; break;
+	case 'n': o->init = true; break;
 	}
 	return 0;
 }
@@ -672,6 +673,8 @@ static const char run_help[] =
 	"                           `run -it IMAGE sh`; Ctrl-P Ctrl-Q detaches (see coop attach)\n"
 	"      --stop-signal SIG    what coop stop sends first (default: the image's\n"
 	"                           StopSignal, else SIGTERM; SIGKILL after the timeout)\n"
+	"      --init               a minimal init as PID 1: passes signals on to CMD (a\n"
+	"                           shell as PID 1 ignores SIGTERM) and reaps orphans\n"
 	"      --rm                 remove the container when it exits\n"
 	"      --replace            (.bun) update an existing workload of that name\n\n"
 	"Examples:\n"
@@ -876,6 +879,8 @@ static int create_with_spec(struct api_client *cl, const struct run_opts *o, jso
 	}
 	if (o->stop_signal)
 		json_object_set_new(spec, "stop_signal", json_string(o->stop_signal));
+	if (o->init)
+		json_object_set_new(spec, "init", json_true());
 	return api_call(cl, "POST", "/v1/workloads", spec, out, err);
 }
 
@@ -963,6 +968,7 @@ int run_cmd_run(int argc, char **argv)
 		{ "rm", no_argument, NULL, 'R' },           { "replace", no_argument, NULL, 'P' },
 		{ "interactive", no_argument, NULL, 'i' },  { "tty", no_argument, NULL, 't' },
 		{ "stop-signal", required_argument, NULL, 'S' },
+		{ "init", no_argument, NULL, 'n' },
 		CTL_HELP_OPT,
 		{ 0 },
 	};
@@ -1014,7 +1020,7 @@ int run_cmd_run(int argc, char **argv)
 		return ctl_usage("run", "%s", "arguments must be UTF-8");
 	if (ctl_client(&cl, &err) < 0)
 		return ctl_fail(&err);
-	if ((o.tty || o.stop_signal ? create_with_spec(cl, &o, body, &out, &err)
+	if ((o.tty || o.stop_signal || o.init ? create_with_spec(cl, &o, body, &out, &err)
 				    : api_call(cl, "POST", "/v1/containers", body, &out, &err)) < 0)
 		return ctl_fail(&err);
 	const char *name = json_string_value(json_object_get(out, "name"));

@@ -612,7 +612,7 @@ static int parse_root(json_t *doc, const char *bundle, struct rt_config *c, stru
 int rt_config_parse(json_t *doc, const char *bundle, struct rt_config **ret, struct err *err)
 {
 	struct rt_config *c = xcalloc(1, sizeof(*c));
-	json_t *proc, *ann;
+	json_t *proc, *ann = NULL;
 	int r;
 
 	if (!json_is_object(doc)) {
@@ -640,6 +640,14 @@ int rt_config_parse(json_t *doc, const char *bundle, struct rt_config **ret, str
 		goto fail;
 	if (r > 0)
 		c->annotations = json_incref(ann);
+	json_t *init = r > 0 ? json_object_get(ann, RT_INIT_ANNOTATION) : NULL;
+	if (init && !(json_is_string(init) && (!strcmp(json_string_value(init), "true") ||
+					       !strcmp(json_string_value(init), "false")))) {
+		r = err_msg(err, EINVAL, "annotations.%s: expected \"true\" or \"false\"",
+			    RT_INIT_ANNOTATION);
+		goto fail;
+	}
+	c->init = init && !strcmp(json_string_value(init), "true");
 	*ret = c;
 	return 0;
 fail:

@@ -117,7 +117,10 @@ struct rt_config {
 	size_t n_sysctl;
 	char *mount_label;
 	json_t *annotations; /* object, may be NULL */
+	bool init;           /* annotation coop.init "true": a minimal init is PID 1 (linux.c) */
 };
+
+#define RT_INIT_ANNOTATION "coop.init"
 
 /* Parses a config.json document; bundle resolves a relative root.path. Errors read
  * "config.json: process.args: expected an array of strings". */

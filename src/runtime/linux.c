@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 
 #include "base/util.h"
 #include "runtime/caps.h"
@@ -546,9 +547,70 @@ static int close_extra_fds(int preserve)
 	return (int)syscall(SYS_close_range, 3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
+/* The container's PID 1 with coop.init (`coop run --init`, `init: true`), as tini or
+ * `docker run --init`: the process runs as its child, in its own process group (the
+ * terminal's foreground one); signals sent to PID 1 are passed on to it (a PID 1
+ * without a handler would ignore SIGTERM); orphans are reaped; PID 1 exits with the
+ * process's status (128+N when signal N ended it). It keeps the process's identity,
+ * capabilities and seccomp filter, and is not dumpable. Signals stay blocked and are
+ * taken with sigwaitinfo: the kernel queues blocked signals even for a namespace's
+ * init, which drops unhandled ones. */
+static void sync_signals(sigset_t *s)
+{
+	static const int sync[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	sigfillset(s);
+	for (size_t i = 0; i < ARRAY_SIZE(sync); i++)
+		sigdelset(s, sync[i]);
+}
+
+static void __attribute__((noreturn)) init_reap(pid_t child, const sigset_t *set)
+{
+	siginfo_t si;
+	int st;
+	pid_t p;
+
+	proc_title_set("coop-init");
+	prctl(PR_SET_NAME, "coop-init", 0, 0, 0);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	for (;;) {
+		int sig = sigwaitinfo(set, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(child, sig);
+			continue;
+		}
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == child)
+				_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+/* With init, forks: returns in the child (the process to be), never in PID 1. */
+static int start_init(const struct rt_process *p, struct err *err)
+{
+	sigset_t set, old;
+	pid_t child;
+
+	sync_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	if ((child = fork()) < 0)
+		return err_sys(err, errno, "init: fork the process");
+	if (child > 0)
+		init_reap(child, &set);
+	if (setpgid(0, 0) < 0)
+		return err_sys(err, errno, "init: a process group for the process");
+	/* SIGTTOU is still blocked: a background group may take the terminal */
+	if (p->terminal && tcsetpgrp(0, getpid()) < 0)
+		return err_sys(err, errno, "init: give the terminal to the process");
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
 /* The common tail of init and exec: identity, privileges, exec. */
 static int become_process(const struct rt_process *p, const struct rt_config *c,
-			  const char *exe, int preserve_fds, struct err *err)
+			  const char *exe, int preserve_fds, bool init, struct err *err)
 {
 	int r;
 
@@ -568,6 +630,8 @@ static int become_process(const struct rt_process *p, const struct rt_config *c,
 	if (c->seccomp && p->no_new_privileges && (r = rt_seccomp_apply(c->seccomp, err)) < 0)
 		return r;
 	close_extra_fds(preserve_fds);
+	if (init && (r = start_init(p, err)) < 0)
+		return r;
 	execve(exe, p->args, p->env ? p->env : (char *[]){ NULL });
 	return err_sys(err, errno, "exec '%s'", exe);
 }
@@ -698,7 +762,7 @@ void rt_init_main(struct rt_init *in)
 			goto fail;
 		free(js);
 	}
-	become_process(in->proc, in->cfg, exe, in->preserve_fds, &err);
+	become_process(in->proc, in->cfg, exe, in->preserve_fds, in->cfg->init, &err);
 fail:
 	dprintf(2, "coop-runtime: %s\n", err.msg);
 	_exit(127);
@@ -720,7 +784,7 @@ void rt_exec_main(const struct rt_process *proc, const struct rt_config *cfg, in
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	rt_sync_send(sync_fd, RT_SYNC_CREATED, 0, NULL);
 	close(sync_fd);
-	become_process(proc, cfg, exe, preserve_fds, &err);
+	become_process(proc, cfg, exe, preserve_fds, false, &err);
 	dprintf(2, "coop-runtime: %s\n", err.msg);
 	_exit(127);
 }

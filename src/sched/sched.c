@@ -108,8 +108,12 @@ int sched_constraint_check(const char *expr, struct err *err)
 	return r;
 }
 
+/* A node's labels, and node.name: its own name (`coop run --image` pins a container
+ * to the node it was asked on with node.name==NAME). */
 static const char *label_get(const struct sched_node *n, const char *key)
 {
+	if (streq(key, SCHED_NODE_NAME_KEY))
+		return n->name;
 	for (size_t i = 0; i < n->n_labels; i++)
 		if (n->labels[i].key && streq(n->labels[i].key, key))
 			return n->labels[i].value ? n->labels[i].value : "";

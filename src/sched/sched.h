@@ -64,6 +64,8 @@ struct sched_label {
 	const char *key, *value;
 };
 
+#define SCHED_NODE_NAME_KEY "node.name" /* a constraint key every node answers: its name */
+
 struct sched_node {
 	const char *name; /* unique */
 	enum sched_node_state state;

@@ -333,6 +333,25 @@ static int f_vpc(struct ctx *c, yaml_node_t *n, const char *path)
 	return get_str(c, n, path, &SPEC->vpc);
 }
 
+/* YAML 1.1's spellings of a boolean, as users write them. */
+static int get_bool(struct ctx *c, yaml_node_t *n, const char *path, bool *ret)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "on", "On" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "off", "Off" };
+	const char *v = scalar(n);
+	for (size_t i = 0; v && i < ARRAY_SIZE(yes); i++)
+		if (streq(v, yes[i]) || streq(v, no[i])) {
+			*ret = streq(v, yes[i]);
+			return 0;
+		}
+	return failf(c, n, path, "expected true or false, got '%s'", v ? v : "a list or mapping");
+}
+
+static int f_init(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	return get_bool(c, n, path, &SPEC->init);
+}
+
 static int f_image(struct ctx *c, yaml_node_t *n, const char *path)
 {
 	static const struct field t[] = {
@@ -854,6 +873,7 @@ static const struct field top_fields[] = {
 	{ "workdir", f_workdir },       { "user", f_user },
 	{ "vpc", f_vpc },               { "restart", f_restart },
 	{ "labels", f_labels },         { "placement", f_placement },
+	{ "init", f_init },
 };
 
 /* ---- entry points ---- */
@@ -1057,5 +1077,7 @@ json_t *bun_to_json(const struct bun_spec *s)
 		json_object_set(j, "labels", s->labels);
 	if (s->placement)
 		json_object_set(j, "placement", s->placement);
+	if (s->init)
+		json_object_set_new(j, "init", json_true());
 	return j;
 }

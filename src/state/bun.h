@@ -67,6 +67,7 @@ struct bun_spec {
 	int replicas_min, replicas_max;
 	enum bun_restart restart;
 	int restart_max; /* on-failure:N; 0 = unlimited */
+	bool init;       /* a minimal init as PID 1 (reaps, passes signals on) */
 	json_t *labels;
 	json_t *placement; /* {"constraints": [...], "spread": key}, NULL = anywhere */
 	char **warnings; /* "web.bun:7:3: unknown field 'imagee' (ignored)" */

@@ -226,6 +226,32 @@ teardown_file() {
 	"$COOP" rm sigimg-1 >/dev/null
 }
 
+@test "--init: PID 1 passes SIGTERM on to a shell, reaps orphans, exits with its status" {
+	# without --init a shell as PID 1 ignores SIGTERM: stop waits out its timeout
+	"$COOP" run -d --name noinit --image coop-demo/httpd:1 -- sh -c 'sleep 1000' >/dev/null
+	# (sleep 0.2 &) leaves an orphan that PID 1 must reap
+	"$COOP" run -d --init --name withinit --image coop-demo/httpd:1 -- sh -c '(sleep 0.2 &); sleep 1000' >/dev/null
+	sleep 1
+	run "$COOP" exec withinit-1 ps -o pid,stat,args
+	[[ "$output" != *" Z "* ]]
+	[[ "$output" != *"sleep 0.2"* ]]
+	run "$COOP" exec withinit-1 ps -o pid,args
+	[[ "$output" == *" 1 coop-init"* ]]
+	[[ "$output" == *" 2 sleep 1000"* ]] # the process, PID 1's child (sh exec'd its last command)
+	local t0=${EPOCHREALTIME/./} t1 t2   # microseconds
+	"$COOP" stop --timeout 3s noinit-1 >/dev/null
+	t1=${EPOCHREALTIME/./}
+	"$COOP" stop --timeout 30s withinit-1 >/dev/null
+	t2=${EPOCHREALTIME/./}
+	[ $((t1 - t0)) -ge 2900000 ] # the timeout ran out: SIGKILL
+	[ $((t2 - t1)) -lt 2000000 ] # the shell took SIGTERM at once
+	[ "$("$COOP" inspect withinit-1 | jq -r '.[0].exit_code')" = 143 ]
+	"$COOP" rm noinit-1 withinit-1 >/dev/null
+	# the exit code of the process is PID 1's; a bad annotation value is one line
+	run "$COOP" run --rm --init --image coop-demo/httpd:1 -- sh -c 'exit 7'
+	[ "$status" -eq 7 ]
+}
+
 @test "exec -i: a client that goes away hangs the process up, nothing leaks" {
 	local before after pid
 	before=$(ls /proc/"$(cat "$D/daemon.pid")"/fd | wc -l)

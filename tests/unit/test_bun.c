@@ -86,6 +86,8 @@ static void test_extensions(void **state)
 	assert_int_equal(s->replicas_max, 3);
 	json_t *j = bun_to_json(s);
 	assert_string_equal(json_string_value(json_object_get(j, "restart")), "on-failure");
+	assert_true(s->init);
+	assert_true(json_is_true(json_object_get(j, "init")));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "resources"),
 							    "memory_limit")),
 			 256 << 20);

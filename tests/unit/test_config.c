@@ -95,6 +95,7 @@ static void test_full(void **state)
 	assert_int_equal(c->rootfs_propagation, MS_SLAVE | MS_REC);
 	assert_string_equal(c->sysctl[0].key, "net.ipv4.ip_forward");
 	assert_string_equal(json_string_value(json_object_get(c->annotations, "k")), "v");
+	assert_false(c->init);
 	rt_config_free(c);
 }
 
@@ -152,6 +153,8 @@ static void test_errors(void **state)
 		  "linux.resources.memory.limit" },
 		{ "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOPE\"}}}",
 		  "linux.seccomp.defaultAction" },
+		{ "{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"annotations\":{\"coop.init\":\"yes\"}}",
+		  "annotations.coop.init: expected \"true\" or \"false\"" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

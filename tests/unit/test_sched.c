@@ -211,6 +211,9 @@ static void test_constraints(void **state)
 	     "agent1=0,agent2=0,server1=2,server2=0,server3=2"},
 	    /* no constraint: everyone, spread evenly */
 	    {{NULL}, 5, "agent1=1,agent2=1,server1=1,server2=1,server3=1"},
+	    /* node.name: every node's own name, no label needed */
+	    {{"node.name==server2"}, 3, "agent1=0,agent2=0,server1=0,server2=3,server3=0"},
+	    {{"node.name!=agent1", "role==agent"}, 2, "agent1=0,agent2=2,server1=0,server2=0,server3=0"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
