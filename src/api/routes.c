@@ -606,6 +606,7 @@ static const struct route {
 	{ "POST", "/v1/cluster/join", .cfn = api_cluster_join },
 	{ "POST", "/v1/cluster/propose", .cfn = api_cluster_propose },
 	{ "POST", "/v1/cluster/heartbeat", .cfn = api_cluster_heartbeat },
+	{ "POST", "/v1/cluster/renew", .cfn = api_cluster_renew },
 	{ "GET", "/v1/nodes", .cfn = api_cluster_nodes },
 	{ "GET", "/v1/nodes/{}", .cfn = api_cluster_node },
 	{ "DELETE", "/v1/nodes/{}", .cfn = api_cluster_node_rm },

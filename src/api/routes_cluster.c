@@ -194,6 +194,45 @@ int api_cluster_label_cmd(const char *name, json_t *body, json_t **ret, struct e
 	return 0;
 }
 
+int api_cluster_speaks_for(const struct model *m, const char *cn, const char *name,
+			   const char *what, struct err *err)
+{
+	const struct model_node *n;
+
+	if (!cn || !name || streq(cn, name))
+		return 0;
+	n = model_node(m, cn);
+	if (n && n->role == MODEL_ROLE_SERVER)
+		return 0;
+	return err_msg(err, EACCES, "%s for node '%.63s' sent with the certificate of node '%.63s'",
+		       what, name, cn);
+}
+
+int api_cluster_cmd_identity(const struct model *m, const char *cn, json_t *cmd,
+			     struct err *err)
+{
+	const char *op = json_string_value(json_object_get(cmd, "op"));
+	json_t *it;
+	size_t i;
+	int r;
+
+	if (!op)
+		return 0; /* the state machine refuses it */
+	if (streq(op, "node.register"))
+		return api_cluster_speaks_for(m, cn, json_string_value(json_object_get(cmd, "name")),
+					      "registration", err);
+	if (streq(op, "cert.add"))
+		return api_cluster_speaks_for(m, cn, json_string_value(json_object_get(cmd, "node")),
+					      "certificate record", err);
+	if (!streq(op, "task.status"))
+		return 0;
+	json_array_foreach(json_object_get(cmd, "reports"), i, it)
+		if ((r = api_cluster_speaks_for(m, cn, json_string_value(json_object_get(it, "node")),
+						"task report", err)) < 0)
+			return r;
+	return 0;
+}
+
 json_t *api_cluster_watch_next(const struct model *m, uint64_t *after, size_t max,
 			       bool *ret_stale)
 {
@@ -465,8 +504,12 @@ void api_cluster_join(struct cluster *c, struct api_req *req, char **p)
 void api_cluster_propose(struct cluster *c, struct api_req *req, char **p)
 {
 	_cleanup_json_ json_t *cmd = NULL;
+	struct err err = { 0 };
+	int r;
 	if (!node_only(req) || !body_object(req, &cmd))
 		return;
+	if ((r = api_cluster_cmd_identity(cluster_model(c), api_req_peer_cn(req), cmd, &err)) < 0)
+		return reply_status(req, r, &err);
 	write_cmd(c, req, cmd);
 }
 
@@ -477,9 +520,43 @@ void api_cluster_heartbeat(struct cluster *c, struct api_req *req, char **p)
 	int r;
 	if (!node_only(req) || !body_object(req, &body))
 		return;
-	if ((r = cluster_heartbeat(c, body, &err)) < 0)
+	const char *name = json_string_value(json_object_get(body, "name"));
+	if ((r = api_cluster_speaks_for(cluster_model(c), api_req_peer_cn(req), name, "heartbeat",
+					&err)) < 0 ||
+	    (r = cluster_heartbeat(c, body, &err)) < 0)
 		return reply_status(req, r, &err);
 	api_reply_json(req, 200, json_object());
+}
+
+static void on_renew_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct api_req *req = ctx;
+	if (status < 0)
+		reply_status(req, status, err);
+	else
+		api_reply_json(req, 200, json_deep_copy(result));
+	api_req_release(req);
+}
+
+void api_cluster_renew(struct cluster *c, struct api_req *req, char **p)
+{
+	_cleanup_json_ json_t *body = NULL;
+	struct err err = { 0 };
+	const char *cn = api_req_peer_cn(req);
+	if (!node_only(req))
+		return;
+	if (!cn)
+		return api_reply_error(req, 403, "forbidden", NULL,
+				       "%s %s renews the certificate the request comes with: use a "
+				       "node certificate", api_req_method(req), api_req_path(req));
+	if (!body_object(req, &body))
+		return;
+	api_req_hold(req);
+	int r = cluster_renew_request(c, cn, body, on_renew_done, req, &err);
+	if (r < 0) {
+		api_req_release(req);
+		reply_status(req, r, &err);
+	}
 }
 
 /* ================= nodes ================= */

@@ -26,6 +26,7 @@ void api_cluster_ca(struct cluster *c, struct api_req *req, char **p);		/* GET /
 void api_cluster_join(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/join */
 void api_cluster_propose(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/propose */
 void api_cluster_heartbeat(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/heartbeat */
+void api_cluster_renew(struct cluster *c, struct api_req *req, char **p);	/* POST /v1/cluster/renew */
 void api_cluster_nodes(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/nodes */
 void api_cluster_node(struct cluster *c, struct api_req *req, char **p);	/* GET /v1/nodes/{} */
 void api_cluster_node_labels(struct cluster *c, struct api_req *req, char **p); /* POST .../labels */
@@ -95,5 +96,15 @@ json_t *api_cluster_workloads_json(const struct model *m);
 /* POST /v1/nodes/{name}/labels {"set":{k:v},"remove":[k]} -> the node.label command;
  * -EINVAL (naming the field) for anything else. */
 int api_cluster_label_cmd(const char *name, json_t *body, json_t **ret, struct err *err);
+/* Identity: a node's certificate (CN cn) speaks for that node only — its heartbeats,
+ * its registration, its task reports, its certificate records. A server's certificate
+ * speaks for any node: servers forward other nodes' requests, and they hold the CA key
+ * anyway. 0 when allowed; -EACCES naming both nodes otherwise. */
+int api_cluster_speaks_for(const struct model *m, const char *cn, const char *name,
+			   const char *what, struct err *err);
+/* The same for a proposed command: node.register (name), task.status (every report's
+ * node), cert.add (node); other commands are not on a node's own behalf. */
+int api_cluster_cmd_identity(const struct model *m, const char *cn, json_t *cmd,
+			     struct err *err);
 
 #endif

@@ -6,7 +6,9 @@
 #include "api/server.h"
 
 #include <fcntl.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -27,8 +29,21 @@ struct listener {
 	bool tcp;
 };
 
+/* The certificate the TLS listener presents, chosen per handshake (cert_retrieve) so
+ * that a renewed one replaces it without restarting the listener. Older ones stay
+ * until TLS_IDENT_KEEP newer ones exist: a handshake that began with one may still
+ * be using it. */
+#define TLS_IDENT_KEEP 8
+struct tls_ident {
+	gnutls_pcert_st pcert;
+	gnutls_privkey_t key;
+	struct tls_ident *older;
+};
+
 struct api_server {
 	uv_loop_t *loop;
+	struct api_server *next_srv; /* every server this process runs (cert_retrieve) */
+	struct tls_ident *ident;
 	struct listener l[2];
 	int n_listeners;
 	struct api_server_config cfg;
@@ -57,6 +72,7 @@ struct api_req {
 	size_t len;
 	bool too_big;
 	enum auth_role role;
+	char *peer_cn, *peer_serial; /* a node certificate's CN and serial (hex) */
 	int refs;
 	bool linked, dispatched, suspended, answered;
 	unsigned status;
@@ -116,6 +132,8 @@ static void req_free(struct api_req *r)
 	free(r->path);
 	free(r->body);
 	free(r->out);
+	free(r->peer_cn);
+	free(r->peer_serial);
 	free(r);
 }
 
@@ -134,6 +152,7 @@ void api_req_release(struct api_req *r)
 const char *api_req_method(const struct api_req *r) { return r->method; }
 const char *api_req_path(const struct api_req *r) { return r->path; }
 enum auth_role api_req_role(const struct api_req *r) { return r->role; }
+const char *api_req_peer_cn(const struct api_req *r) { return r->peer_cn; }
 bool api_req_local(const struct api_req *r) { return !r->l->tcp; }
 bool api_req_alive(const struct api_req *r) { return r->conn && !r->srv->stopping; }
 
@@ -388,6 +407,35 @@ static bool node_cert_ok(struct api_req *r)
 	return status == 0;
 }
 
+/* The CN and serial of the (verified) client certificate, for the routes that bind a
+ * node's name to it and for the owner's revocation check. */
+static bool node_identity(struct api_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned n = 0;
+	const gnutls_datum_t *certs = ci ? gnutls_certificate_get_peers(ci->tls_session, &n) : NULL;
+	gnutls_x509_crt_t crt;
+	char cn[256];
+	unsigned char serial[64];
+	size_t cn_len = sizeof(cn), slen = sizeof(serial);
+	bool ok = false;
+
+	if (!certs || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return false;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) >= 0 &&
+	    gnutls_x509_crt_get_serial(crt, serial, &slen) >= 0 && slen > 0 && slen <= 20) {
+		r->peer_cn = xstrdup(cn);
+		r->peer_serial = xmalloc(2 * slen + 1);
+		for (size_t i = 0; i < slen; i++)
+			sprintf(r->peer_serial + 2 * i, "%02x", serial[i]);
+		ok = true;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
 /* TCP: a node certificate, else an access token; the open routes need neither. */
 static bool authenticate(struct api_req *r)
 {
@@ -397,6 +445,17 @@ static bool authenticate(struct api_req *r)
 	if (!r->l->tcp)
 		return peer_role(r);
 	if (node_cert_ok(r)) {
+		struct err err = { 0 };
+		if (!node_identity(r)) {
+			api_reply_error(r, 403, "forbidden", NULL,
+					"the client certificate has no usable name or serial");
+			return false;
+		}
+		if (s->cfg.peer_check &&
+		    s->cfg.peer_check(s->cfg.peer_ctx, r->peer_cn, r->peer_serial, &err) < 0) {
+			api_reply_error(r, 403, "forbidden", NULL, "%s", err.msg);
+			return false;
+		}
 		r->role = AUTH_NODE;
 		return true;
 	}
@@ -659,6 +718,88 @@ static int tcp_socket(const char *listen_addr, struct err *err)
 	return take_fd(fd);
 }
 
+/* ---- the listener's certificate ---- */
+
+static struct api_server *servers; /* cert_retrieve finds its server among these */
+
+static void ident_free(struct tls_ident *id)
+{
+	while (id) {
+		struct tls_ident *older = id->older;
+		gnutls_pcert_deinit(&id->pcert);
+		gnutls_privkey_deinit(id->key);
+		free(id);
+		id = older;
+	}
+}
+
+static int ident_new(const char *cert_pem, const char *key_pem, struct tls_ident **ret,
+		     struct err *err)
+{
+	struct tls_ident *id = xcalloc(1, sizeof(*id));
+	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
+	gnutls_datum_t k = { (unsigned char *)key_pem, (unsigned)strlen(key_pem) };
+	int rv;
+
+	if ((rv = gnutls_pcert_import_x509_raw(&id->pcert, &c, GNUTLS_X509_FMT_PEM, 0)) < 0) {
+		free(id);
+		return err_msg(err, EINVAL, "TLS certificate: %s", gnutls_strerror(rv));
+	}
+	if ((rv = gnutls_privkey_init(&id->key)) < 0 ||
+	    (rv = gnutls_privkey_import_x509_raw(id->key, &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		gnutls_pcert_deinit(&id->pcert);
+		if (id->key)
+			gnutls_privkey_deinit(id->key);
+		free(id);
+		return err_msg(err, EINVAL, "TLS key: %s", gnutls_strerror(rv));
+	}
+	*ret = id;
+	return 0;
+}
+
+/* GnuTLS asks, per handshake, what to present: the newest identity of the server
+ * whose MHD daemon holds the connection (MHD sets the session pointer to it). */
+static int cert_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			 gnutls_privkey_t *privkey)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci =
+		conn ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON) : NULL;
+
+	for (struct api_server *s = servers; ci && s; s = s->next_srv)
+		for (int i = 0; i < 2; i++)
+			if (s->l[i].mhd == ci->daemon && s->ident) {
+				*pcert = &s->ident->pcert;
+				*pcert_length = 1;
+				*privkey = s->ident->key;
+				return 0;
+			}
+	log_warn("http: TLS handshake: no certificate to present");
+	return -1;
+}
+
+int api_server_set_tls(struct api_server *s, const char *cert_pem, const char *key_pem,
+		       struct err *err)
+{
+	struct tls_ident *id = NULL, *p;
+	int r = ident_new(cert_pem, key_pem, &id, err);
+
+	if (r < 0)
+		return r;
+	id->older = s->ident;
+	s->ident = id;
+	p = id;
+	for (int n = 1; p && n < TLS_IDENT_KEEP; n++)
+		p = p->older;
+	if (p) {
+		ident_free(p->older);
+		p->older = NULL;
+	}
+	return 0;
+}
+
 static int listener_start(struct api_server *s, struct listener *l, int fd, bool tls,
 			  struct err *err)
 {
@@ -673,8 +814,8 @@ static int listener_start(struct api_server *s, struct listener *l, int fd, bool
 	struct MHD_OptionItem tls_opts[4];
 	int n = 0;
 	if (tls) {
-		tls_opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
-		tls_opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
+		tls_opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+							 (void *)cert_retrieve };
 		/* with a trust list MHD asks clients for a certificate (not requires it) */
 		if (s->tls_ca)
 			tls_opts[n++] =
@@ -724,9 +865,12 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 		}
 		if ((r = fs_read(cfg->tls_cert, &s->tls_cert, err)) < 0 ||
 		    (r = fs_read(cfg->tls_key, &s->tls_key, err)) < 0 ||
-		    (cfg->tls_ca && (r = fs_read(cfg->tls_ca, &s->tls_ca, err)) < 0))
+		    (cfg->tls_ca && (r = fs_read(cfg->tls_ca, &s->tls_ca, err)) < 0) ||
+		    (r = api_server_set_tls(s, s->tls_cert, s->tls_key, err)) < 0)
 			goto fail;
 	}
+	s->next_srv = servers;
+	servers = s;
 	if ((fd = unix_socket(cfg->unix_path, err)) < 0) {
 		r = fd;
 		goto fail;
@@ -755,11 +899,17 @@ static void on_handle_closed(uv_handle_t *h)
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->tls_ca);
+	ident_free(s->ident);
 	free(s);
 }
 
 void api_server_stop(struct api_server *s)
 {
+	for (struct api_server **p = &servers; *p; p = &(*p)->next_srv)
+		if (*p == s) {
+			*p = s->next_srv;
+			break;
+		}
 	s->stopping = true;
 	/* streams end; requests waiting for a reply get 503; MHD requires every
 	 * suspended connection resumed before it stops */

@@ -37,6 +37,10 @@ struct api_server_config {
 					  * may then present a certificate it signed (role
 					  * node); others fall back to access tokens */
 	struct auth_store *tokens;       /* for TCP callers; borrowed */
+	/* A node certificate that verified against tls_ca is still checked here (the
+	 * cluster's revocation list): < 0 refuses the request, 403 with err's message. */
+	int (*peer_check)(void *ctx, const char *cn, const char *serial, struct err *err);
+	void *peer_ctx;
 	api_dispatch_fn dispatch;
 	void *ctx;
 };
@@ -54,6 +58,10 @@ int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 /* Ends every stream, stops MHD, closes the handles and unlinks the socket; the server
  * is freed once the loop has closed its handles. */
 void api_server_stop(struct api_server *s);
+/* A renewed certificate for the TLS listener: handshakes from now on present it (open
+ * connections keep theirs). */
+int api_server_set_tls(struct api_server *s, const char *cert_pem, const char *key_pem,
+		       struct err *err);
 
 /* ---- the request ---- */
 const char *api_req_method(const struct api_req *r);
@@ -63,6 +71,8 @@ const char *api_req_query(struct api_req *r, const char *key);
 const char *api_req_header(struct api_req *r, const char *key);
 const char *api_req_body(const struct api_req *r, size_t *ret_len);
 enum auth_role api_req_role(const struct api_req *r);
+/* The CN of the node certificate the request came with (role AUTH_NODE), else NULL. */
+const char *api_req_peer_cn(const struct api_req *r);
 /* Whether the request came over the unix socket (not TCP). */
 bool api_req_local(const struct api_req *r);
 /* Whether the client is still there to be answered. */

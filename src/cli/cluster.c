@@ -11,6 +11,8 @@
 #include "base/util.h"
 #include "cli/ctl.h"
 #include "cluster/cluster.h"
+#include "cluster/pki.h"
+#include "state/bun.h"
 
 static void client_freep(struct api_client **c) { api_client_free(*c); }
 #define _cleanup_client_ _cleanup_(client_freep)
@@ -20,7 +22,7 @@ static void client_freep(struct api_client **c) { api_client_free(*c); }
 struct out {
 	const char *verb;
 	bool json, force;
-	const char *address, *name, *state;
+	const char *address, *name, *state, *cert_ttl;
 };
 
 static int out_opt(int c, const char *arg, void *ctx)
@@ -36,6 +38,7 @@ static int out_opt(int c, const char *arg, void *ctx)
 	case 'a': o->address = arg; break;
 	case 'n': o->name = arg; break;
 	case 's': o->state = arg; break;
+	case 'T': o->cert_ttl = arg; break;
 	}
 	return 0;
 }
@@ -59,14 +62,18 @@ static int get(const char *path, json_t **ret)
 /* ---- init ---- */
 
 static const char init_help[] =
-	"Usage: coop init --address IP[:PORT] [--name NAME] [--state DIR]\n"
+	"Usage: coop init --address IP[:PORT] [--name NAME] [--state DIR] [--cert-ttl DURATION]\n"
 	"Make this host the first server of a new cluster: a cluster CA, this node's\n"
 	"certificate and a one-member Raft configuration under <state>/cluster, and two\n"
 	"join tokens. No daemon needed (run it before `coop daemon`).\n\n"
 	"  --address IP[:PORT]  the address other nodes reach this one at (API port,\n"
 	"                       default 7443; Raft uses PORT+1)\n"
 	"  --name NAME          this node's name (default: the host name)\n"
-	"  --state DIR          the daemon's state directory (default /var/lib/coop)\n\n"
+	"  --state DIR          the daemon's state directory (default /var/lib/coop)\n"
+	"  --cert-ttl DURATION  how long the node certificates the cluster's CA signs are\n"
+	"                       valid (default 2160h: 90 days; 60s to 8760h); nodes\n"
+	"                       renew theirs when a third of it is left\n"
+	"\n"
 	"Examples:\n"
 	"  coop init --address 10.0.0.1\n"
 	"  coop init --address 10.0.0.1:7443 --name node1 --state /var/lib/coop\n";
@@ -77,10 +84,12 @@ static int cmd_init(int argc, char **argv)
 		{ "address", required_argument, NULL, 'a' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "state", required_argument, NULL, 's' },
+		{ "cert-ttl", required_argument, NULL, 'T' },
 		CTL_HELP_OPT,
 		{ 0 },
 	};
 	struct out o = { .verb = "init", .state = "/var/lib/coop" };
+	uint64_t ttl_ms = 0;
 	struct cluster_addr addr;
 	char host[256] = "", server_tok[JOIN_TOKEN_MAX], agent_tok[JOIN_TOKEN_MAX];
 	struct err err = { 0 };
@@ -91,12 +100,18 @@ static int cmd_init(int argc, char **argv)
 		return ctl_usage("init", "%s", "--address IP[:PORT] is required");
 	if (cluster_addr_parse(o.address, &addr, &err) < 0)
 		return ctl_fail(&err);
+	if (o.cert_ttl && (bun_duration_ms(o.cert_ttl, &ttl_ms) < 0 || ttl_ms < PKI_TTL_MIN * 1000))
+		return ctl_usage("init",
+				 "--cert-ttl: expected a duration from 60s to 8760h (like 2160h or "
+				 "3m), got '%s'",
+				 o.cert_ttl);
 	if (!o.name) {
 		if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
 			return ctl_usage("init", "%s", "no host name: give --name NAME");
 		o.name = host;
 	}
-	if (cluster_init(o.state, o.name, &addr, server_tok, agent_tok, &err) < 0)
+	if (cluster_init(o.state, o.name, &addr, (int64_t)(ttl_ms / 1000), server_tok, agent_tok,
+			 &err) < 0)
 		return ctl_fail(&err);
 	printf("Cluster created: %s is its first server (%s:%u, state %s).\n\n"
 	       "Join tokens (keep them secret; agents run containers only, servers also vote):\n"

@@ -257,6 +257,24 @@ static int join(const struct opts *o, struct err *err)
 	return 0;
 }
 
+/* A renewed node certificate reaches the TLS listener too. */
+static void on_creds(void *ctx, const char *cert_pem, const char *key_pem)
+{
+	struct daemon *d = ctx;
+	struct err err = { 0 };
+
+	if (d->server && api_server_set_tls(d->server, cert_pem, key_pem, &err) < 0)
+		log_warn("cluster: the API listener keeps its old certificate: %s", err.msg);
+}
+
+/* A node certificate presented to the API must not be revoked. */
+static int peer_check(void *ctx, const char *cn, const char *serial, struct err *err)
+{
+	struct daemon *d = ctx;
+
+	return d->cluster ? cluster_cert_check(d->cluster, cn, serial, err) : 0;
+}
+
 static int serve(struct daemon *d, const struct opts *o, struct err *err)
 {
 	_cleanup_free_ char *sock = xasprintf("%s/coop.sock", o->run);
@@ -279,7 +297,8 @@ static int serve(struct daemon *d, const struct opts *o, struct err *err)
 		return err_wrap(err, "restore containers");
 	if (cluster_configured(o->state)) {
 		struct cluster_config cc = { .loop = d->loop, .state_dir = o->state,
-					     .agent = d->agent, .labels = o->labels };
+					     .agent = d->agent, .labels = o->labels,
+					     .on_creds = on_creds, .creds_ctx = d };
 		if (o->listen)
 			return err_msg(err, EINVAL, "--listen: a cluster member serves its API on "
 						    "its cluster address already");
@@ -301,6 +320,8 @@ static int serve(struct daemon *d, const struct opts *o, struct err *err)
 		sc.tls_cert = cluster_cert_file(d->cluster);
 		sc.tls_key = cluster_key_file(d->cluster);
 		sc.tls_ca = cluster_ca_file(d->cluster);
+		sc.peer_check = peer_check;
+		sc.peer_ctx = d;
 	}
 	if ((r = api_server_start(d->loop, &sc, &d->server, err)) < 0)
 		return r;

@@ -39,6 +39,9 @@
 /* A write that finds no leader waits this long for an election to end. */
 #define LEADER_WAIT_MS 5000
 #define REGISTER_RETRY_MS 1000
+/* A renewal that failed (no leader, a refusal) is tried again this much later. */
+#define RENEW_RETRY_S 10
+#define CERT_RECORD_RETRY_MS 2000
 
 /* A node's connection to the leader for its heartbeats: kept open (one TLS handshake,
  * not one every 200 ms), used only from the one heartbeat work in flight. */
@@ -65,6 +68,19 @@ struct cluster {
 	char ca_fp[PKI_FP_HEX + 1];
 	json_t *cfg, *labels;
 	int lock_fd;
+
+	/* this node's certificate: when it is due, and its serial as the model records it */
+	int64_t cert_ttl_s;	 /* what this cluster's CA signs for (servers sign) */
+	time_t renew_at;	 /* wall clock */
+	char serial[PKI_SERIAL_HEX + 1];
+	bool renew_inflight;
+	char *renew_key;	 /* the key of the certificate being requested */
+	bool cert_rec_inflight;
+	uint64_t cert_rec_next_ms;
+	size_t revoked_seen;	 /* model revoked list length last checked against Raft peers */
+	bool hb_keep_stale;	 /* the heartbeat connection still presents the old certificate */
+	cluster_creds_fn on_creds;
+	void *creds_ctx;
 
 	struct raft_uv_transport transport;
 	struct raft_io io;
@@ -108,6 +124,9 @@ struct cluster {
 
 static void kick_arm(struct cluster *c);
 static void renew_cert(struct cluster *c);
+static void renew_tick(struct cluster *c);
+static void cert_state(struct cluster *c);
+static void cert_record(struct cluster *c);
 static bool caught_up(struct cluster *c);
 
 /* ---- small helpers ---- */
@@ -1137,6 +1156,11 @@ static void send_heartbeat(struct cluster *c)
 
 	if (c->hb_inflight)
 		return;
+	if (c->hb_keep_stale) { /* renewed: the next beat connects with the new certificate */
+		api_client_free(c->hb_keep.client);
+		c->hb_keep.client = NULL;
+		c->hb_keep_stale = false;
+	}
 	if (forward_keep(c, "POST", "/v1/cluster/heartbeat", body, &c->hb_keep, heartbeat_done, c,
 			 &err) == 0)
 		c->hb_inflight = true;
@@ -1194,9 +1218,11 @@ static void on_tick(uv_timer_t *t)
 		kick_arm(c);
 	}
 	c->leading = leading;
-	if (++c->ticks % (86400000 / TICK_MS) == 0)
-		renew_cert(c);
+	c->ticks++;
+	renew_tick(c);
 	self_register(c);
+	if (caught_up(c))
+		cert_record(c);
 	report_flush(c);
 	if (c->net_failed)
 		net_sync(c); /* a failed sync is retried; changes come through on_kick */
@@ -1246,6 +1272,11 @@ static void on_kick(uv_timer_t *t)
 	c->kick_armed = false;
 	if (c->closing || !caught_up(c))
 		return;
+	/* a node removed meanwhile: its open Raft connections go too */
+	if (c->sr.model->revoked.len != c->revoked_seen) {
+		c->revoked_seen = c->sr.model->revoked.len;
+		rtls_recheck(&c->transport);
+	}
 	local_sync(c);
 	net_sync(c);
 	if (cluster_is_leader(c))
@@ -1396,9 +1427,19 @@ int cluster_join_request(struct cluster *c, json_t *req, cluster_done_fn done, v
 	struct pki_names names = { .name = name, .ips = ips };
 	r = join_sign(c->ca_pem, c->ca_key_pem, recs, n, json_string_value(json_object_get(req, "token")),
 		      t.role, json_string_value(json_object_get(req, "csr")), &names, time(NULL),
-		      &cert, err);
+		      c->cert_ttl_s, &cert, err);
 	if (r < 0)
 		return r;
+	/* recorded before the reply (this entry precedes the membership change the reply
+	 * waits for), so that a `node rm` right after the join revokes it */
+	struct pki_cert_info ci;
+	if (pki_cert_info(cert, &ci, err) < 0)
+		return err_wrap(err, "join");
+	_cleanup_json_ json_t *rec = json_pack("{s:s,s:s,s:s,s:I}", "op", "cert.add", "serial",
+					       ci.serial, "node", name, "expires_ms",
+					       (json_int_t)ci.not_after * 1000);
+	if ((r = cluster_write(c, rec, log_done, (void *)"join certificate", err)) < 0)
+		return err_wrap(err, "join");
 
 	struct jreq *q = xcalloc(1, sizeof(*q));
 	const struct raft_server *s = member_by_addr(&c->raft, raft_addr);
@@ -1411,8 +1452,9 @@ int cluster_join_request(struct cluster *c, json_t *req, cluster_done_fn done, v
 	q->done = done;
 	q->ctx = ctx;
 	q->change.data = q;
-	q->reply = json_pack("{s:s,s:s,s:I,s:s}", "ca", c->ca_pem, "cert", cert, "raft_id",
-			     (json_int_t)q->id, "role", join_role_name(t.role));
+	q->reply = json_pack("{s:s,s:s,s:I,s:s,s:I}", "ca", c->ca_pem, "cert", cert, "raft_id",
+			     (json_int_t)q->id, "role", join_role_name(t.role), "cert_ttl_s",
+			     (json_int_t)c->cert_ttl_s);
 	if (t.role == JOIN_ROLE_SERVER)
 		json_object_set_new(q->reply, "ca_key", json_string(c->ca_key_pem));
 	c->change_inflight = true;
@@ -1618,6 +1660,9 @@ static int load_config(struct cluster *c, struct err *err)
 	c->raft_port = (unsigned)json_integer_value(json_object_get(c->cfg, "raft_port"));
 	id = json_integer_value(json_object_get(c->cfg, "raft_id"));
 	c->bootstrap = json_is_true(json_object_get(c->cfg, "bootstrap"));
+	c->cert_ttl_s = json_integer_value(json_object_get(c->cfg, "cert_ttl_s"));
+	if (c->cert_ttl_s < PKI_TTL_MIN)
+		c->cert_ttl_s = PKI_NODE_TTL;
 	if (!*c->name || !*c->ip || !c->api_port || !c->raft_port || id <= 0)
 		return err_msg(err, EINVAL, "%s: name, address, api_port, raft_port or raft_id "
 					    "missing (remove the cluster dir and init or join again)",
@@ -1634,6 +1679,7 @@ static int load_config(struct cluster *c, struct err *err)
 	    (r = pki_read(pki, "node.key", &c->key_pem, err)) < 0 ||
 	    (r = pki_fingerprint(c->ca_pem, c->ca_fp, err)) < 0)
 		return err_wrap(err, "cluster certificates");
+	cert_state(c);
 	return 0;
 }
 
@@ -1658,9 +1704,51 @@ static int lock_dir(struct cluster *c, struct err *err)
 	return 0;
 }
 
-/* Servers renew their own certificate (they hold the CA key) when a third of its life
- * is left: at start and once a day. Raft connections made afterwards present the new
- * one; the API listener picks it up at the next start. */
+/* ---- this node's certificate: renewal, and its record in the model ---- */
+
+/* Remembers what the node's certificate is (serial) and when it is due: when less than
+ * a third of its life is left (pki_needs_renewal), checked on every tick. */
+static void cert_state(struct cluster *c)
+{
+	struct pki_cert_info ci;
+	struct err err = { 0 };
+
+	if (pki_cert_info(c->cert_pem, &ci, &err) < 0) {
+		log_warn("cluster: node certificate: %s", err.msg);
+		c->serial[0] = '\0';
+		c->renew_at = time(NULL) + RENEW_RETRY_S;
+		return;
+	}
+	snprintf(c->serial, sizeof(c->serial), "%s", ci.serial);
+	c->renew_at = ci.not_after - (ci.not_after - ci.not_before) / 3 + 1;
+}
+
+/* The new certificate and key go everywhere this node presents them: the Raft
+ * transport (connections made from now on), the heartbeat connection (re-made at the
+ * next beat), forwarded requests (they read the files each time) and, through
+ * on_creds, the API listener. Takes cert and key. */
+static void creds_install(struct cluster *c, char *cert, char *key)
+{
+	struct err err = { 0 };
+
+	free(c->cert_pem);
+	free(c->key_pem);
+	c->cert_pem = cert;
+	c->key_pem = key;
+	cert_state(c);
+	struct rtls_config tc = { .ca_pem = c->ca_pem, .cert_pem = c->cert_pem,
+				  .key_pem = c->key_pem };
+	if (c->raft_inited && rtls_set_credentials(&c->transport, &tc, &err) < 0)
+		log_warn("cluster: certificate renewal: %s", err.msg);
+	c->hb_keep_stale = true;
+	if (c->on_creds)
+		c->on_creds(c->creds_ctx, c->cert_pem, c->key_pem);
+	log_info("cluster: node certificate renewed (serial %s, next renewal in %lld s)", c->serial,
+		 (long long)(c->renew_at - time(NULL)));
+}
+
+/* Servers renew their own certificate (they hold the CA key): at start, and when it is
+ * due. */
 static void renew_cert(struct cluster *c)
 {
 	_cleanup_free_ char *pki = cl_path(c->state_dir, "pki");
@@ -1671,21 +1759,230 @@ static void renew_cert(struct cluster *c)
 
 	if (!c->ca_key_pem)
 		return;
-	if (pki_renew_dir(pki, &names, time(NULL), &renewed, &err) < 0) {
-		log_warn("cluster: certificate renewal: %s", err.msg);
+	if (pki_renew_dir(pki, &names, time(NULL), c->cert_ttl_s, &renewed, &err) < 0) {
+		log_warn("cluster: certificate renewal: %s (retried in %d s)", err.msg, RENEW_RETRY_S);
+		c->renew_at = time(NULL) + RENEW_RETRY_S;
 		return;
 	}
 	if (!renewed)
 		return;
-	free(c->cert_pem);
-	free(c->key_pem);
-	c->cert_pem = pem_or_null(pki, "node.crt");
-	c->key_pem = pem_or_null(pki, "node.key");
-	struct rtls_config tc = { .ca_pem = c->ca_pem, .cert_pem = c->cert_pem,
-				  .key_pem = c->key_pem };
-	if (c->raft_inited && rtls_set_credentials(&c->transport, &tc, &err) < 0)
+	creds_install(c, pem_or_null(pki, "node.crt"), pem_or_null(pki, "node.key"));
+}
+
+static void renew_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+	_cleanup_free_ char *pki = cl_path(c->state_dir, "pki");
+	_cleanup_free_ char *key = take_ptr(c->renew_key);
+	const char *cert = json_string_value(json_object_get(result, "cert"));
+	struct pki_cert_info ci;
+	struct err e = { 0 };
+	int r;
+
+	c->renew_inflight = false;
+	if (c->closing)
+		return;
+	if (status < 0)
+		r = err_msg(&e, -status, "%s", err->msg);
+	else if (!cert)
+		r = err_msg(&e, EPROTO, "the answer has no certificate");
+	/* trust nothing we did not ask for: our CA, our key, our name */
+	else if ((r = pki_verify(c->ca_pem, cert, time(NULL), &e)) == 0 &&
+		 (r = pki_cert_info(cert, &ci, &e)) == 0 && !pki_pair_matches(cert, key))
+		r = err_msg(&e, EPROTO, "the new certificate is not for our key");
+	else if (r == 0 && !streq(ci.cn, c->name))
+		r = err_msg(&e, EPROTO, "the new certificate is for '%s'", ci.cn);
+	/* key before certificate: a crash in between leaves a pair that does not match,
+	 * which the next start catches (TLS refuses to load it) */
+	if (r == 0 && ((r = pki_write(pki, "node.key", key, &e)) < 0 ||
+		       (r = pki_write(pki, "node.crt", cert, &e)) < 0))
+		log_warn("cluster: certificate renewal: %s", e.msg);
+	if (r < 0) {
+		log_warn("cluster: certificate renewal: %s (retried in %d s)", e.msg, RENEW_RETRY_S);
+		c->renew_at = time(NULL) + RENEW_RETRY_S;
+		return;
+	}
+	creds_install(c, xstrdup(cert), take_ptr(key));
+}
+
+/* An agent has no CA key: it sends a CSR to the leader (a server) with its current
+ * certificate, which is what the server signs for. */
+static void renew_remote(struct cluster *c)
+{
+	_cleanup_free_ char *key = NULL, *csr = NULL;
+	struct err err = { 0 };
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	raft_leader(&c->raft, &id, &addr);
+	if (!id)
+		return; /* the next tick, once a leader is known */
+	if (pki_key_create(&key, &err) < 0 || pki_csr_create(key, c->name, &csr, &err) < 0) {
 		log_warn("cluster: certificate renewal: %s", err.msg);
-	log_info("cluster: node certificate renewed");
+		c->renew_at = time(NULL) + RENEW_RETRY_S;
+		return;
+	}
+	_cleanup_json_ json_t *body = json_pack("{s:s}", "csr", csr);
+	if (forward_keep(c, "POST", "/v1/cluster/renew", body, NULL, renew_done, c, &err) < 0) {
+		log_debug("cluster: certificate renewal: %s (retried)", err.msg);
+		return;
+	}
+	c->renew_key = take_ptr(key);
+	c->renew_inflight = true;
+}
+
+static void renew_tick(struct cluster *c)
+{
+	if (c->renew_inflight || time(NULL) < c->renew_at)
+		return;
+	if (c->ca_key_pem)
+		renew_cert(c);
+	else
+		renew_remote(c);
+}
+
+static void cert_recorded(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	c->cert_rec_inflight = false;
+	log_done("certificate record", status, result, err);
+}
+
+/* Every node makes sure the model knows its current certificate, so that `node rm`
+ * can revoke it: certificates the leader signs are recorded as they are issued, but a
+ * server's own (coop init, its renewals) only here. */
+static void cert_record(struct cluster *c)
+{
+	const struct model *m = c->sr.model;
+	struct pki_cert_info ci;
+	struct err err = { 0 };
+	uint64_t now = uv_now(c->loop);
+
+	if (c->cert_rec_inflight || !c->registered || !c->serial[0] || now < c->cert_rec_next_ms ||
+	    hmap_get(&m->certs, c->serial) || model_cert_revoked(m, c->serial))
+		return;
+	c->cert_rec_next_ms = now + CERT_RECORD_RETRY_MS;
+	if (pki_cert_info(c->cert_pem, &ci, &err) < 0)
+		return;
+	_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s,s:s,s:I}", "op", "cert.add", "serial",
+					       ci.serial, "node", c->name, "expires_ms",
+					       (json_int_t)ci.not_after * 1000);
+	if (cluster_write(c, cmd, cert_recorded, c, &err) == 0)
+		c->cert_rec_inflight = true;
+	else
+		log_debug("cluster: certificate record: %s (retried)", err.msg);
+}
+
+/* ---- a server's side of renewal, and the checks on peers' certificates ---- */
+
+struct renew_req {
+	char *cert;
+	cluster_done_fn done;
+	void *ctx;
+};
+
+static void renew_recorded(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct renew_req *q = ctx;
+	json_int_t code = json_integer_value(json_object_get(result, "code"));
+	struct err e = { 0 };
+
+	if (status < 0)
+		q->done(q->ctx, status, NULL, err);
+	else if (code < 0) {
+		err_msg(&e, (int)-code, "renew: %s",
+			json_string_value(json_object_get(result, "message")) ?: "refused");
+		q->done(q->ctx, (int)code, NULL, &e);
+	} else {
+		_cleanup_json_ json_t *out = json_pack("{s:s}", "cert", q->cert);
+		q->done(q->ctx, 0, out, NULL);
+	}
+	free(q->cert);
+	free(q);
+}
+
+int cluster_renew_request(struct cluster *c, const char *caller_cn, json_t *req,
+			  cluster_done_fn done, void *ctx, struct err *err)
+{
+	const char *csr = json_string_value(json_object_get(req, "csr"));
+	const struct model_node *n = caller_cn ? model_node(c->sr.model, caller_cn) : NULL;
+	_cleanup_free_ char *cert = NULL, *ip = NULL;
+	struct pki_cert_info ci;
+	int r;
+
+	if (!caller_cn)
+		return err_msg(err, EACCES, "renew: a node certificate is required");
+	if (!csr)
+		return err_msg(err, EINVAL, "csr: missing required field");
+	if (!c->ca_key_pem)
+		return err_msg(err, EREMOTE, "renew: node '%s' is an agent without the CA key; ask a server",
+			       c->name);
+	if (!n)
+		return err_msg(err, EACCES, "renew: node '%s' is not a member of the cluster",
+			       caller_cn);
+	ip = addr_ip(n->address);
+	const char *ips[2] = { ip, NULL };
+	struct pki_names names = { .name = caller_cn, .ips = ips };
+	/* the CSR must name the caller: a node renews its own identity, nobody else's */
+	if ((r = pki_csr_sign_ttl(c->ca_pem, c->ca_key_pem, csr, &names, time(NULL), c->cert_ttl_s,
+				  &cert, err)) < 0 ||
+	    (r = pki_cert_info(cert, &ci, err)) < 0)
+		return err_wrap(err, "renew");
+	_cleanup_json_ json_t *cmd = json_pack("{s:s,s:s,s:s,s:I}", "op", "cert.add", "serial",
+					       ci.serial, "node", caller_cn, "expires_ms",
+					       (json_int_t)ci.not_after * 1000);
+	struct renew_req *q = xcalloc(1, sizeof(*q));
+	q->cert = take_ptr(cert);
+	q->done = done;
+	q->ctx = ctx;
+	if ((r = cluster_write(c, cmd, renew_recorded, q, err)) < 0) {
+		free(q->cert);
+		free(q);
+		return r;
+	}
+	log_info("cluster: renewed the certificate of '%s' (serial %s)", caller_cn, ci.serial);
+	return 0;
+}
+
+int cluster_cert_check(struct cluster *c, const char *cn, const char *serial, struct err *err)
+{
+	if (model_cert_revoked(c->sr.model, serial))
+		return err_msg(err, EACCES,
+			       "the certificate of node '%s' (serial %s) was revoked when the node "
+			       "was removed; join again with a new token",
+			       cn ? cn : "?", serial);
+	return 0;
+}
+
+/* The Raft transport's check of a peer, once its certificate verified against the CA:
+ * not revoked; a member of our configuration under that id (unless we have none yet:
+ * a node that just joined learns it from the leader); and, when the model knows the
+ * node at that member's address, its certificate names that node. */
+static int raft_peer_check(void *ctx, const struct rtls_peer *p, struct err *err)
+{
+	struct cluster *c = ctx;
+	const struct raft_configuration *conf = &c->raft.configuration;
+	const struct raft_server *s = NULL;
+	int r;
+
+	if ((r = cluster_cert_check(c, p->cn, p->serial, err)) < 0)
+		return r;
+	for (unsigned i = 0; i < conf->n; i++)
+		if (conf->servers[i].id == p->id)
+			s = &conf->servers[i];
+	if (!s)
+		return conf->n == 0 ? 0
+				    : err_msg(err, EACCES, "raft id %llu (%s, certificate of '%s') is not a member",
+					      (unsigned long long)p->id, p->address, p->cn);
+	if (!streq(s->address, p->address))
+		return err_msg(err, EACCES, "raft id %llu is at %s, not %s (certificate of '%s')",
+			       (unsigned long long)p->id, s->address, p->address, p->cn);
+	const struct model_node *n = node_of_member(c, s);
+	if (n && !streq(n->name, p->cn))
+		return err_msg(err, EACCES, "raft id %llu is node '%s', but its certificate names '%s'",
+			       (unsigned long long)p->id, n->name, p->cn);
+	return 0;
 }
 
 static int start_raft(struct cluster *c, struct err *err)
@@ -1699,6 +1996,7 @@ static int start_raft(struct cluster *c, struct err *err)
 		return r;
 	if ((r = rtls_init(&c->transport, c->loop, &tc, err)) < 0)
 		return r;
+	rtls_set_peer_check(&c->transport, raft_peer_check, c);
 	if ((rv = raft_uv_init(&c->io, c->loop, dir, &c->transport)) != 0)
 		return err_msg(err, EIO, "raft: %s: %s", dir, c->io.errmsg);
 	raft_uv_set_connect_retry_delay(&c->io, 200);
@@ -1751,7 +2049,11 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, struct
 	uv_timer_init(c->loop, &c->kick);
 	c->tick.data = c->kick.data = c;
 	c->handles = 2;
-	if ((r = load_config(c, err)) == 0)
+	c->on_creds = cfg->on_creds;
+	c->creds_ctx = cfg->creds_ctx;
+	/* a server renews a due certificate before anything presents it; an agent asks
+	 * a server once a leader is known */
+	if ((r = load_config(c, err)) == 0 && time(NULL) >= c->renew_at)
 		renew_cert(c);
 	if (r < 0 || (r = start_raft(c, err)) < 0) {
 		cluster_stop(c, NULL, NULL);
@@ -1812,6 +2114,7 @@ static void cluster_free(struct cluster *c)
 	free(c->cert_pem);
 	free(c->key_pem);
 	free(c->last_unplaced);
+	free(c->renew_key);
 	free(c);
 }
 

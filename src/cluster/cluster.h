@@ -57,10 +57,12 @@ bool cluster_configured(const char *state_dir);
 /* `coop init`: a new cluster of one server in <state>/cluster — CA and node
  * certificate, a bootstrapped one-voter Raft configuration, and a server and an agent
  * join token (printed by the caller; their records enter the model once the daemon
- * starts). -EEXIST when the state dir already belongs to a cluster. */
+ * starts). cert_ttl_s: the lifetime of every node certificate the cluster's CA signs
+ * (0: PKI_NODE_TTL, 90 days), kept in cluster.json and handed to joiners. -EEXIST when
+ * the state dir already belongs to a cluster. */
 int cluster_init(const char *state_dir, const char *name, const struct cluster_addr *addr,
-		 char server_token[JOIN_TOKEN_MAX], char agent_token[JOIN_TOKEN_MAX],
-		 struct err *err);
+		 int64_t cert_ttl_s, char server_token[JOIN_TOKEN_MAX],
+		 char agent_token[JOIN_TOKEN_MAX], struct err *err);
 
 /* `coop daemon --join SEEDS --token T`, before the loop runs (blocking): fetches a
  * seed's CA and checks it against the token's fingerprint, sends a CSR with the token
@@ -70,11 +72,18 @@ int cluster_init(const char *state_dir, const char *name, const struct cluster_a
 int cluster_join(const char *state_dir, const char *name, const struct cluster_addr *addr,
 		 const char *seeds, const char *token, struct err *err);
 
+/* Called after this node's certificate was renewed and installed in the cluster's own
+ * connections, with the new PEM (borrowed): whoever else presents it (the API listener)
+ * takes it from here. */
+typedef void (*cluster_creds_fn)(void *ctx, const char *cert_pem, const char *key_pem);
+
 struct cluster_config {
 	uv_loop_t *loop;
 	const char *state_dir;
 	struct agent *agent; /* the node's container engine */
 	json_t *labels;	     /* this node's labels (object of strings), may be NULL */
+	cluster_creds_fn on_creds;
+	void *creds_ctx;
 };
 
 struct cluster;
@@ -118,6 +127,16 @@ int cluster_barrier(struct cluster *c, cluster_done_fn done, void *ctx, struct e
  * answers -EREMOTE with the leader's API address in err (the joiner retries there). */
 int cluster_join_request(struct cluster *c, json_t *req, cluster_done_fn done, void *ctx,
 			 struct err *err);
+/* POST /v1/cluster/renew {csr}: a node renews its certificate. caller_cn is the CN of
+ * the client certificate the request came with: the CSR must be for that name (else
+ * -EACCES), the node must be in the model, and any server signs (they all hold the CA
+ * key; an agent answers -EREMOTE). The new certificate is recorded in the model
+ * (cert.add, so that `node rm` revokes it) before done gets {"cert","ca"}. */
+int cluster_renew_request(struct cluster *c, const char *caller_cn, json_t *req,
+			  cluster_done_fn done, void *ctx, struct err *err);
+/* Whether a node certificate presented to the API is still good: -EACCES when the
+ * model lists its serial as revoked (its node was removed). */
+int cluster_cert_check(struct cluster *c, const char *cn, const char *serial, struct err *err);
 /* POST /v1/cluster/heartbeat {name, heartbeat_gen}: leader only. */
 int cluster_heartbeat(struct cluster *c, json_t *req, struct err *err);
 /* POST /v1/tokens/join {role, ttl_s}: a new join token (leader proposes its record). */

@@ -279,7 +279,8 @@ int join_check(const struct join_record *recs, size_t n, const char *ca_fp, cons
 
 int join_sign(const char *ca_cert_pem, const char *ca_key_pem, const struct join_record *recs,
 	      size_t n, const char *token, enum join_role want, const char *csr_pem,
-	      const struct pki_names *names, time_t now, char **ret_cert_pem, struct err *err)
+	      const struct pki_names *names, time_t now, int64_t ttl_s, char **ret_cert_pem,
+	      struct err *err)
 {
 	char fp[PKI_FP_HEX + 1];
 	int rv;
@@ -287,6 +288,6 @@ int join_sign(const char *ca_cert_pem, const char *ca_key_pem, const struct join
 	if ((rv = pki_fingerprint(ca_cert_pem, fp, err)) < 0 ||
 	    (rv = join_check(recs, n, fp, token, want, now, err)) < 0)
 		return rv;
-	return pki_csr_sign(ca_cert_pem, ca_key_pem, csr_pem, names, now, PKI_NODE_DAYS,
-			    ret_cert_pem, err);
+	return pki_csr_sign_ttl(ca_cert_pem, ca_key_pem, csr_pem, names, now, ttl_s, ret_cert_pem,
+				err);
 }

@@ -83,9 +83,10 @@ int join_ca_check(const struct join_token *t, const char *ca_pem, struct err *er
 int join_check(const struct join_record *recs, size_t n, const char *ca_fp, const char *token,
 	       enum join_role want, time_t now, struct err *err);
 
-/* Server: join_check() then pki_csr_sign() for `names` with PKI_NODE_DAYS. */
+/* Server: join_check() then pki_csr_sign_ttl() for `names`, valid ttl_s seconds. */
 int join_sign(const char *ca_cert_pem, const char *ca_key_pem, const struct join_record *recs,
 	      size_t n, const char *token, enum join_role want, const char *csr_pem,
-	      const struct pki_names *names, time_t now, char **ret_cert_pem, struct err *err);
+	      const struct pki_names *names, time_t now, int64_t ttl_s, char **ret_cert_pem,
+	      struct err *err);
 
 #endif

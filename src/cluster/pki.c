@@ -316,6 +316,24 @@ int pki_csr_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *cs
 		 const struct pki_names *names, time_t now, unsigned days, char **ret_cert_pem,
 		 struct err *err)
 {
+	if (days == 0 || days > PKI_CA_DAYS)
+		return err_msg(err, EINVAL, "certificate lifetime must be 1 to %d days",
+			       PKI_CA_DAYS);
+	return pki_csr_sign_ttl(ca_cert_pem, ca_key_pem, csr_pem, names, now,
+				(int64_t)days * DAY, ret_cert_pem, err);
+}
+
+/* Clock skew tolerance: an hour, but at most a tenth of the lifetime (a 3-minute
+ * certificate backdated by an hour would be due for renewal as soon as it is made). */
+static time_t backdate(int64_t ttl_s)
+{
+	return ttl_s / 10 < BACKDATE ? (time_t)(ttl_s / 10) : BACKDATE;
+}
+
+int pki_csr_sign_ttl(const char *ca_cert_pem, const char *ca_key_pem, const char *csr_pem,
+		     const struct pki_names *names, time_t now, int64_t ttl_s,
+		     char **ret_cert_pem, struct err *err)
+{
 	_cleanup_crt_ gnutls_x509_crt_t ca = NULL, crt = NULL;
 	_cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
 	_cleanup_crq_ gnutls_x509_crq_t crq = NULL;
@@ -324,9 +342,9 @@ int pki_csr_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *cs
 
 	if ((rv = name_check(names->name, err)) < 0)
 		return rv;
-	if (days == 0 || days > PKI_CA_DAYS)
-		return err_msg(err, EINVAL, "certificate lifetime must be 1 to %d days",
-			       PKI_CA_DAYS);
+	if (ttl_s < PKI_TTL_MIN || ttl_s > (int64_t)PKI_CA_DAYS * DAY)
+		return err_msg(err, EINVAL, "certificate lifetime must be %d s to %d days",
+			       PKI_TTL_MIN, PKI_CA_DAYS);
 	if ((rv = crt_load(ca_cert_pem, &ca, "CA certificate", err)) < 0 ||
 	    (rv = key_load(ca_key_pem, &ca_key, err)) < 0 ||
 	    (rv = crq_load(csr_pem, names->name, &crq, err)) < 0)
@@ -334,14 +352,14 @@ int pki_csr_sign(const char *ca_cert_pem, const char *ca_key_pem, const char *cs
 	ca_to = gnutls_x509_crt_get_expiration_time(ca);
 	if (ca_to <= now)
 		return err_msg(err, EKEYEXPIRED, "the cluster CA expired");
-	to = now + (time_t)days * DAY;
+	to = now + (time_t)ttl_s;
 	if (to > ca_to)
 		to = ca_to;
 	if ((rv = gnutls_x509_crt_init(&crt)) < 0)
 		return tls_err(err, rv, "init node certificate");
 	if ((rv = gnutls_x509_crt_set_crq(crt, crq)) < 0) /* subject + public key only */
 		return tls_err(err, rv, "copy certificate request");
-	if ((rv = crt_basics(crt, now - BACKDATE, to, err)) < 0 ||
+	if ((rv = crt_basics(crt, now - backdate(ttl_s), to, err)) < 0 ||
 	    (rv = set_sans(crt, names, err)) < 0 || (rv = node_exts(crt, ca, err)) < 0)
 		return rv;
 	if ((rv = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
@@ -353,12 +371,23 @@ int pki_node_issue(const char *ca_cert_pem, const char *ca_key_pem, const struct
 		   time_t now, unsigned days, char **ret_cert_pem, char **ret_key_pem,
 		   struct err *err)
 {
+	if (days == 0 || days > PKI_CA_DAYS)
+		return err_msg(err, EINVAL, "certificate lifetime must be 1 to %d days",
+			       PKI_CA_DAYS);
+	return pki_node_issue_ttl(ca_cert_pem, ca_key_pem, names, now, (int64_t)days * DAY,
+				  ret_cert_pem, ret_key_pem, err);
+}
+
+int pki_node_issue_ttl(const char *ca_cert_pem, const char *ca_key_pem,
+		       const struct pki_names *names, time_t now, int64_t ttl_s,
+		       char **ret_cert_pem, char **ret_key_pem, struct err *err)
+{
 	_cleanup_free_ char *key = NULL, *csr = NULL, *crt = NULL;
 	int rv;
 
 	if ((rv = pki_key_create(&key, err)) < 0 ||
 	    (rv = pki_csr_create(key, names->name, &csr, err)) < 0 ||
-	    (rv = pki_csr_sign(ca_cert_pem, ca_key_pem, csr, names, now, days, &crt, err)) < 0)
+	    (rv = pki_csr_sign_ttl(ca_cert_pem, ca_key_pem, csr, names, now, ttl_s, &crt, err)) < 0)
 		return rv;
 	*ret_cert_pem = take_ptr(crt);
 	*ret_key_pem = take_ptr(key);
@@ -438,6 +467,52 @@ int pki_cert_times(const char *cert_pem, time_t *ret_not_before, time_t *ret_not
 	return 0;
 }
 
+static int crt_info(gnutls_x509_crt_t crt, struct pki_cert_info *ret, struct err *err)
+{
+	unsigned char serial[64];
+	size_t cn_len = sizeof(ret->cn), slen = sizeof(serial);
+	int rv;
+
+	memset(ret, 0, sizeof(*ret));
+	rv = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, ret->cn, &cn_len);
+	if (rv < 0)
+		return err_msg(err, EINVAL, "certificate: no usable common name");
+	if ((rv = gnutls_x509_crt_get_serial(crt, serial, &slen)) < 0)
+		return tls_err(err, rv, "certificate serial");
+	if (slen == 0 || slen * 2 > PKI_SERIAL_HEX)
+		return err_msg(err, EINVAL, "certificate: serial of %zu bytes", slen);
+	for (size_t i = 0; i < slen; i++)
+		sprintf(ret->serial + 2 * i, "%02x", serial[i]);
+	ret->not_before = gnutls_x509_crt_get_activation_time(crt);
+	ret->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	return 0;
+}
+
+int pki_cert_info(const char *cert_pem, struct pki_cert_info *ret, struct err *err)
+{
+	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+	int rv;
+
+	if ((rv = crt_load(cert_pem, &crt, "certificate", err)) < 0)
+		return rv;
+	return crt_info(crt, ret, err);
+}
+
+int pki_cert_info_der(const void *der, size_t len, struct pki_cert_info *ret, struct err *err)
+{
+	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t d = { .data = (unsigned char *)der, .size = (unsigned)len };
+	int rv;
+
+	if (!der || len == 0 || len > PKI_PEM_MAX)
+		return err_msg(err, EINVAL, "certificate: missing or too large");
+	if ((rv = gnutls_x509_crt_init(&crt)) < 0)
+		return tls_err(err, rv, "init certificate");
+	if ((rv = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER)) < 0)
+		return tls_err(err, rv, "read certificate");
+	return crt_info(crt, ret, err);
+}
+
 bool pki_needs_renewal(time_t not_before, time_t not_after, time_t now)
 {
 	if (not_after <= not_before || now >= not_after)
@@ -464,7 +539,7 @@ int pki_read(const char *dir, const char *file, char **ret_pem, struct err *err)
 	return fs_read(path, ret_pem, err);
 }
 
-int pki_init_dir(const char *dir, const struct pki_names *names, time_t now,
+int pki_init_dir(const char *dir, const struct pki_names *names, time_t now, int64_t ttl_s,
 		 char ret_fp[PKI_FP_HEX + 1], struct err *err)
 {
 	_cleanup_free_ char *ca = NULL, *ca_key = NULL, *crt = NULL, *key = NULL;
@@ -479,7 +554,7 @@ int pki_init_dir(const char *dir, const struct pki_names *names, time_t now,
 		return err_msg(err, EEXIST, "'%s' exists: this node already has a cluster CA",
 			       probe);
 	if ((rv = pki_ca_create(NULL, now, &ca, &ca_key, err)) < 0 ||
-	    (rv = pki_node_issue(ca, ca_key, names, now, PKI_NODE_DAYS, &crt, &key, err)) < 0)
+	    (rv = pki_node_issue_ttl(ca, ca_key, names, now, ttl_s, &crt, &key, err)) < 0)
 		return rv;
 	/* the key files first: a crash leaves no certificate without its key */
 	if ((rv = pki_write(dir, "ca.key", ca_key, err)) < 0 ||
@@ -490,8 +565,7 @@ int pki_init_dir(const char *dir, const struct pki_names *names, time_t now,
 	return ret_fp ? pki_fingerprint(ca, ret_fp, err) : 0;
 }
 
-/* Whether key_pem is the private key of cert_pem's public key. */
-static bool pair_matches(const char *cert_pem, const char *key_pem)
+bool pki_pair_matches(const char *cert_pem, const char *key_pem)
 {
 	_cleanup_crt_ gnutls_x509_crt_t crt = NULL;
 	_cleanup_key_ gnutls_x509_privkey_t key = NULL;
@@ -505,8 +579,8 @@ static bool pair_matches(const char *cert_pem, const char *key_pem)
 	       alen == blen && memcmp(a, b, alen) == 0;
 }
 
-int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, bool *ret_renewed,
-		  struct err *err)
+int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, int64_t ttl_s,
+		  bool *ret_renewed, struct err *err)
 {
 	_cleanup_free_ char *ca = NULL, *ca_key = NULL, *old = NULL, *crt = NULL, *key = NULL;
 	time_t from, to;
@@ -522,11 +596,11 @@ int pki_renew_dir(const char *dir, const struct pki_names *names, time_t now, bo
 		return rv;
 	/* a crash between the two writes below leaves a mismatched pair: renew that too */
 	if (!pki_needs_renewal(from, to, now) && pki_read(dir, "node.key", &old_key, NULL) == 0 &&
-	    pair_matches(old, old_key))
+	    pki_pair_matches(old, old_key))
 		return 0;
 	if ((rv = pki_read(dir, "ca.crt", &ca, err)) < 0 ||
 	    (rv = pki_read(dir, "ca.key", &ca_key, err)) < 0 ||
-	    (rv = pki_node_issue(ca, ca_key, names, now, PKI_NODE_DAYS, &crt, &key, err)) < 0)
+	    (rv = pki_node_issue_ttl(ca, ca_key, names, now, ttl_s, &crt, &key, err)) < 0)
 		return rv;
 	/* key before certificate: a crash in between leaves a mismatched pair, which the
 	 * next call renews (above) */

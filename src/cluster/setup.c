@@ -3,6 +3,7 @@
  * the joiner's side of `coop daemon --join` (trust the seed's CA only if the token's
  * fingerprint says so, send a CSR, store what the leader signed). */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,9 +122,10 @@ static const char *const *one_ip(const char *ip, const char *ips[2])
 }
 
 int cluster_init(const char *state_dir, const char *name, const struct cluster_addr *addr,
-		 char server_token[JOIN_TOKEN_MAX], char agent_token[JOIN_TOKEN_MAX],
-		 struct err *err)
+		 int64_t cert_ttl_s, char server_token[JOIN_TOKEN_MAX],
+		 char agent_token[JOIN_TOKEN_MAX], struct err *err)
 {
+	int64_t ttl_s = cert_ttl_s ? cert_ttl_s : PKI_NODE_TTL;
 	_cleanup_free_ char *dir = cl_path(state_dir, NULL);
 	_cleanup_free_ char *pki = cl_path(state_dir, "pki");
 	_cleanup_json_ json_t *cfg = NULL, *tokens = json_array();
@@ -139,10 +141,13 @@ int cluster_init(const char *state_dir, const char *name, const struct cluster_a
 			       state_dir, dir);
 	if ((r = cl_name_check(name, err)) < 0)
 		return r;
+	if (ttl_s < PKI_TTL_MIN || ttl_s > (int64_t)PKI_CA_DAYS * 86400)
+		return err_msg(err, EINVAL, "certificate lifetime %" PRId64 " s: expected %d s to %d days",
+			       ttl_s, PKI_TTL_MIN, PKI_CA_DAYS);
 	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
 		return r;
 	/* a half-made dir from an interrupted init is started over */
-	if ((r = fs_rm_rf(pki, err)) < 0 || (r = pki_init_dir(pki, &names, time(NULL), fp, err)) < 0)
+	if ((r = fs_rm_rf(pki, err)) < 0 || (r = pki_init_dir(pki, &names, time(NULL), ttl_s, fp, err)) < 0)
 		return r;
 	if ((r = cl_token_new(fp, JOIN_ROLE_SERVER, 0, server_token, &cmd, err)) < 0)
 		return r;
@@ -153,6 +158,7 @@ int cluster_init(const char *state_dir, const char *name, const struct cluster_a
 	cfg = json_pack("{s:s,s:s,s:i,s:i,s:s,s:i,s:b,s:O}", "name", name, "address", addr->ip,
 			"api_port", (int)addr->api_port, "raft_port", (int)addr->raft_port, "role",
 			"server", "raft_id", 1, "bootstrap", 1, "init_tokens", tokens);
+	json_object_set_new(cfg, "cert_ttl_s", json_integer((json_int_t)ttl_s));
 	return cfg_write(state_dir, cfg, err);
 }
 
@@ -241,6 +247,10 @@ static int join_one(const char *state_dir, const char *name, const struct cluste
 	cfg = json_pack("{s:s,s:s,s:i,s:i,s:s,s:I}", "name", name, "address", addr->ip,
 			"api_port", (int)addr->api_port, "raft_port", (int)addr->raft_port, "role",
 			join_role_name(t->role), "raft_id", id);
+	/* the lifetime the cluster's CA gives certificates: a server signs with it too */
+	json_int_t ttl = json_integer_value(json_object_get(reply, "cert_ttl_s"));
+	if (ttl >= PKI_TTL_MIN)
+		json_object_set_new(cfg, "cert_ttl_s", json_integer(ttl));
 	return cfg_write(state_dir, cfg, err);
 }
 

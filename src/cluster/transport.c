@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cluster/pki.h"
 
 #define MAGIC "COOPRFT1"
 #define HELLO_HDR (8 + 8 + 2) /* magic, id (le64), address length (le16) */
@@ -51,6 +52,7 @@ struct conn {
 	raft_id peer_id;
 	char peer_addr[RTLS_ADDR_MAX]; /* dialled (out) or advertised in the hello (in) */
 	char peer_host[RTLS_ADDR_MAX];
+	struct pki_cert_info cert; /* the peer's, once its handshake is done */
 	unsigned char hello[HELLO_HDR + RTLS_ADDR_MAX];
 	size_t hlen, hoff;
 	bool want_write;
@@ -75,6 +77,10 @@ struct rtls {
 	struct conn *conns;
 	unsigned pending_in;
 	struct rtls_stats stats;
+	rtls_peer_check_fn check;
+	void *check_ctx;
+	char last_warn[256]; /* the same refusal over and over is logged once a minute */
+	uint64_t last_warn_ms;
 };
 
 static void conn_step(struct conn *c);
@@ -221,10 +227,14 @@ static void conn_fail(struct conn *c, bool warn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(tr->t->errmsg, sizeof(tr->t->errmsg), fmt, ap);
 	va_end(ap);
-	if (warn)
+	if (warn && (!streq(tr->last_warn, tr->t->errmsg) ||
+		     uv_now(tr->loop) >= tr->last_warn_ms + 60000)) {
 		log_warn("raft transport: %s", tr->t->errmsg);
-	else
+		snprintf(tr->last_warn, sizeof(tr->last_warn), "%s", tr->t->errmsg);
+		tr->last_warn_ms = uv_now(tr->loop);
+	} else {
 		log_debug("raft transport: %s", tr->t->errmsg);
+	}
 	if (c->out)
 		tr->stats.refused_out++;
 	else
@@ -398,6 +408,35 @@ static bool peer_cert_names(struct conn *c, const char *host)
 	return ok;
 }
 
+/* The peer's certificate's identity and the owner's check of it (rtls_peer_check_fn).
+ * 0, or -EIO with c failed. */
+static int peer_identity(struct conn *c)
+{
+	unsigned n = 0;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(c->s, &n);
+	struct err err = {0};
+
+	if (!certs || n == 0 || pki_cert_info_der(certs[0].data, certs[0].size, &c->cert, &err) < 0)
+		return conn_fail(c, true, "%s: unreadable peer certificate: %s", peer_name(c),
+				 err.msg),
+		       -EIO;
+	return 0;
+}
+
+static int peer_check(struct conn *c)
+{
+	struct rtls *tr = c->tr;
+	struct rtls_peer p = {.id = c->peer_id, .address = c->peer_addr, .cn = c->cert.cn,
+			      .serial = c->cert.serial, .incoming = !c->out};
+	struct err err = {0};
+
+	if (!tr->check || tr->check(tr->check_ctx, &p, &err) == 0)
+		return 0;
+	conn_fail(c, true, "%s %s refused: %s", c->out ? "connection to" : "connection from",
+		  c->peer_addr, err.msg);
+	return -EIO;
+}
+
 static void hello_build(struct conn *c)
 {
 	uint64_t id = htole64(c->tr->id);
@@ -459,6 +498,9 @@ static int hello_check(struct conn *c)
 				 "certificate does not name",
 				 (unsigned long long)c->peer_id, c->peer_addr),
 		       -EIO;
+	/* ... and for the raft id the cluster gave that node */
+	if (peer_identity(c) < 0 || peer_check(c) < 0)
+		return -EIO;
 	return 0;
 }
 
@@ -632,6 +674,8 @@ static void conn_step(struct conn *c)
 		if (rv < 0)
 			return tls_fail(c, rv, "TLS handshake with");
 		c->st = C_HELLO;
+		if (c->out && (peer_identity(c) < 0 || peer_check(c) < 0))
+			return;
 		if (c->out)
 			hello_build(c);
 	}
@@ -841,6 +885,36 @@ int rtls_set_credentials(struct raft_uv_transport *t, const struct rtls_config *
 	creds_unref(tr->creds);
 	tr->creds = cr;
 	return 0;
+}
+
+void rtls_set_peer_check(struct raft_uv_transport *t, rtls_peer_check_fn fn, void *ctx)
+{
+	struct rtls *tr = t->impl;
+
+	tr->check = fn;
+	tr->check_ctx = ctx;
+}
+
+void rtls_recheck(struct raft_uv_transport *t)
+{
+	struct rtls *tr = t->impl;
+	struct conn *c, *next;
+
+	if (!tr || !tr->check || tr->closing)
+		return;
+	for (c = tr->conns; c; c = next) {
+		next = c->next;
+		if (c->dead || c->st != C_BRIDGED || !c->cert.serial[0])
+			continue;
+		struct rtls_peer p = {.id = c->peer_id, .address = c->peer_addr, .cn = c->cert.cn,
+				      .serial = c->cert.serial, .incoming = !c->out};
+		struct err err = {0};
+		if (tr->check(tr->check_ctx, &p, &err) == 0)
+			continue;
+		log_warn("raft transport: dropping the connection %s %s: %s",
+			 c->out ? "to" : "from", c->peer_addr, err.msg);
+		conn_destroy(c);
+	}
 }
 
 void rtls_stats(struct raft_uv_transport *t, struct rtls_stats *ret)

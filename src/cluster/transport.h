@@ -55,6 +55,23 @@ int rtls_init(struct raft_uv_transport *t, uv_loop_t *loop, const struct rtls_co
 int rtls_set_credentials(struct raft_uv_transport *t, const struct rtls_config *cfg,
 			 struct err *err);
 void rtls_stats(struct raft_uv_transport *t, struct rtls_stats *ret);
+
+/* Who a peer is, once its certificate verified against the CA: the Raft id it claims
+ * in its hello (incoming) or that we dialled (outgoing), its address, and its
+ * certificate's CN and serial (lowercase hex). */
+struct rtls_peer {
+	raft_id id;
+	const char *address, *cn, *serial;
+	bool incoming;
+};
+/* The owner's say on a peer (the cluster: not revoked, the node its model records for
+ * that id): 0 accepts; < 0 drops the connection before libraft sees it, with err's
+ * reason in one warning line (the same refusal is logged again at most once a minute). */
+typedef int (*rtls_peer_check_fn)(void *ctx, const struct rtls_peer *p, struct err *err);
+void rtls_set_peer_check(struct raft_uv_transport *t, rtls_peer_check_fn fn, void *ctx);
+/* Runs the check again on every open connection (after a revocation) and drops the
+ * ones it now refuses. */
+void rtls_recheck(struct raft_uv_transport *t);
 /* Frees the implementation, after t->close has called back (or if it was never used). */
 void rtls_free(struct raft_uv_transport *t);
 

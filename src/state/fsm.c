@@ -466,6 +466,105 @@ static int op_node_label(struct ctx *c, json_t *cmd, struct err *err)
 	return 0;
 }
 
+/* ---- node certificates: recorded when issued, revoked when their node is removed ---- */
+
+static int u64_req(json_t *obj, const char *path, const char *key, uint64_t max, uint64_t *ret,
+		   struct err *err);
+
+static int cmp_cert_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct model_cert *const *)a)->serial,
+		      (*(struct model_cert *const *)b)->serial);
+}
+
+/* Drops the entries of certificates that expired by the command's time: they are
+ * refused for their dates anyway, and this keeps both lists bounded. */
+static void certs_prune(struct ctx *c, struct hmap *map)
+{
+	struct model_cert *ct, **drop;
+	size_t i = 0, n = 0;
+
+	if (!c->ts || !map->len)
+		return;
+	drop = xcalloc(map->len, sizeof(*drop));
+	while (hmap_next(map, &i, NULL, (void **)&ct))
+		if (ct->expires_ms <= c->ts)
+			drop[n++] = ct;
+	for (size_t j = 0; j < n; j++)
+		model_cert_remove(map, drop[j]);
+	free(drop);
+}
+
+/* Moves every recorded certificate of `node` to the revoked list; how many. */
+static size_t certs_revoke(struct ctx *c, const char *node)
+{
+	struct model_cert *ct, **move;
+	size_t i = 0, n = 0;
+
+	certs_prune(c, &c->m->certs);
+	certs_prune(c, &c->m->revoked);
+	move = xcalloc(c->m->certs.len + 1, sizeof(*move));
+	while (hmap_next(&c->m->certs, &i, NULL, (void **)&ct))
+		if (streq(ct->node, node))
+			move[n++] = ct;
+	qsort(move, n, sizeof(*move), cmp_cert_ptr); /* events in the same order everywhere */
+	for (size_t j = 0; j < n; j++) {
+		struct model_cert *r = model_cert_add(&c->m->revoked, move[j]->serial, node,
+						      move[j]->expires_ms);
+		r->version = c->index;
+		event(c, "cert", "revoke", model_cert_json(r));
+		model_cert_remove(&c->m->certs, move[j]);
+	}
+	free(move);
+	return n;
+}
+
+static int op_cert_add(struct ctx *c, json_t *cmd, struct err *err)
+{
+	const char *serial = NULL, *node = NULL;
+	uint64_t expires = 0;
+	size_t n;
+	int r;
+
+	if ((r = str_field(cmd, "", "serial", true, &serial, err)) < 0 ||
+	    (r = name_field(cmd, "", "node", NAME_NODE, true, &node, err)) < 0 ||
+	    (r = u64_req(cmd, "", "expires_ms", UINT64_MAX >> 1, &expires, err)) < 0)
+		return r;
+	n = strlen(serial);
+	if (n == 0 || n > 40 || strspn(serial, "0123456789abcdef") != n)
+		return err_msg(err, EINVAL, "serial: expected 1 to 40 lower-case hex digits");
+	if (hmap_get(&c->m->revoked, serial))
+		return err_msg(err, EACCES, "certificate %s of node '%s' was revoked", serial, node);
+	struct model_cert *ct = hmap_get(&c->m->certs, serial);
+	if (ct && !streq(ct->node, node))
+		return err_msg(err, EEXIST, "certificate %s is recorded for node '%s'", serial,
+			       ct->node);
+	if (!ct && c->m->certs.len + c->m->revoked.len >= MODEL_MAX_CERTS) {
+		/* expired entries make room (apply drops them first) */
+		size_t live = 0, i = 0;
+		struct model_cert *x;
+		while (hmap_next(&c->m->certs, &i, NULL, (void **)&x))
+			live += !c->ts || x->expires_ms > c->ts;
+		for (i = 0; hmap_next(&c->m->revoked, &i, NULL, (void **)&x);)
+			live += !c->ts || x->expires_ms > c->ts;
+		if (live >= MODEL_MAX_CERTS)
+			return err_msg(err, ENOSPC, "the cluster already knows %d certificates, the limit",
+				       MODEL_MAX_CERTS);
+	}
+	if (!c->apply)
+		return 0;
+	certs_prune(c, &c->m->certs);
+	certs_prune(c, &c->m->revoked);
+	ct = hmap_get(&c->m->certs, serial);
+	if (!ct)
+		ct = model_cert_add(&c->m->certs, serial, node, expires);
+	ct->expires_ms = expires;
+	ct->version = c->index;
+	event(c, "cert", "put", model_cert_json(ct));
+	say(c, "certificate %s of node '%s' recorded", serial, node);
+	return 0;
+}
+
 static int op_node_delete(struct ctx *c, json_t *cmd, struct err *err)
 {
 	struct model_node *n = NULL;
@@ -514,8 +613,9 @@ static int op_node_delete(struct ctx *c, json_t *cmd, struct err *err)
 		}
 	}
 	free(vpcs);
+	size_t nrev = certs_revoke(c, n->name);
 	event(c, "node", "delete", json_pack("{s:s}", "name", n->name));
-	say(c, "node '%s' deleted with %zu tasks", n->name, k);
+	say(c, "node '%s' deleted with %zu tasks, %zu certificates revoked", n->name, k, nrev);
 	model_node_remove(c->m, n);
 	return 0;
 }
@@ -1061,6 +1161,7 @@ static const struct op {
     {"vpc.create", op_vpc_create},	 {"vpc.delete", op_vpc_delete},
     {"lease.subnet", op_lease_subnet},	 {"token.put", op_token_put},
     {"token.delete", op_token_delete},	 {"barrier", op_barrier},
+    {"cert.add", op_cert_add},
 };
 
 /* The envelope: op, id, ts. */

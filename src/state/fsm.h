@@ -29,7 +29,8 @@
  *                    address); bumps heartbeat_gen, state ready
  *   node.state       name*, state* (ready|down|draining), heartbeat_gen (fence)
  *   node.label       name*, set {k: v}, remove [k]
- *   node.delete      name*, force (also drop its tasks; otherwise it must have none)
+ *   node.delete      name*, force (also drop its tasks; otherwise it must have none);
+ *                    revokes every recorded certificate of the node
  *   task.place       placements*: [{workload*, replica*, node, desired (running|stopped),
  *                    generation (fence: the task's current one, 0 = new)}] — all or none
  *   task.status      reports*: [{task*, generation*, node*, state*, container, ip,
@@ -40,6 +41,9 @@
  *   lease.subnet     vpc*, node*, release; a node's subnet in a VPC, first free, stable
  *   token.put        name*, role*, salt* (hex), hash* (hex), expires_ms
  *   token.delete     name*   (the token's id: "id" is the request id)
+ *   cert.add         serial* (hex), node*, expires_ms*: records an issued node
+ *                    certificate, so that node.delete can revoke it; refused for a
+ *                    revoked serial. Both certificate lists drop expired entries.
  *   barrier          nothing: a no-op entry */
 #ifndef COOP_STATE_FSM_H
 #define COOP_STATE_FSM_H

@@ -121,6 +121,13 @@ static void token_free(struct model_token *t)
 	free(t);
 }
 
+static void cert_free(struct model_cert *c)
+{
+	free(c->serial);
+	free(c->node);
+	free(c);
+}
+
 /* Tasks per workload name, kept apart from the workloads: a deleted workload's tasks
  * linger until stopped, and a workload of the same name may be created meanwhile. */
 struct task_count {
@@ -152,6 +159,8 @@ void model_free(struct model *m)
 	FREE_ALL(&m->tasks, struct model_task, task_free);
 	FREE_ALL(&m->vpcs, struct model_vpc, vpc_free);
 	FREE_ALL(&m->tokens, struct model_token, token_free);
+	FREE_ALL(&m->certs, struct model_cert, cert_free);
+	FREE_ALL(&m->revoked, struct model_cert, cert_free);
 	hmap_free(&m->recent);
 	FREE_ALL(&m->task_counts, struct task_count, count_free);
 	for (size_t i = 0; i < MODEL_RECENT; i++) {
@@ -329,6 +338,24 @@ void model_token_remove(struct model *m, struct model_token *t)
 	token_free(t);
 }
 
+struct model_cert *model_cert_add(struct hmap *map, const char *serial, const char *node,
+				  uint64_t expires_ms)
+{
+	struct model_cert *c = xcalloc(1, sizeof(*c));
+
+	c->serial = xstrdup(serial);
+	c->node = xstrdup(node);
+	c->expires_ms = expires_ms;
+	hmap_put(map, c->serial, c);
+	return c;
+}
+
+void model_cert_remove(struct hmap *map, struct model_cert *c)
+{
+	hmap_del(map, c->serial);
+	cert_free(c);
+}
+
 void model_event_add(struct model *m, uint64_t index, uint64_t ts, const char *type,
 		     const char *action, json_t *object)
 {
@@ -483,6 +510,12 @@ json_t *model_token_json(const struct model_token *t, bool secret)
 		json_object_set_new(j, "hash", json_string(t->hash));
 	}
 	return j;
+}
+
+json_t *model_cert_json(const struct model_cert *c)
+{
+	return json_pack("{s:s,s:s,s:I,s:I}", "serial", c->serial, "node", c->node, "expires_ms",
+			 (json_int_t)c->expires_ms, "version", (json_int_t)c->version);
 }
 
 /* length of the valid UTF-8 sequence at p, 0 when invalid */
@@ -706,7 +739,7 @@ int model_check(const struct model *m, struct err *err)
 
 	if (m->nodes.len > MODEL_MAX_NODES || m->workloads.len > MODEL_MAX_WORKLOADS ||
 	    m->tasks.len > MODEL_MAX_TASKS || m->vpcs.len > MODEL_MAX_VPCS ||
-	    m->tokens.len > MODEL_MAX_TOKENS)
+	    m->tokens.len > MODEL_MAX_TOKENS || m->certs.len + m->revoked.len > MODEL_MAX_CERTS)
 		return err_msg(err, EUCLEAN, "an object count is over its limit");
 	r = check_tasks(m, err);
 	if (r < 0)

@@ -23,6 +23,7 @@
 #define MODEL_MAX_REPLICAS 100000 /* per workload */
 #define MODEL_MAX_VPCS 1024
 #define MODEL_MAX_TOKENS 1024
+#define MODEL_MAX_CERTS 40000 /* node certificates known (issued or revoked, unexpired) */
 #define MODEL_MAX_LABELS 64
 #define MODEL_NAME_MAX 63
 #define MODEL_EVENTS 8192 /* the event ring: watchers further behind must re-list */
@@ -115,6 +116,16 @@ struct model_token {
 	uint64_t version, created;
 };
 
+/* A node certificate the cluster knows by its serial: issued and recorded (certs), or
+ * revoked by `node rm` (revoked). Both lists keep only unexpired certificates: past
+ * expires_ms a certificate is refused anyway, so its entry is dropped. */
+struct model_cert {
+	char *serial; /* lowercase hex, as pki_cert_info gives it */
+	char *node;   /* the certificate's CN */
+	uint64_t expires_ms;
+	uint64_t version;
+};
+
 struct model_event {
 	uint64_t seq, index, ts;
 	char type[16];	 /* node, workload, task, vpc, lease, token, command */
@@ -132,6 +143,7 @@ struct model_recent {
 
 struct model {
 	struct hmap nodes, workloads, tasks, vpcs, tokens, recent;
+	struct hmap certs, revoked; /* serial -> struct model_cert */
 	struct hmap task_counts;    /* workload name -> its tasks' count (private) */
 	uint64_t index;		    /* last applied Raft index */
 	uint64_t event_seq;	    /* seq of the newest event; 0 before any */
@@ -191,6 +203,14 @@ struct model_lease *model_lease_add(struct model_vpc *v, const char *node, const
 void model_lease_remove(struct model_vpc *v, struct model_lease *l);
 struct model_token *model_token_add(struct model *m, const char *id);
 void model_token_remove(struct model *m, struct model_token *t);
+/* map: &m->certs or &m->revoked */
+struct model_cert *model_cert_add(struct hmap *map, const char *serial, const char *node,
+				  uint64_t expires_ms);
+void model_cert_remove(struct hmap *map, struct model_cert *c);
+static inline bool model_cert_revoked(const struct model *m, const char *serial)
+{
+	return serial && hmap_get(&m->revoked, serial) != NULL;
+}
 
 /* Appends an event (takes `object`); the oldest falls off the ring. */
 void model_event_add(struct model *m, uint64_t index, uint64_t ts, const char *type,
@@ -216,6 +236,7 @@ json_t *model_task_json(const struct model_task *t);
 json_t *model_vpc_json(const struct model_vpc *v);
 json_t *model_lease_json(const struct model_vpc *v, const struct model_lease *l);
 json_t *model_token_json(const struct model_token *t, bool secret);
+json_t *model_cert_json(const struct model_cert *c);
 
 /* Names of enum values and back (-EINVAL for an unknown name). */
 const char *model_role_name(enum model_role r);

@@ -64,6 +64,8 @@ json_t *snapshot_json(const struct model *m)
 	DUMP(doc, "tasks", &m->tasks, struct model_task, model_task_json);
 	DUMP(doc, "vpcs", &m->vpcs, struct model_vpc, vpc_full);
 	DUMP(doc, "tokens", &m->tokens, struct model_token, token_full);
+	DUMP(doc, "certs", &m->certs, struct model_cert, model_cert_json);
+	DUMP(doc, "revoked", &m->revoked, struct model_cert, model_cert_json);
 	for (size_t k = 0; k < m->n_recent; k++) {
 		const struct model_recent *r = m->recent_ring[(m->recent_head + k) % MODEL_RECENT];
 		json_array_append_new(recent, json_pack("{s:s,s:I,s:i,s:s}", "id", r->id, "index",
@@ -304,6 +306,38 @@ static int load_token(struct model *m, json_t *o, const char *path, struct err *
 	return 0;
 }
 
+static int load_cert(struct hmap *map, struct model *m, json_t *o, const char *path,
+		     struct err *err)
+{
+	const char *serial = NULL, *node = NULL;
+	uint64_t expires = 0, version = 0;
+	int r;
+
+	if ((r = strf(o, path, "serial", &serial, err)) < 0 ||
+	    (r = strf(o, path, "node", &node, err)) < 0 ||
+	    (r = u64f(o, path, "expires_ms", &expires, err)) < 0 ||
+	    (r = u64f(o, path, "version", &version, err)) < 0)
+		return r;
+	if (!*serial || strlen(serial) > 40 || strspn(serial, "0123456789abcdef") != strlen(serial))
+		return err_msg(err, EINVAL, "%s.serial: expected 1 to 40 lower-case hex digits", path);
+	if (hmap_get(&m->certs, serial) || hmap_get(&m->revoked, serial))
+		return twice(path, "certificate", serial, err);
+	if (m->certs.len + m->revoked.len >= MODEL_MAX_CERTS)
+		return err_msg(err, E2BIG, "%s: more than %d certificates", path, MODEL_MAX_CERTS);
+	model_cert_add(map, serial, node, expires)->version = version;
+	return 0;
+}
+
+static int load_issued(struct model *m, json_t *o, const char *path, struct err *err)
+{
+	return load_cert(&m->certs, m, o, path, err);
+}
+
+static int load_revoked(struct model *m, json_t *o, const char *path, struct err *err)
+{
+	return load_cert(&m->revoked, m, o, path, err);
+}
+
 static int load_recent(struct model *m, json_t *o, const char *path, struct err *err)
 {
 	const char *id = NULL, *msg = NULL;
@@ -348,13 +382,22 @@ static int load_event(struct model *m, json_t *o, const char *path, struct err *
 
 typedef int (*load_fn)(struct model *m, json_t *o, const char *path, struct err *err);
 
+static int load_list_opt(struct model *m, json_t *doc, const char *key, load_fn fn,
+			 bool required, struct err *err);
+
 static int load_list(struct model *m, json_t *doc, const char *key, load_fn fn, struct err *err)
+{
+	return load_list_opt(m, doc, key, fn, true, err);
+}
+
+static int load_list_opt(struct model *m, json_t *doc, const char *key, load_fn fn,
+			 bool required, struct err *err)
 {
 	json_t *a = NULL, *o;
 	size_t i;
-	int r = js_get(doc, "snapshot", key, JSON_ARRAY, true, &a, err);
+	int r = js_get(doc, "snapshot", key, JSON_ARRAY, required, &a, err);
 
-	if (r < 0)
+	if (r <= 0)
 		return r;
 	json_array_foreach(a, i, o)
 	{
@@ -400,6 +443,9 @@ int snapshot_load(json_t *doc, struct model **ret, struct err *err)
 	    (r = load_list(m, doc, "tasks", load_task, err)) < 0 ||
 	    (r = load_list(m, doc, "vpcs", load_vpc, err)) < 0 ||
 	    (r = load_list(m, doc, "tokens", load_token, err)) < 0 ||
+	    /* optional: snapshots written before certificates were recorded lack them */
+	    (r = load_list_opt(m, doc, "certs", load_issued, false, err)) < 0 ||
+	    (r = load_list_opt(m, doc, "revoked", load_revoked, false, err)) < 0 ||
 	    (r = load_list(m, doc, "recent", load_recent, err)) < 0)
 		return r;
 	if (json_array_size(events) > seq)

@@ -176,12 +176,12 @@ cl_down() {
 
 # ---- cluster ----------------------------------------------------------------------
 
-# cl_init hI: `coop init` on hI (name hI, its underlay address); sets SERVER_TOKEN and
-# AGENT_TOKEN from its "server token: " and "agent token: " lines (or, failing those,
-# the COOP1 tokens it prints, told apart by their role field).
+# cl_init hI [ARGS...]: `coop init ARGS` on hI (name hI, its underlay address); sets
+# SERVER_TOKEN and AGENT_TOKEN from its "server token: " and "agent token: " lines (or,
+# failing those, the COOP1 tokens it prints, told apart by their role field).
 cl_init() {
 	local out
-	out=$(coop_on "$1" init --address "$(cl_ip "$1")" --name "$1" 2>&1) || {
+	out=$(coop_on "$1" init --address "$(cl_ip "$1")" --name "$1" "${@:2}" 2>&1) || {
 		echo "coop init on $1 failed: $out" >&2
 		return 1
 	}

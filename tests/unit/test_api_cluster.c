@@ -34,6 +34,7 @@ static void test_routes(void **state)
 		{ "POST", "/v1/cluster/join", 0, NULL },
 		{ "POST", "/v1/cluster/propose", 0, NULL },
 		{ "POST", "/v1/cluster/heartbeat", 0, NULL },
+		{ "POST", "/v1/cluster/renew", 0, NULL },
 		{ "GET", "/v1/cluster/heartbeat", -EOPNOTSUPP, NULL },
 		{ "GET", "/v1/nodes", 0, NULL },
 		{ "GET", "/v1/nodes/node-1", 0, "node-1" },
@@ -157,6 +158,44 @@ static void test_model_views(void **state)
 	model_free(empty);
 }
 
+/* A node's certificate speaks for that node only; a server's for any (it forwards). */
+static void test_identity(void **state)
+{
+	_cleanup_model_ struct model *m = sample_model();
+	struct err err = { 0 };
+
+	model_node(m, "a")->role = MODEL_ROLE_SERVER;
+	model_node(m, "b")->role = MODEL_ROLE_AGENT;
+	assert_int_equal(api_cluster_speaks_for(m, "b", "b", "heartbeat", &err), 0);
+	assert_int_equal(api_cluster_speaks_for(m, NULL, "b", "heartbeat", &err), 0); /* root */
+	assert_int_equal(api_cluster_speaks_for(m, "a", "b", "heartbeat", &err), 0);
+	assert_int_equal(api_cluster_speaks_for(m, "b", "a", "heartbeat", &err), -EACCES);
+	assert_string_equal(err.msg, "heartbeat for node 'a' sent with the certificate of node 'b'");
+	/* a certificate whose node the model does not know (removed) speaks for nobody else */
+	assert_int_equal(api_cluster_speaks_for(m, "gone", "b", "heartbeat", &err), -EACCES);
+
+	json_t *ok = json_pack("{s:s,s:[{s:s},{s:s}]}", "op", "task.status", "reports", "node", "b",
+			       "node", "b");
+	json_t *bad = json_pack("{s:s,s:[{s:s},{s:s}]}", "op", "task.status", "reports", "node",
+				"b", "node", "c");
+	json_t *reg = json_pack("{s:s,s:s}", "op", "node.register", "name", "c");
+	json_t *cert = json_pack("{s:s,s:s}", "op", "cert.add", "node", "c");
+	json_t *label = json_pack("{s:s,s:s}", "op", "node.label", "name", "c");
+	assert_int_equal(api_cluster_cmd_identity(m, "b", ok, &err), 0);
+	assert_int_equal(api_cluster_cmd_identity(m, "b", bad, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "task report for node 'c'"));
+	assert_int_equal(api_cluster_cmd_identity(m, "a", bad, &err), 0);
+	assert_int_equal(api_cluster_cmd_identity(m, "b", reg, &err), -EACCES);
+	assert_int_equal(api_cluster_cmd_identity(m, "b", cert, &err), -EACCES);
+	/* a user's command forwarded by an agent is not on a node's own behalf */
+	assert_int_equal(api_cluster_cmd_identity(m, "b", label, &err), 0);
+	json_decref(ok);
+	json_decref(bad);
+	json_decref(reg);
+	json_decref(cert);
+	json_decref(label);
+}
+
 static void test_label_cmd(void **state)
 {
 	struct err err = { 0 };
@@ -204,7 +243,15 @@ static struct {
 	struct api_server *srv;
 	struct api_routes *rt;
 	pthread_t thread;
+	char revoked[PKI_SERIAL_HEX + 1]; /* what peer_check refuses */
 } T;
+
+static int peer_check(void *ctx, const char *cn, const char *serial, struct err *err)
+{
+	if (streq(serial, T.revoked))
+		return err_msg(err, EACCES, "the certificate of node '%s' was revoked", cn);
+	return 0;
+}
 
 static void on_stop(uv_async_t *a)
 {
@@ -290,7 +337,7 @@ static int setup(void **state)
 		struct api_server_config sc = { .unix_path = T.sock, .listen = listen,
 						.tls_cert = T.srv_crt, .tls_key = T.srv_key,
 						.tls_ca = T.ca, .dispatch = api_routes_dispatch,
-						.ctx = T.rt };
+						.ctx = T.rt, .peer_check = peer_check };
 		if (api_server_start(&T.loop, &sc, &T.srv, &err) == 0)
 			break;
 		T.srv = NULL;
@@ -398,6 +445,27 @@ static void test_node_certificate(void **state)
 								    .cert = T.cli_crt },
 					&c, &err),
 			 -EINVAL); /* a certificate without its key */
+}
+
+/* The owner's check of a node certificate (the cluster's revocation list) refuses it:
+ * 403 with the reason, no fallback to tokens; a new connection after it is lifted
+ * passes. */
+static void test_revoked_certificate(void **state)
+{
+	_cleanup_free_ char *pem = NULL;
+	struct pki_cert_info ci;
+	struct err err = { 0 };
+
+	assert_int_equal(fs_read(T.cli_crt, &pem, &err), 0);
+	assert_int_equal(pki_cert_info(pem, &ci, &err), 0);
+	snprintf(T.revoked, sizeof(T.revoked), "%s", ci.serial);
+	struct api_client *node = client(&(struct api_client_opts){
+		.endpoint = T.endpoint, .ca = T.ca, .cert = T.cli_crt, .key = T.cli_key });
+	assert_int_equal(api_call(node, "GET", "/v1/version", NULL, NULL, &err), -EACCES);
+	assert_string_equal(err.msg, "the certificate of node 'node2' was revoked");
+	T.revoked[0] = '\0';
+	assert_int_equal(api_call(node, "GET", "/v1/version", NULL, NULL, &err), 0);
+	api_client_free(node);
 }
 
 /* Watches: from a seq, in order, each line with its seq; nothing when caught up or
@@ -528,12 +596,14 @@ int main(void)
 		cmocka_unit_test(test_open_routes_and_roles),
 		cmocka_unit_test(test_model_views),
 		cmocka_unit_test(test_label_cmd),
+		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_watch_next),
 		cmocka_unit_test(test_watch_filters_and_text),
 	};
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(test_not_clustered),
 		cmocka_unit_test(test_node_certificate),
+		cmocka_unit_test(test_revoked_certificate),
 	};
 	int r = cmocka_run_group_tests(pure, NULL, NULL);
 	return r | cmocka_run_group_tests(served, setup, teardown);

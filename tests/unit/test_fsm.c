@@ -435,6 +435,72 @@ static void test_nodes_tokens(void **state)
 	model_free(m);
 }
 
+/* Node certificates: recorded by serial, revoked by node.delete (all of that node's,
+ * nobody else's), refused again once revoked, both lists dropping what expired by the
+ * command's time; a snapshot keeps both. */
+static void test_certs(void **state)
+{
+	struct model *m = model_new(), *back = NULL;
+	struct fsm_result res;
+	struct err err = {0};
+	char msg[ERR_MSG_MAX], *buf;
+	size_t len;
+
+	setup_cluster(m, 4);
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'a1','node':'n3','expires_ms':5000,"
+				      "'ts':1000}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'a2','node':'n3','expires_ms':9000,"
+				      "'ts':1000}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'b1','node':'n2','expires_ms':9000,"
+				      "'ts':1000}"), 0);
+	assert_int_equal(m->certs.len, 3);
+	/* bad input: one clear error each */
+	assert_int_equal(refused(m, msg, "{'op':'cert.add','serial':'XY','node':'n3','expires_ms':1}"),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "serial"));
+	assert_int_equal(refused(m, msg, "{'op':'cert.add','serial':'a1','node':'n3'}"), -EINVAL);
+	assert_non_null(strstr(msg, "expires_ms"));
+	assert_int_equal(refused(m, msg, "{'op':'cert.add','serial':'a1','node':'n2','expires_ms':1}"),
+			 -EEXIST);
+	/* removing n3 revokes both of its certificates, and only those */
+	assert_int_equal(run(m, &res, "{'op':'node.delete','name':'n3','ts':2000}"), 0);
+	assert_non_null(strstr(res.msg, "2 certificates revoked"));
+	assert_true(model_cert_revoked(m, "a1"));
+	assert_true(model_cert_revoked(m, "a2"));
+	assert_false(model_cert_revoked(m, "b1"));
+	assert_int_equal(m->certs.len, 1);
+	const struct model_event *e = model_event_get(m, m->event_seq - 1);
+	assert_string_equal(e->type, "cert");
+	assert_string_equal(e->action, "revoke");
+	/* a revoked serial cannot be recorded again (a removed node's own record) */
+	assert_int_equal(refused(m, msg, "{'op':'cert.add','serial':'a2','node':'n3','expires_ms':9000}"),
+			 -EACCES);
+	assert_non_null(strstr(msg, "revoked"));
+	/* the node joins again: its new certificate is recorded and good */
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'a3','node':'n3','expires_ms':20000,"
+				      "'ts':3000}"), 0);
+	assert_false(model_cert_revoked(m, "a3"));
+	/* a snapshot keeps both lists */
+	assert_int_equal(snapshot_encode(m, &buf, &len, &err), 0);
+	assert_int_equal(snapshot_decode(buf, len, &back, &err), 0);
+	free(buf);
+	assert_true(model_cert_revoked(back, "a2"));
+	assert_non_null(hmap_get(&back->certs, "a3"));
+	assert_int_equal(back->revoked.len, 2);
+	model_free(back);
+	/* past 5000 ms a1 is dropped from the revoked list, a2 stays until 9000 */
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'c1','node':'n1','expires_ms':30000,"
+				      "'ts':6000}"), 0);
+	assert_false(model_cert_revoked(m, "a1"));
+	assert_true(model_cert_revoked(m, "a2"));
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'c2','node':'n1','expires_ms':30000,"
+				      "'ts':10000}"), 0);
+	assert_int_equal(m->revoked.len, 0);
+	assert_null(hmap_get(&m->certs, "b1"));
+	assert_int_equal(m->certs.len, 3); /* a3, c1, c2 */
+	model_free(m);
+}
+
 static void test_watch(void **state)
 {
 	struct model *m = model_new();
@@ -646,6 +712,7 @@ int main(void)
 	    cmocka_unit_test(test_idempotent),
 	    cmocka_unit_test(test_leases),
 	    cmocka_unit_test(test_nodes_tokens),
+	    cmocka_unit_test(test_certs),
 	    cmocka_unit_test(test_watch),
 	    cmocka_unit_test(test_snapshot_roundtrip),
 	    cmocka_unit_test(test_snapshot_refused),

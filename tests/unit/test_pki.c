@@ -119,6 +119,50 @@ static void test_renewal_window(void **state)
 	assert_true(pki_needs_renewal(to, from, NOW)); /* nonsense window */
 }
 
+/* A short lifetime (coop init --cert-ttl): backdated by a tenth, so the renewal rule
+ * fires after two thirds of the TTL; too short a TTL is refused. The identity a TLS
+ * peer's certificate carries (CN, serial) reads the same from PEM and DER. */
+static void test_short_ttl_and_info(void **state)
+{
+	_cleanup_free_ char *ca = NULL, *ca_key = NULL, *key = NULL, *csr = NULL, *crt = NULL;
+	_cleanup_free_ char *crt2 = NULL, *key2 = NULL, *x = NULL;
+	struct pki_cert_info a, b, d;
+	struct err err = {0};
+
+	assert_int_equal(pki_ca_create(NULL, NOW, &ca, &ca_key, &err), 0);
+	assert_int_equal(pki_key_create(&key, &err), 0);
+	assert_int_equal(pki_csr_create(key, "node1", &csr, &err), 0);
+	assert_int_equal(pki_csr_sign_ttl(ca, ca_key, csr, &node1, NOW, 59, &x, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "lifetime"));
+	assert_null(x);
+	assert_int_equal(pki_csr_sign_ttl(ca, ca_key, csr, &node1, NOW, 180, &crt, &err), 0);
+	assert_int_equal(pki_cert_info(crt, &a, &err), 0);
+	assert_string_equal(a.cn, "node1");
+	assert_int_equal(a.not_after, NOW + 180);
+	assert_int_equal(a.not_before, NOW - 18);
+	assert_false(pki_needs_renewal(a.not_before, a.not_after, NOW + 100));
+	assert_true(pki_needs_renewal(a.not_before, a.not_after, NOW + 121));
+	assert_int_equal(strlen(a.serial), 32);
+	assert_true(pki_pair_matches(crt, key));
+	/* a second certificate for the same key has another serial */
+	assert_int_equal(pki_node_issue_ttl(ca, ca_key, &node1, NOW, 3600, &crt2, &key2, &err), 0);
+	assert_int_equal(pki_cert_info(crt2, &b, &err), 0);
+	assert_string_not_equal(a.serial, b.serial);
+	assert_false(pki_pair_matches(crt2, key));
+	/* DER, as gnutls_certificate_get_peers() gives it */
+	gnutls_x509_crt_t c;
+	gnutls_datum_t in = {(unsigned char *)crt, strlen(crt)}, der = {0};
+	assert_int_equal(gnutls_x509_crt_init(&c), 0);
+	assert_int_equal(gnutls_x509_crt_import(c, &in, GNUTLS_X509_FMT_PEM), 0);
+	assert_int_equal(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_DER, &der), 0);
+	assert_int_equal(pki_cert_info_der(der.data, der.size, &d, &err), 0);
+	assert_string_equal(d.serial, a.serial);
+	assert_string_equal(d.cn, "node1");
+	assert_int_equal(pki_cert_info_der("junk", 4, &d, &err), -EINVAL);
+	gnutls_free(der.data);
+	gnutls_x509_crt_deinit(c);
+}
+
 static void test_files(void **state)
 {
 	char tmpl[] = "/tmp/coop-pki-XXXXXX";
@@ -131,7 +175,7 @@ static void test_files(void **state)
 
 	assert_non_null(dir);
 	pki = xasprintf("%s/pki", dir);
-	assert_int_equal(pki_init_dir(pki, &node1, NOW, fp, &err), 0);
+	assert_int_equal(pki_init_dir(pki, &node1, NOW, PKI_NODE_TTL, fp, &err), 0);
 	assert_int_equal(strlen(fp), PKI_FP_HEX);
 	assert_int_equal(stat(pki, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -141,15 +185,15 @@ static void test_files(void **state)
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0600);
 	}
-	assert_int_equal(pki_init_dir(pki, &node1, NOW, NULL, &err), -EEXIST);
+	assert_int_equal(pki_init_dir(pki, &node1, NOW, PKI_NODE_TTL, NULL, &err), -EEXIST);
 	assert_int_equal(pki_read(pki, "ca.crt", &ca, &err), 0);
 	assert_int_equal(pki_fingerprint(ca, fp2, &err), 0);
 	assert_string_equal(fp, fp2);
 
-	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 30 * DAY, &renewed, &err), 0);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 30 * DAY, PKI_NODE_TTL, &renewed, &err), 0);
 	assert_false(renewed);
 	assert_int_equal(pki_read(pki, "node.crt", &crt, &err), 0);
-	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 61 * DAY, &renewed, &err), 0);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 61 * DAY, PKI_NODE_TTL, &renewed, &err), 0);
 	assert_true(renewed);
 	assert_int_equal(pki_read(pki, "node.crt", &crt2, &err), 0);
 	assert_string_not_equal(crt, crt2);
@@ -158,9 +202,9 @@ static void test_files(void **state)
 	_cleanup_free_ char *key = NULL;
 	assert_int_equal(pki_key_create(&key, &err), 0);
 	assert_int_equal(pki_write(pki, "node.key", key, &err), 0);
-	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, &renewed, &err), 0);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, PKI_NODE_TTL, &renewed, &err), 0);
 	assert_true(renewed);
-	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, &renewed, &err), 0);
+	assert_int_equal(pki_renew_dir(pki, &node1, NOW + 62 * DAY, PKI_NODE_TTL, &renewed, &err), 0);
 	assert_false(renewed);
 	assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
@@ -282,11 +326,11 @@ static void test_token_rejects(void **state)
 	assert_int_equal(pki_key_create(&key, &err), 0);
 	assert_int_equal(pki_csr_create(key, "node1", &csr, &err), 0);
 	assert_int_equal(
-	    join_sign(ca, ca_key, r, 2, abuf, JOIN_ROLE_SERVER, csr, &node1, NOW, &crt, &err),
+	    join_sign(ca, ca_key, r, 2, abuf, JOIN_ROLE_SERVER, csr, &node1, NOW, PKI_NODE_TTL, &crt, &err),
 	    -EACCES);
 	assert_null(crt);
 	assert_int_equal(
-	    join_sign(ca, ca_key, r, 2, buf, JOIN_ROLE_SERVER, csr, &node1, NOW, &crt, &err), 0);
+	    join_sign(ca, ca_key, r, 2, buf, JOIN_ROLE_SERVER, csr, &node1, NOW, PKI_NODE_TTL, &crt, &err), 0);
 	assert_int_equal(pki_verify(ca, crt, NOW, &err), 0);
 }
 
@@ -295,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ca_and_node),	    cmocka_unit_test(test_csr_flow),
 	    cmocka_unit_test(test_renewal_window),  cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_short_ttl_and_info),
 	    cmocka_unit_test(test_token_roundtrip), cmocka_unit_test(test_token_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -288,6 +288,24 @@ static void test_bridge(void **state)
 
 /* client dials server at its address; returns the connect status; *ret_accepted: how
  * many streams the server handed out. */
+/* The owner's check (the cluster's: which node a raft id is, revocations): each side
+ * accepts only the CN given here (NULL: anyone), and sees the id and the serial. */
+static const char *server_wants, *client_wants;
+static raft_id checked_id;
+
+static int check_cn(void *ctx, const struct rtls_peer *p, struct err *err)
+{
+	const char *want = ctx ? *(const char **)ctx : NULL;
+
+	checked_id = p->id;
+	if (strlen(p->serial) != 32)
+		return err_msg(err, EPROTO, "no serial");
+	if (want && !streq(p->cn, want))
+		return err_msg(err, EACCES, "raft id %llu is node '%s', not '%s'",
+			       (unsigned long long)p->id, want, p->cn);
+	return 0;
+}
+
 static int try_connect(struct pair *server, const char *server_ca, struct pair *client,
 		       const char *client_ca, unsigned *ret_accepted, unsigned *ret_refused_in,
 		       char *errmsg, size_t errlen)
@@ -305,6 +323,8 @@ static int try_connect(struct pair *server, const char *server_ca, struct pair *
 	snprintf(addr_c, sizeof(addr_c), "127.0.0.1:%d", free_port());
 	transport_new(&s, &loop, server_ca, server);
 	transport_new(&c, &loop, client_ca, client);
+	rtls_set_peer_check(&s, check_cn, &server_wants);
+	rtls_set_peer_check(&c, check_cn, &client_wants);
 	s.data = &e;
 	assert_int_equal(s.init(&s, 1, addr_s), 0);
 	assert_int_equal(c.init(&c, 2, addr_c), 0);
@@ -384,6 +404,28 @@ static void test_refusals(void **state)
 	    RAFT_NOCONNECTION);
 	assert_int_equal(acc, 0);
 	assert_int_equal(ref, 1);
+
+	/* the owner's check: the node that raft id 2 is must be named "x", not "c" */
+	server_wants = "x";
+	assert_int_equal(
+	    try_connect(&good_s, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
+	assert_int_equal(acc, 0);
+	assert_int_equal(ref, 1);
+	assert_int_equal(checked_id, 2);
+	server_wants = "c";
+	assert_int_equal(
+	    try_connect(&good_s, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)), 0);
+	assert_int_equal(acc, 1);
+	/* dialling out, the server we reach is checked too (raft id 1 must be "s") */
+	server_wants = NULL;
+	client_wants = "y";
+	assert_int_equal(
+	    try_connect(&good_s, ca_pem, &good_c, ca_pem, &acc, &ref, msg, sizeof(msg)),
+	    RAFT_NOCONNECTION);
+	assert_non_null(strstr(msg, "refused: raft id 1 is node 'y', not 's'"));
+	assert_int_equal(acc, 0);
+	client_wants = NULL;
 
 	pair_free(&good_s);
 	pair_free(&good_c);
