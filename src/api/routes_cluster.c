@@ -720,17 +720,21 @@ void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p)
 
 /* ================= watches ================= */
 
-/* A watch polls: every API_WATCH_TICK_MS it sends what the model applied since its last
- * tick. The cluster has no apply hook the API may register with (cluster/ is not the
- * API's to change), and 50 ms of added latency is fine for now; with a hook the timer
- * becomes a wakeup. Each tick sends everything new unless the client's unsent bytes pass
- * API_STREAM_MAX_PENDING: then it waits, and a client that stays slow for a whole ring
- * of events gets the stale line. */
+/* A watch is woken by the log: the cluster calls its listener after every applied
+ * entry and after a snapshot restore, the listener starts a check handle, and the check
+ * (after the loop's I/O phase, in the same turn: once however many entries that turn
+ * applied) sends everything new. Nothing polls. While the client's unsent bytes pass
+ * API_STREAM_MAX_PENDING the watch waits, retrying every API_WATCH_RETRY_MS; a client
+ * that stays slow for a whole ring of events gets the stale line. Resuming is by seq
+ * (w->after), as before. */
 struct watch {
 	struct cluster *c;
 	struct api_req *req;
-	uv_timer_t timer;
-	uint64_t after; /* highest seq sent (or skipped by the filters) */
+	struct cluster_listener listener;
+	uv_check_t wake;
+	uv_timer_t retry;
+	int handles; /* open libuv handles: freed when both are closed */
+	uint64_t after;	 /* highest seq sent (or skipped by the filters) */
 	char **filters;
 	bool follow, closed;
 };
@@ -740,6 +744,8 @@ static int n_watches;
 static void watch_free(uv_handle_t *h)
 {
 	struct watch *w = h->data;
+	if (--w->handles > 0)
+		return;
 	strv_free(w->filters);
 	free(w);
 }
@@ -752,9 +758,14 @@ static void watch_close(void *ctx)
 	w->closed = true;
 	n_watches--;
 	api_req_release(w->req);
-	uv_timer_stop(&w->timer);
-	uv_close((uv_handle_t *)&w->timer, watch_free);
+	cluster_unlisten_applies(&w->listener);
+	uv_check_stop(&w->wake);
+	uv_timer_stop(&w->retry);
+	uv_close((uv_handle_t *)&w->wake, watch_free);
+	uv_close((uv_handle_t *)&w->retry, watch_free);
 }
+
+static void on_watch_retry(uv_timer_t *t);
 
 /* Sends what is new; ends the stream after a stale line, or when not following. */
 static void watch_send(struct watch *w)
@@ -764,8 +775,13 @@ static void watch_send(struct watch *w)
 	size_t i;
 	json_t *line;
 
-	if (!m || api_stream_pending(w->req) > API_STREAM_MAX_PENDING)
+	if (!m)
 		return;
+	if (api_stream_pending(w->req) > API_STREAM_MAX_PENDING) {
+		if (!uv_is_active((uv_handle_t *)&w->retry))
+			uv_timer_start(&w->retry, on_watch_retry, API_WATCH_RETRY_MS, 0);
+		return;
+	}
 	_cleanup_json_ json_t *lines = api_cluster_watch_next(m, &w->after, 0, &stale);
 	json_array_foreach(lines, i, line)
 	{
@@ -779,9 +795,22 @@ static void watch_send(struct watch *w)
 		api_stream_end(w->req); /* -> watch_close */
 }
 
-static void on_watch_tick(uv_timer_t *t)
+static void on_watch_retry(uv_timer_t *t)
 {
 	watch_send(t->data);
+}
+
+static void on_watch_wake(uv_check_t *h)
+{
+	uv_check_stop(h);
+	watch_send(h->data);
+}
+
+/* Called by the cluster once per applied entry: only arms the check. */
+static void on_watch_applied(struct cluster_listener *l)
+{
+	struct watch *w = l->data;
+	uv_check_start(&w->wake, on_watch_wake);
 }
 
 /* ?since=N: true with *ret set (untouched when absent); false after replying 400. */
@@ -834,13 +863,16 @@ void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req)
 	/* no since: every event still kept, never stale */
 	w->after = since_set ? since : model_event_first(m) - 1;
 	w->follow = !(f && (streq(f, "0") || streq(f, "false") || streq(f, "no")));
-	uv_timer_init(loop, &w->timer);
-	w->timer.data = w;
+	uv_check_init(loop, &w->wake);
+	uv_timer_init(loop, &w->retry);
+	w->wake.data = w->retry.data = w;
+	w->handles = 2;
+	w->listener.fn = on_watch_applied;
+	w->listener.data = w;
 	n_watches++;
 	api_stream_begin(req, 200, watch_close, w);
 	if (w->closed)
 		return;
+	cluster_listen_applies(c, &w->listener);
 	watch_send(w);
-	if (!w->closed)
-		uv_timer_start(&w->timer, on_watch_tick, API_WATCH_TICK_MS, API_WATCH_TICK_MS);
 }

@@ -42,8 +42,8 @@ void api_cluster_workload_rm(struct cluster *c, struct api_req *req, char **p); 
  * ring still holds), then live as they are applied — unless follow=0, which ends after
  * what is there. Filters as api_cluster_event_matches. When the events after SEQ have
  * fallen off the ring the only line is the stale error (api_cluster_watch_next) and the
- * stream ends. The stream polls the model on a timer of the daemon's loop. Watches
- * count against API_CLUSTER_MAX_WATCHES. */
+ * stream ends. The stream is woken by the cluster after each applied entry (a
+ * cluster_listener), not by polling. Watches count against API_CLUSTER_MAX_WATCHES. */
 void api_cluster_watch(struct cluster *c, uv_loop_t *loop, struct api_req *req);
 /* POST /v1/workloads: spec (borrowed) already a JSON object with a valid name; checked
  * as the single-node engine checks it (agent/spec.h), then proposed as workload.put
@@ -57,7 +57,7 @@ void api_cluster_workload_put(struct cluster *c, struct api_req *req, json_t *sp
 void api_cluster_reply(struct api_req *req, int status, json_t *result, const struct err *err);
 
 #define API_CLUSTER_MAX_WATCHES 256
-#define API_WATCH_TICK_MS 50
+#define API_WATCH_RETRY_MS 20 /* a watch held back by a slow client tries again */
 
 /* ---- pure parts (tested without a cluster) ---- */
 

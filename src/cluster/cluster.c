@@ -120,6 +120,7 @@ struct cluster {
 	void (*done)(void *ctx);
 	void *done_ctx;
 	unsigned handles;
+	struct cluster_listener *listeners; /* cluster_listen_applies */
 };
 
 static void kick_arm(struct cluster *c);
@@ -1294,7 +1295,35 @@ static void kick_arm(struct cluster *c)
 
 static void on_apply(struct sraft *s, uint64_t index, void *data)
 {
-	kick_arm(data);
+	struct cluster *c = data;
+
+	kick_arm(c);
+	for (struct cluster_listener *l = c->listeners; l; l = l->next)
+		l->fn(l);
+}
+
+void cluster_listen_applies(struct cluster *c, struct cluster_listener *l)
+{
+	l->c = c;
+	l->prev = NULL;
+	l->next = c->listeners;
+	if (l->next)
+		l->next->prev = l;
+	c->listeners = l;
+}
+
+void cluster_unlisten_applies(struct cluster_listener *l)
+{
+	if (!l->c)
+		return;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		l->c->listeners = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	l->c = NULL;
+	l->prev = l->next = NULL;
 }
 
 /* ---- joins (leader) ---- */
@@ -2082,6 +2111,9 @@ static void cluster_free(struct cluster *c)
 	size_t i = 0;
 	const char *k;
 	void *v;
+
+	while (c->listeners) /* listeners that outlive the cluster: removal is a no-op */
+		cluster_unlisten_applies(c->listeners);
 
 	while (hmap_next(&c->beats, &i, &k, &v))
 		free(v);

@@ -106,6 +106,22 @@ bool cluster_is_leader(const struct cluster *c);
  * "name","address","raft_address","role":"voter|standby|spare"}]} */
 json_t *cluster_status(struct cluster *c);
 
+/* ---- apply listeners ----
+ * fn runs on the loop thread after every command this node applies and after a
+ * snapshot restore (the model may then be another one: read it again through
+ * cluster_model), in the same loop turn — so a watcher hears of a change at once, not
+ * at its next poll. It runs once per applied entry: keep it cheap (mark, start a
+ * handle), and do not add or remove listeners from inside it. Caller-owned; listening
+ * until removed, or until the cluster is freed (removal is then a no-op). */
+struct cluster_listener {
+	void (*fn)(struct cluster_listener *l);
+	void *data;
+	struct cluster *c; /* private */
+	struct cluster_listener *prev, *next;
+};
+void cluster_listen_applies(struct cluster *c, struct cluster_listener *l);
+void cluster_unlisten_applies(struct cluster_listener *l);
+
 /* ---- writes ----
  * A command (state/fsm.h) goes to the leader: proposed here when this node leads,
  * otherwise forwarded to the leader's API (POST /v1/cluster/propose). done gets the
