@@ -121,3 +121,20 @@ int hmap_next(const struct hmap *m, size_t *i, const char **ret_key, void **ret_
 	}
 	return 0;
 }
+
+void hmap_copy(struct hmap *dst, const struct hmap *src,
+	       void *(*dup)(void *ctx, const void *val, const char **ret_key), void *ctx)
+{
+	*dst = (struct hmap)HMAP_INIT;
+	if (!src->cap)
+		return;
+	dst->slots = xcalloc(src->cap, sizeof(*dst->slots));
+	dst->cap = src->cap;
+	dst->len = src->len;
+	for (size_t i = 0; i < src->cap; i++) {
+		if (!src->slots[i].hash)
+			continue;
+		dst->slots[i].hash = src->slots[i].hash;
+		dst->slots[i].val = dup(ctx, src->slots[i].val, &dst->slots[i].key);
+	}
+}

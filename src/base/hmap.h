@@ -36,5 +36,9 @@ void *hmap_del(struct hmap *m, const char *key);
  * not change during iteration. */
 int hmap_next(const struct hmap *m, size_t *i, const char **ret_key, void **ret_val);
 uint64_t hmap_hash(const char *key);
+/* dst becomes a copy of src (same layout, no rehashing) whose values are dup(ctx, val,
+ * &key): dup copies a value and points *key at the copy's own key. */
+void hmap_copy(struct hmap *dst, const struct hmap *src,
+	       void *(*dup)(void *ctx, const void *val, const char **ret_key), void *ctx);
 
 #endif

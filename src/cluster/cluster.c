@@ -2031,6 +2031,7 @@ static int start_raft(struct cluster *c, struct err *err)
 	raft_uv_set_connect_retry_delay(&c->io, 200);
 	if ((r = sraft_init(&c->sr, err)) < 0)
 		return r;
+	sraft_use_io(&c->sr, &c->io); /* snapshots encoded off the loop */
 	c->sr.on_apply = on_apply;
 	c->sr.data = c;
 	if ((rv = raft_init(&c->raft, &c->io, &c->sr.fsm, c->id, c->raft_addr)) != 0)
@@ -2042,7 +2043,10 @@ static int start_raft(struct cluster *c, struct err *err)
 	/* a node back from a partition asks before it campaigns: it cannot depose a
 	 * healthy leader with a higher term */
 	raft_set_pre_vote(&c->raft, true);
-	raft_set_snapshot_threshold(&c->raft, 4096);
+	/* staggered by Raft id: voters that apply the same log would otherwise all stop
+	 * their loops to copy the model at the same index (tens of ms each, far more on a
+	 * loaded machine), and a majority stalled at once costs the leadership */
+	raft_set_snapshot_threshold(&c->raft, 4096 + (unsigned)(c->id % 5) * 400);
 	raft_set_snapshot_trailing(&c->raft, 1024);
 	if (c->bootstrap) {
 		struct raft_configuration conf;

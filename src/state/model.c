@@ -141,6 +141,8 @@ static void count_free(struct task_count *c)
 	free(c);
 }
 
+static void arena_free(void *head);
+
 #define FREE_ALL(map, type, fn)                                                                    \
 	do {                                                                                       \
 		type *o_;                                                                          \
@@ -156,7 +158,11 @@ void model_free(struct model *m)
 		return;
 	FREE_ALL(&m->nodes, struct model_node, node_free);
 	FREE_ALL(&m->workloads, struct model_workload, workload_free);
-	FREE_ALL(&m->tasks, struct model_task, task_free);
+	if (m->arena)
+		hmap_free(&m->tasks); /* a copy's tasks live in its arena */
+	else
+		FREE_ALL(&m->tasks, struct model_task, task_free);
+	arena_free(m->arena);
 	FREE_ALL(&m->vpcs, struct model_vpc, vpc_free);
 	FREE_ALL(&m->tokens, struct model_token, token_free);
 	FREE_ALL(&m->certs, struct model_cert, cert_free);
@@ -354,6 +360,182 @@ void model_cert_remove(struct hmap *map, struct model_cert *c)
 {
 	hmap_del(map, c->serial);
 	cert_free(c);
+}
+
+/* ---- copies: struct copies first, so scalar fields come along; then every pointer
+ * gets its own copy (strings) or a reference (JSON values, never changed in place) ---- */
+
+static void *node_dup(void *ctx, const void *val, const char **ret_key)
+{
+	struct model_node *c = xmalloc(sizeof(*c));
+
+	*c = *(const struct model_node *)val;
+	c->name = xstrdup(c->name);
+	c->address = xstrdup(c->address);
+	c->labels = json_incref(c->labels);
+	*ret_key = c->name;
+	return c;
+}
+
+static void *workload_dup(void *ctx, const void *val, const char **ret_key)
+{
+	struct model_workload *c = xmalloc(sizeof(*c));
+
+	*c = *(const struct model_workload *)val;
+	c->name = xstrdup(c->name);
+	c->spec = json_incref(c->spec);
+	*ret_key = c->name;
+	return c;
+}
+
+/* Tasks are most of a big model: a copy puts them and their strings in big blocks
+ * chained through their first word (100,000 tasks: a few allocations instead of
+ * 600,000, and one pass over the tasks). */
+#define ARENA_BLOCK (4u << 20)
+
+struct arena {
+	void **head; /* the newest block; its first word points to the one before */
+	char *next, *end;
+};
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if ((size_t)(a->end - a->next) < n) {
+		size_t size = n + 16 > ARENA_BLOCK ? n + 16 : ARENA_BLOCK;
+		void **block = xmalloc(size);
+		*block = a->head;
+		a->head = block;
+		a->next = (char *)block + 16;
+		a->end = (char *)block + size;
+	}
+	a->next += n;
+	return a->next - n;
+}
+
+static void arena_free(void *head)
+{
+	while (head) {
+		void *prev = *(void **)head;
+		free(head);
+		head = prev;
+	}
+}
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static void *task_dup(void *ctx, const void *val, const char **ret_key)
+{
+	const struct model_task *t = val;
+	const char *strs[6] = {t->id, t->workload, t->node, t->container_id, t->ip, t->message};
+	size_t lens[6], total = sizeof(*t);
+
+	for (int i = 0; i < 6; i++)
+		total += lens[i] = str_size(strs[i]);
+	struct model_task *c = arena_alloc(ctx, total);
+	char *p = (char *)(c + 1), *copies[6];
+	for (int i = 0; i < 6; i++) {
+		copies[i] = strs[i] ? memcpy(p, strs[i], lens[i]) : NULL;
+		p += lens[i];
+	}
+	*c = *t;
+	c->id = copies[0];
+	c->workload = copies[1];
+	c->node = copies[2];
+	c->container_id = copies[3];
+	c->ip = copies[4];
+	c->message = copies[5];
+	*ret_key = c->id;
+	return c;
+}
+
+static void *vpc_dup(void *ctx, const void *val, const char **ret_key)
+{
+	const struct model_vpc *v = val;
+	struct model_vpc *c = xmalloc(sizeof(*c));
+	struct model_lease *l;
+	size_t i = 0;
+
+	*c = *v;
+	c->name = xstrdup(v->name);
+	c->cidr = xstrdup(v->cidr);
+	c->leases = (struct hmap)HMAP_INIT;
+	c->by_subnet = (struct hmap)HMAP_INIT;
+	while (hmap_next(&v->leases, &i, NULL, (void **)&l))
+		model_lease_add(c, l->node, l->subnet)->version = l->version;
+	*ret_key = c->name;
+	return c;
+}
+
+static void *token_dup(void *ctx, const void *val, const char **ret_key)
+{
+	struct model_token *c = xmalloc(sizeof(*c));
+
+	*c = *(const struct model_token *)val;
+	c->id = xstrdup(c->id);
+	c->salt = xstrdup(c->salt);
+	c->hash = xstrdup(c->hash);
+	*ret_key = c->id;
+	return c;
+}
+
+static void *cert_dup(void *ctx, const void *val, const char **ret_key)
+{
+	struct model_cert *c = xmalloc(sizeof(*c));
+
+	*c = *(const struct model_cert *)val;
+	c->serial = xstrdup(c->serial);
+	c->node = xstrdup(c->node);
+	*ret_key = c->serial;
+	return c;
+}
+
+static void *count_dup(void *ctx, const void *val, const char **ret_key)
+{
+	struct task_count *c = xmalloc(sizeof(*c));
+
+	*c = *(const struct task_count *)val;
+	c->name = xstrdup(c->name);
+	*ret_key = c->name;
+	return c;
+}
+
+struct model *model_copy(const struct model *m)
+{
+	struct model *c = model_new();
+	struct model_event *events = c->events;
+	struct model_recent **ring = c->recent_ring;
+
+	*c = *m;
+	c->events = events;
+	c->recent_ring = ring;
+	hmap_copy(&c->nodes, &m->nodes, node_dup, NULL);
+	hmap_copy(&c->workloads, &m->workloads, workload_dup, NULL);
+	struct arena a = {NULL, NULL, NULL};
+	hmap_copy(&c->tasks, &m->tasks, task_dup, &a);
+	c->arena = a.head;
+	hmap_copy(&c->vpcs, &m->vpcs, vpc_dup, NULL);
+	hmap_copy(&c->tokens, &m->tokens, token_dup, NULL);
+	hmap_copy(&c->certs, &m->certs, cert_dup, NULL);
+	hmap_copy(&c->revoked, &m->revoked, cert_dup, NULL);
+	hmap_copy(&c->task_counts, &m->task_counts, count_dup, NULL);
+	c->recent = (struct hmap)HMAP_INIT;
+	for (size_t k = 0; k < m->n_recent; k++) {
+		size_t at = (m->recent_head + k) % MODEL_RECENT;
+		struct model_recent *r = xmalloc(sizeof(*r));
+		*r = *m->recent_ring[at];
+		r->id = xstrdup(r->id);
+		ring[at] = r;
+		hmap_put(&c->recent, r->id, r);
+	}
+	for (size_t i = 0; i < MODEL_EVENTS; i++) {
+		events[i] = m->events[i];
+		events[i].object = m->events[i].object ? json_incref(m->events[i].object) : NULL;
+	}
+	return c;
 }
 
 void model_event_add(struct model *m, uint64_t index, uint64_t ts, const char *type,

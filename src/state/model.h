@@ -152,10 +152,17 @@ struct model {
 	struct model_recent **recent_ring; /* FIFO for eviction, MODEL_RECENT slots */
 	size_t recent_head, n_recent;
 	uint64_t mark; /* scratch epoch, see model_node.mark */
+	void *arena;   /* a model_copy's tasks and their strings, in one block */
 };
 
 struct model *model_new(void);
 void model_free(struct model *m);
+/* A deep copy for a snapshot taken off the loop (state/raft.c): the objects and their
+ * strings are copied, the JSON values (labels, specs, event objects) are shared with
+ * json_incref — they are never changed in place, and jansson's reference counts are
+ * atomic, so the copy may be read and freed on another thread while the loop goes on
+ * changing the original. Every field snapshot_json writes must be copied here. */
+struct model *model_copy(const struct model *m);
 static inline void model_freep(struct model **m)
 {
 	model_free(*m);

@@ -1,7 +1,8 @@
 /* raft: glue between libraft (canonical raft 0.15) and the state machine. It owns the
  * model and the struct raft_fsm that libraft drives: apply decodes a log entry and
- * applies it (never failing), snapshot writes the model as JSON, restore swaps in a
- * model read from a snapshot (refusing a malformed one). Proposals are validated
+ * applies it (never failing), snapshot writes the model as JSON — the loop takes a
+ * copy, the threadpool encodes it (fsm version 3) —, restore swaps in a model read from
+ * a snapshot (refusing a malformed one). Proposals are validated
  * against the local model first; only valid commands reach the log.
  *
  * Everything runs on the loop thread that drives the struct raft; nothing here is
@@ -46,9 +47,28 @@ struct sraft {
 	void *data;
 	unsigned n_snapshots, n_restores;
 	struct err last_err; /* why the last snapshot or restore failed */
+	/* Snapshots (libraft fsm version 3 unless sraft_snapshot_sync): the loop only
+	 * copies the model (model_copy); a threadpool worker encodes the copy. Figures of
+	 * the last one, for logs and benchmarks: */
+	bool sync_snapshots;	 /* set before raft_init: encode on the loop (fsm v1) */
+	struct model *pending;	 /* the copy being encoded, owned by the worker */
+	double snapshot_loop_ms; /* time the loop spent in the snapshot callback */
+	double snapshot_loop_cpu_ms; /* the CPU it used meanwhile (less on a busy machine) */
+	double snapshot_encode_ms; /* encoding (on the worker, or the loop when sync) */
+	size_t snapshot_bytes;
+	double restore_ms; /* decoding and checking a snapshot (always on the loop) */
+	int snapshot_status; /* of the last encode: 0 or a negative errno */
 };
 
 int sraft_init(struct sraft *s, struct err *err);
+/* Encode snapshots on the loop (libraft fsm version 1), for a raft_io without
+ * async_work and for comparison. Call between sraft_init and raft_init. */
+void sraft_snapshot_sync(struct sraft *s);
+/* Call between raft_uv_init (or any raft_io's init) and raft_init: snapshots go to the
+ * io's threadpool (io->async_work) when it has one, else they are encoded on the loop.
+ * libraft 0.15's raft_uv implements async_work but still says version 1, which
+ * raft_init refuses for a version-3 fsm: an io with async_work is marked version 2. */
+void sraft_use_io(struct sraft *s, struct raft_io *io);
 /* Call once the struct raft exists (after raft_init / raft_fixture_grow). */
 void sraft_attach(struct sraft *s, struct raft *r);
 /* After the struct raft is closed. */
