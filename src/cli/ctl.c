@@ -1020,6 +1020,12 @@ static int cmd_token(int argc, char **argv)
 
 /* The daemon stops a removed workload's containers in the background (SIGTERM, then
  * SIGKILL after their timeout); `rm` returns once they are gone, as docker rm -f does. */
+void ctl_poll_pause(int i)
+{
+	long ms = i < 6 ? 2L << i : 100;
+	nanosleep(&(struct timespec){ 0, ms * 1000 * 1000 }, NULL);
+}
+
 int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *err)
 {
 	for (int tries = 0; tries < 600; tries++) {
@@ -1033,7 +1039,7 @@ int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *
 			left += streq(ctl_jstr(c, "workload"), name);
 		if (left == 0)
 			return 0;
-		usleep(100 * 1000);
+		ctl_poll_pause(tries);
 	}
 	return err_msg(err, ETIMEDOUT, "workload '%s' removed, but its containers are still "
 				       "stopping after 60 s (see coop ps -a)", name);

@@ -57,6 +57,10 @@ void ctl_human_size(double v, char *buf, size_t n);
  * left, as the daemon stops and removes them in the background. */
 struct api_client;
 int ctl_workload_wait_gone(struct api_client *cl, const char *name, struct err *err);
+/* The pause before poll number i+1 of something the daemon does in the background: 2, 4,
+ * 8 ... 64 ms, then 100 ms. What a local daemon does for one container takes a few ms,
+ * and a fixed 100 ms step made `coop run --rm` wait ~100 ms for it (issue 5). */
+void ctl_poll_pause(int i);
 
 /* A verb's option parsing: returns 0 after --help, 2 after a usage error. */
 #define PARSE(shorts, longs, fn, ctx, help)                                  \

@@ -848,8 +848,7 @@ static int wait_container(struct api_client *cl, const char *name, char **ret, s
 				return 0;
 			}
 		}
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+		ctl_poll_pause(i);
 	}
 	return err_msg(err, ETIMEDOUT, "container of '%s' not created after 5 minutes", name);
 }
