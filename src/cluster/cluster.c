@@ -22,6 +22,7 @@
 #include "cluster/priv.h"
 #include "cluster/transport.h"
 #include "sched/sched.h"
+#include "state/gc.h"
 #include "state/raft.h"
 
 #define TICK_MS CLUSTER_HEARTBEAT_MS
@@ -103,6 +104,7 @@ struct cluster {
 	bool tokens_done, tokens_inflight;
 
 	bool reconcile_inflight, reconcile_again;
+	bool gc_inflight, gc_again; /* the leader's task.remove (state/gc.h) */
 	char *last_unplaced;
 
 	bool change_inflight;
@@ -942,6 +944,35 @@ static void reconcile(struct cluster *c)
 		log_warn("cluster: placement: %s", err.msg);
 }
 
+/* ---- the leader: stopped tasks nobody will report on (state/gc.h) ---- */
+
+#define GC_EVERY_TICKS 5 /* a sweep a second; batch after batch while there is more */
+
+static void gc_done(void *ctx, int status, json_t *result, const struct err *err)
+{
+	struct cluster *c = ctx;
+
+	log_done("task removal", status, result, err);
+	c->gc_inflight = false;
+	c->gc_again = status == 0;
+}
+
+static void collect_tasks(struct cluster *c)
+{
+	struct err err = { 0 };
+
+	if (c->gc_inflight || (!c->gc_again && c->ticks % GC_EVERY_TICKS))
+		return;
+	c->gc_again = false;
+	_cleanup_json_ json_t *cmd = gc_command(c->sr.model, GC_KEEP, GC_BATCH);
+	if (!cmd)
+		return;
+	if (cluster_write(c, cmd, gc_done, c, &err) < 0)
+		log_warn("cluster: task removal: %s", err.msg);
+	else
+		c->gc_inflight = true;
+}
+
 /* ---- the leader: node health ---- */
 
 struct state_req {
@@ -1244,6 +1275,7 @@ static void on_tick(uv_timer_t *t)
 	check_nodes(c);
 	check_voters(c);
 	reconcile(c);
+	collect_tasks(c);
 }
 
 /* ---- after every apply: run what is placed here; the leader places ---- */

@@ -4,6 +4,8 @@
  * mutation half allocates but never fails, so apply is all or nothing. */
 #include "state/fsm.h"
 
+#include "state/gc.h"
+
 #include <ctype.h>
 #include <inttypes.h>
 
@@ -264,11 +266,7 @@ static int op_workload_put(struct ctx *c, json_t *cmd, struct err *err)
 /* A task that is stopped for good and no longer wanted leaves the model. */
 static void task_gc(struct ctx *c, struct model_task *t)
 {
-	struct model_workload *w = model_workload(c->m, t->workload);
-
-	if (t->desired != MODEL_DESIRED_STOPPED || !model_observed_terminal(t->observed))
-		return;
-	if (w && t->replica < w->replicas)
+	if (!model_observed_terminal(t->observed) || !gc_task_unwanted(c->m, t))
 		return;
 	event(c, "task", "delete",
 	      json_pack("{s:s,s:s,s:s?}", "id", t->id, "workload", t->workload, "node", t->node));
@@ -911,6 +909,52 @@ static int op_task_status(struct ctx *c, json_t *cmd, struct err *err)
 	return 0;
 }
 
+/* The leader's garbage collection (state/gc.h). Each task goes only if it is still at
+ * the generation the leader saw and still stopped and unwanted; anything else (gone
+ * already, placed again, its workload back) is skipped: a repeat removes nothing. */
+static int op_task_remove(struct ctx *c, json_t *cmd, struct err *err)
+{
+	json_t *list = NULL, *it;
+	struct hmap seen = HMAP_INIT;
+	size_t n, removed = 0;
+	char path[48];
+	int r = js_get(cmd, "", "tasks", JSON_ARRAY, true, &list, err);
+
+	if (r < 0)
+		return r;
+	n = json_array_size(list);
+	if (n == 0 || n > FSM_MAX_BATCH)
+		return err_msg(err, EINVAL, "tasks: expected 1 to %d entries, not %zu",
+			       FSM_MAX_BATCH, n);
+	_cleanup_free_ const char **ids = xcalloc(n, sizeof(*ids));
+	_cleanup_free_ uint64_t *gens = xcalloc(n, sizeof(*gens));
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		snprintf(path, sizeof(path), "tasks[%zu]", i);
+		it = json_array_get(list, i);
+		if (!json_is_object(it))
+			r = err_msg(err, EINVAL, "%s: expected an object", path);
+		else if ((r = name_field(it, path, "task", NAME_ID, true, &ids[i], err)) >= 0 &&
+			 (r = u64_req(it, path, "generation", UINT64_MAX >> 1, &gens[i], err)) >= 0 &&
+			 hmap_put(&seen, ids[i], &gens[i]))
+			r = err_msg(err, EINVAL, "%s: task '%s' appears twice", path, ids[i]);
+	}
+	hmap_free(&seen);
+	if (r < 0 || !c->apply)
+		return r < 0 ? r : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct model_task *t = model_task(c->m, ids[i]);
+		if (!t || t->generation != gens[i] || !gc_task_unwanted(c->m, t))
+			continue;
+		event(c, "task", "delete",
+		      json_pack("{s:s,s:s,s:s?}", "id", t->id, "workload", t->workload, "node",
+				t->node));
+		model_task_remove(c->m, t);
+		removed++;
+	}
+	say(c, "%zu tasks removed, %zu skipped", removed, n - removed);
+	return 0;
+}
+
 /* ---- VPCs and subnet leases ---- */
 
 static uint32_t prefix_mask(int p)
@@ -1158,6 +1202,7 @@ static const struct op {
     {"node.register", op_node_register}, {"node.state", op_node_state},
     {"node.label", op_node_label},	 {"node.delete", op_node_delete},
     {"task.place", op_task_place},	 {"task.status", op_task_status},
+    {"task.remove", op_task_remove},
     {"vpc.create", op_vpc_create},	 {"vpc.delete", op_vpc_delete},
     {"lease.subnet", op_lease_subnet},	 {"token.put", op_token_put},
     {"token.delete", op_token_delete},	 {"barrier", op_barrier},

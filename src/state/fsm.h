@@ -36,6 +36,10 @@
  *   task.status      reports*: [{task*, generation*, node*, state*, container, ip,
  *                    exit_code, message}] — reports of an old generation or another node
  *                    are skipped (fencing) and counted in the result
+ *   task.remove      tasks*: [{task*, generation*}] — the leader's garbage collection
+ *                    (state/gc.h): removes each task still at that generation, stopped
+ *                    and unwanted (workload gone, or replica beyond its replicas); the
+ *                    others are skipped and counted, so a repeat is harmless
  *   vpc.create       name*, cidr*, vni (default: the lowest free from 4096), node_prefix
  *   vpc.delete       name* (refused while a workload uses it)
  *   lease.subnet     vpc*, node*, release; a node's subnet in a VPC, first free, stable

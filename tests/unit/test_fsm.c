@@ -14,6 +14,7 @@
 
 #include "base/util.h"
 #include "state/fsm.h"
+#include "state/gc.h"
 #include "state/model.h"
 #include "state/snapshot.h"
 
@@ -703,6 +704,182 @@ static void test_apply_rate(void **state)
 	model_free(m);
 }
 
+static json_t *gc_cmd(struct model *m, size_t keep, size_t max)
+{
+	return gc_command(m, keep, max);
+}
+
+/* The ids a task.remove command names, comma-separated. */
+static char *gc_ids(json_t *cmd)
+{
+	static char buf[1024];
+	json_t *it;
+	size_t i;
+
+	buf[0] = 0;
+	json_array_foreach(json_object_get(cmd, "tasks"), i, it)
+	{
+		if (i)
+			strcat(buf, ",");
+		strcat(buf, json_string_value(json_object_get(it, "task")));
+	}
+	return buf;
+}
+
+/* Applies a task.remove as the leader would (validate, then apply at the next index). */
+static int gc_apply(struct model *m, json_t *cmd, struct fsm_result *res)
+{
+	struct err err = {0};
+
+	if (fsm_validate(m, cmd, &err) < 0)
+		fail_msg("task.remove refused: %s", err.msg);
+	fsm_apply(m, cmd, next_index++, res);
+	assert_int_equal(model_check(m, &err), 0);
+	return res->code;
+}
+
+/* Garbage collection of tasks (state/gc.h + task.remove): a live workload keeps its
+ * newest GC_KEEP stopped, unwanted tasks; a deleted workload's all go; batches are
+ * bounded; a task placed again since the selection (another generation), a running one
+ * and one whose workload came back are skipped; a repeat removes nothing; malformed
+ * commands are refused with the field named. */
+static void test_gc(void **state)
+{
+	struct model *m = model_new();
+	struct fsm_result res;
+	char msg[ERR_MSG_MAX], place[4096];
+	json_t *cmd;
+	int n;
+
+	setup_cluster(m, 4);
+	assert_int_equal(run(m, NULL, "{'op':'workload.put','name':'web','replicas':10,'spec':"
+				      "{'name':'web','image':'nginx'}}"), 0);
+	n = snprintf(place, sizeof(place), "{'op':'task.place','placements':[");
+	for (int i = 0; i < 10; i++)
+		n += snprintf(place + n, sizeof(place) - n, "%s{'workload':'web','replica':%d,"
+			      "'node':'n%d'}", i ? "," : "", i, i % 4);
+	snprintf(place + n, sizeof(place) - n, "]}");
+	assert_int_equal(run(m, NULL, "%s", place), 0);
+	assert_null(gc_cmd(m, GC_KEEP, GC_BATCH)); /* nothing stopped yet */
+
+	/* scale down to 2, the scheduler stops 2..9 one by one (web.2 oldest): their nodes
+	 * never report (down, or the container went without a word) */
+	assert_int_equal(run(m, NULL, "{'op':'workload.put','name':'web','replicas':2,'spec':"
+				      "{'name':'web','image':'nginx'}}"), 0);
+	for (int i = 2; i < 10; i++)
+		assert_int_equal(run(m, NULL, "{'op':'task.place','placements':[{'workload':'web',"
+					      "'replica':%d,'desired':'stopped'}]}", i), 0);
+	cmd = gc_cmd(m, GC_KEEP, GC_BATCH);
+	assert_non_null(cmd);
+	assert_string_equal(gc_ids(cmd), "web.4,web.3,web.2"); /* the 5 newest stay */
+	json_decref(cmd);
+	cmd = gc_cmd(m, GC_KEEP, 2); /* a bounded batch */
+	assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), 2);
+	/* between selection and apply, web.4 is placed again (new generation) */
+	assert_int_equal(run(m, NULL, "{'op':'task.place','placements':[{'workload':'web',"
+				      "'replica':4,'node':'n0','generation':1}]}"), 0);
+	json_decref(cmd);
+	cmd = gc_cmd(m, GC_KEEP, GC_BATCH);
+	assert_string_equal(gc_ids(cmd), "web.3,web.2");
+	json_decref(cmd);
+	cmd = gc_cmd(m, 0, GC_BATCH);
+	assert_string_equal(gc_ids(cmd), "web.9,web.8,web.7,web.6,web.5,web.3,web.2");
+	assert_int_equal(run(m, NULL, "{'op':'task.place','placements':[{'workload':'web',"
+				      "'replica':9,'node':'n1','generation':1}]}"), 0);
+	size_t before = m->tasks.len;
+	assert_int_equal(gc_apply(m, cmd, &res), 0);
+	assert_string_equal(res.msg, "6 tasks removed, 1 skipped"); /* web.9 runs again */
+	assert_int_equal(m->tasks.len, before - 6);
+	assert_non_null(model_task(m, "web.9"));
+	const struct model_event *e = model_event_get(m, m->event_seq);
+	assert_string_equal(e->type, "task");
+	assert_string_equal(e->action, "delete");
+	/* the same command again (a retry after a lost leader): nothing left to do */
+	json_object_del(cmd, "id");
+	assert_int_equal(gc_apply(m, cmd, &res), 0);
+	assert_string_equal(res.msg, "0 tasks removed, 7 skipped");
+	json_decref(cmd);
+
+	/* a deleted workload: every stopped task goes, whatever its node says */
+	assert_int_equal(run(m, NULL, "{'op':'workload.delete','name':'web'}"), 0);
+	assert_int_equal(model_workload_tasks(m, "web"), 4); /* web.0, .1, .4, .9 */
+	cmd = gc_cmd(m, GC_KEEP, GC_BATCH);
+	assert_int_equal(json_array_size(json_object_get(cmd, "tasks")), 4);
+	/* ... unless the workload comes back before the command applies */
+	assert_int_equal(run(m, NULL, "{'op':'workload.put','name':'web','replicas':1,'spec':"
+				      "{'name':'web','image':'nginx'}}"), 0);
+	assert_int_equal(gc_apply(m, cmd, &res), 0);
+	assert_string_equal(res.msg, "3 tasks removed, 1 skipped"); /* web.0 is wanted */
+	assert_non_null(model_task(m, "web.0"));
+	json_decref(cmd);
+	assert_null(gc_cmd(m, GC_KEEP, GC_BATCH));
+
+	/* bad input: one clear error, nothing applied */
+	assert_int_equal(refused(m, msg, "{'op':'task.remove','tasks':[]}"), -EINVAL);
+	assert_string_equal(msg, "task.remove: tasks: expected 1 to 10000 entries, not 0");
+	assert_int_equal(refused(m, msg, "{'op':'task.remove','tasks':[{'task':'web.0'}]}"),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "tasks[0].generation"));
+	assert_int_equal(refused(m, msg, "{'op':'task.remove','tasks':[{'task':'web.0',"
+					 "'generation':1},{'task':'web.0','generation':1}]}"),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "tasks[1]: task 'web.0' appears twice"));
+	assert_int_equal(refused(m, msg, "{'op':'task.remove','tasks':['web.0']}"), -EINVAL);
+	assert_non_null(strstr(msg, "tasks[0]: expected an object"));
+	model_free(m);
+}
+
+/* model_copy (a snapshot's consistent copy, encoded off the loop): encodes exactly as
+ * the original, every kind of object included; stays as it was while the original
+ * changes; frees on its own. */
+static void test_model_copy(void **state)
+{
+	struct model *m = model_new();
+	struct err err = {0};
+	char *a, *b, *c;
+	size_t la, lb, lc;
+
+	setup_cluster(m, 4);
+	assert_int_equal(run(m, NULL, "{'op':'vpc.create','name':'v1','cidr':'10.9.0.0/16'}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'lease.subnet','vpc':'v1','node':'n1'}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'token.put','id':'t1','name':'tok','role':'agent',"
+				      "'salt':'00112233445566778899','hash':'%s'}",
+			     "00112233445566778899aabbccddeeff"),
+			 0);
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'c1','node':'n2','expires_ms':9000,"
+				      "'ts':1000}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'c2','node':'n3','expires_ms':9000,"
+				      "'ts':1000}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'task.place','id':'p1','placements':["
+				      "{'workload':'web','replica':0,'node':'n0'},"
+				      "{'workload':'web','replica':1,'node':'n1'}]}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'task.status','reports':[{'task':'web.0','generation':1,"
+				      "'node':'n0','state':'running','ip':'10.88.0.2','container':"
+				      "'c0','message':'ok'}]}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'node.delete','name':'n3','ts':2000}"), 0);
+	assert_true(m->revoked.len > 0);
+
+	struct model *copy = model_copy(m);
+	assert_int_equal(model_check(copy, &err), 0);
+	assert_int_equal(snapshot_encode(m, &a, &la, &err), 0);
+	assert_int_equal(snapshot_encode(copy, &b, &lb, &err), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	/* the original moves on; the copy does not */
+	assert_int_equal(run(m, NULL, "{'op':'node.label','name':'n1','set':{'zone':'z9'}}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'task.status','reports':[{'task':'web.0','generation':1,"
+				      "'node':'n0','state':'exited','exit_code':1}]}"), 0);
+	assert_int_equal(run(m, NULL, "{'op':'workload.delete','name':'web'}"), 0);
+	model_free(m); /* the copy shares only reference-counted JSON with it */
+	assert_int_equal(snapshot_encode(copy, &c, &lc, &err), 0);
+	assert_int_equal(lc, la);
+	assert_memory_equal(c, a, la);
+	model_free(copy);
+	free(a);
+	free(b);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +893,8 @@ int main(void)
 	    cmocka_unit_test(test_watch),
 	    cmocka_unit_test(test_snapshot_roundtrip),
 	    cmocka_unit_test(test_snapshot_refused),
+	    cmocka_unit_test(test_gc),
+	    cmocka_unit_test(test_model_copy),
 	    cmocka_unit_test(test_apply_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
