@@ -333,29 +333,10 @@ size_t net_overlay_plan(const struct net_overlay_entries *have,
  * Every forwarded packet passes this chain, so it is laid out for the common case: one
  * verdict-map lookup on the input device, then a chain of at most four short rules for
  * that device (a rule list with ifname sets cost 4 set lookups and 6 name loads per
- * packet). The overlay's own UDP packets to and from this node's underlay addresses skip
- * conntrack (nothing NATs or filters them by state; the inner packets are tracked). */
-static void render_locals(FILE *f, const struct netstate *ns, const bool *has,
-			  const struct in_addr *local)
-{
-	char a[INET_ADDRSTRLEN];
-	size_t j = 0;
-
-	fputs("{ ", f);
-	for (size_t i = 0; i < ns->n_vpcs; i++) {
-		bool dup = false;
-		if (!has[i])
-			continue;
-		for (size_t k = 0; k < i && !dup; k++)
-			dup = has[k] && local[k].s_addr == local[i].s_addr;
-		if (!dup)
-			fprintf(f, "%s%s", j++ ? ", " : "", inet_ntop(AF_INET, &local[i], a, sizeof(a)));
-	}
-	fputs(" }", f);
-}
-
-char *net_overlay_nft_render(const struct netstate *ns, const bool *has,
-			     const struct in_addr *local)
+ * packet). (Exempting the VXLAN packets from conntrack with notrack rules was tried and
+ * measured no gain: the two raw chains every packet then passes cost what the outer
+ * conntrack lookups saved — docs/benchmarks.md.) */
+char *net_overlay_nft_render(const struct netstate *ns, const bool *has)
 {
 	char *buf = NULL, dev[16], c[20];
 	size_t len = 0, k = 0;
@@ -400,15 +381,7 @@ char *net_overlay_nft_render(const struct netstate *ns, const bool *has,
 			fprintf(f, "%s\"%s\" : jump in-%s", j++ ? ", " : "", dev, dev);
 		fprintf(f, "%s\"%s\" : jump in-%s", j++ ? ", " : "", v->bridge, v->bridge);
 	}
-	fputs(" }\n\t}\n\tchain raw-prerouting {\n\t\ttype filter hook prerouting priority raw; "
-	      "policy accept;\n\t\tip daddr ", f);
-	render_locals(f, ns, has, local);
-	fprintf(f, " udp dport %d notrack comment \"vxlan: not tracked\"\n\t}\n"
-		   "\tchain raw-output {\n\t\ttype filter hook output priority raw; policy accept;\n"
-		   "\t\tip saddr ", NET_OVERLAY_PORT);
-	render_locals(f, ns, has, local);
-	fprintf(f, " udp dport %d notrack comment \"vxlan: not tracked\"\n\t}\n}\n",
-		NET_OVERLAY_PORT);
+	fputs(" }\n\t}\n}\n", f);
 out:
 	if (fclose(f) != 0)
 		abort();
@@ -423,11 +396,10 @@ static void nl_closep(struct net_nl **nl)
 }
 #define _cleanup_nl_ _cleanup_(nl_closep)
 
-/* Which VPCs of ns have an overlay device here (has[i]), its local underlay address
- * (local[i]), and their VNIs (others, all but skip). Returns the number of others. */
+/* Which VPCs of ns have an overlay device here (has[i]), and their VNIs (others, all
+ * but skip). Returns the number of others. */
 static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct net_vpc *skip,
-			 bool *has, struct in_addr *local, struct net_overlay_other *others,
-			 size_t *ret_n, struct err *err)
+			 bool *has, struct net_overlay_other *others, size_t *ret_n, struct err *err)
 {
 	size_t n = 0;
 	int r;
@@ -441,7 +413,7 @@ static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct ne
 		has[i] = false;
 		if ((idx = net_link_index(nl, dev, NULL)) < 0)
 			continue;
-		if ((r = net_vxlan_info(nl, idx, &vni, &local[i], err)) < 0)
+		if ((r = net_vxlan_info(nl, idx, &vni, NULL, err)) < 0)
 			return r;
 		has[i] = true;
 		if (&ns->vpcs[i] != skip)
@@ -451,10 +423,9 @@ static int overlays_here(struct net_nl *nl, struct netstate *ns, const struct ne
 	return 0;
 }
 
-static int nft_follow(struct netstate *ns, const bool *has, const struct in_addr *local,
-		      struct err *err)
+static int nft_follow(struct netstate *ns, const bool *has, struct err *err)
 {
-	_cleanup_free_ char *script = net_overlay_nft_render(ns, has, local);
+	_cleanup_free_ char *script = net_overlay_nft_render(ns, has);
 	return net_nft_run(script, "apply nftables table " NET_OVERLAY_NFT_TABLE, err);
 }
 
@@ -590,7 +561,6 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 {
 	_cleanup_nl_ struct net_nl *nl = NULL;
 	_cleanup_free_ bool *has = xcalloc(ns->n_vpcs + 1, sizeof(*has));
-	_cleanup_free_ struct in_addr *local = xcalloc(ns->n_vpcs + 1, sizeof(*local));
 	_cleanup_free_ struct net_overlay_other *others =
 		xcalloc(ns->n_vpcs + 1, sizeof(*others));
 	size_t n_others;
@@ -599,7 +569,7 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	int idx, k, r;
 
 	if ((r = net_nl_open(&nl, err)) < 0 ||
-	    (r = overlays_here(nl, ns, vpc, has, local, others, &n_others, err)) < 0 ||
+	    (r = overlays_here(nl, ns, vpc, has, others, &n_others, err)) < 0 ||
 	    (r = net_overlay_validate(vpc, self, peers, n, others, n_others, err)) < 0)
 		return r;
 	net_overlay_dev_name(vpc, dev);
@@ -611,10 +581,9 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 		return err_wrap(err, "overlay of VPC '%s'", vpc->name);
 	}
 	has[vpc - ns->vpcs] = true;
-	local[vpc - ns->vpcs] = self->underlay;
 	vpc->vni = self->vni;
 	if ((r = mtu_follow(nl, vpc, self->underlay_mtu - NET_OVERLAY_OVERHEAD, err)) < 0 ||
-	    (r = nft_follow(ns, has, local, err)) < 0 || (r = netstate_save(ns, err)) < 0)
+	    (r = nft_follow(ns, has, err)) < 0 || (r = netstate_save(ns, err)) < 0)
 		return r;
 	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes", dev, vpc->name,
 		 self->vni, n, k);
@@ -625,7 +594,6 @@ int net_overlay_remove(struct netstate *ns, struct net_vpc *vpc, struct err *err
 {
 	_cleanup_nl_ struct net_nl *nl = NULL;
 	_cleanup_free_ bool *has = xcalloc(ns->n_vpcs + 1, sizeof(*has));
-	_cleanup_free_ struct in_addr *local = xcalloc(ns->n_vpcs + 1, sizeof(*local));
 	_cleanup_free_ struct net_overlay_other *others =
 		xcalloc(ns->n_vpcs + 1, sizeof(*others));
 	size_t n_others;
@@ -634,9 +602,9 @@ int net_overlay_remove(struct netstate *ns, struct net_vpc *vpc, struct err *err
 
 	net_overlay_dev_name(vpc, dev);
 	if ((r = net_nl_open(&nl, err)) < 0 || (r = net_link_del(nl, dev, err)) < 0 ||
-	    (r = overlays_here(nl, ns, NULL, has, local, others, &n_others, err)) < 0)
+	    (r = overlays_here(nl, ns, NULL, has, others, &n_others, err)) < 0)
 		return r;
-	return nft_follow(ns, has, local, err);
+	return nft_follow(ns, has, err);
 }
 
 int net_overlay_read(const struct net_vpc *vpc, struct net_overlay_info *ret, struct err *err)

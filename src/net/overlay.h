@@ -103,11 +103,8 @@ void net_overlay_entries_free(struct net_overlay_entries *e);
  * *ret is the caller's to free (NULL when 0). */
 size_t net_overlay_plan(const struct net_overlay_entries *have,
 			const struct net_overlay_entries *want, struct net_overlay_op **ret);
-/* The isolation table for the VPCs of ns that have an overlay (has[i] for ns->vpcs[i],
- * on local underlay address local[i]), and the conntrack exemption of the VXLAN packets
- * to and from those addresses. */
-char *net_overlay_nft_render(const struct netstate *ns, const bool *has,
-			     const struct in_addr *local);
+/* The isolation table for the VPCs of ns that have an overlay (has[i] for ns->vpcs[i]). */
+char *net_overlay_nft_render(const struct netstate *ns, const bool *has);
 
 /* ---- kernel ---- */
 
