@@ -271,7 +271,14 @@ static void render_input(FILE *f, const struct net_nft_config *cfg)
 	static const struct {
 		const char *proto, *verdict;
 	} kinds[] = {{"tcp", "reject with tcp reset"}, {"udp", "reject"}};
+	size_t refused = 0;
 
+	/* a base chain costs every packet delivered here a pass, even empty: only when
+	 * there is something to refuse */
+	for (size_t i = 0; i < cfg->n_ports; i++)
+		refused += !cfg->ports[i].n_backends;
+	if (!refused)
+		return;
 	fputs("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n", f);
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
 		size_t n = 0;
