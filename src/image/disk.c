@@ -3,6 +3,7 @@
  * limit's size on a self-clearing loop device. No daemon state: everything a later
  * call needs is in struct img_disk, which the container's record keeps. */
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/dqblk_xfs.h>
 #include <linux/fs.h>
@@ -404,23 +405,37 @@ static int run_tool(char *const *argv, struct err *err)
 		       last ? last + 1 : out);
 }
 
-/* An ext4 with no reserved blocks (the container's writes may use all of it). The file
- * is sparse and known to be zero, which spares mke2fs (1.47+) zeroing the inode tables
- * and the journal; an older mke2fs refuses the option and gets lazy init instead. */
-static int run_mkfs(const char *path, struct err *err)
+/* The journal's MiB for a layer of `bytes`: 1/128 of it, at least mke2fs's minimum of 1024
+ * blocks (1 KiB blocks below 512 MiB, 4 KiB from there), at most 64 MiB. mke2fs's own
+ * choice (32 MiB at 1 GiB) would take 3% of the limit from the container. */
+static unsigned journal_mib(int64_t bytes)
+{
+	int64_t mib = bytes / 128 / (1 << 20);
+	int64_t min = bytes >= (512LL << 20) ? 4 : 1;
+	return (unsigned)(mib < min ? min : mib > 64 ? 64 : mib);
+}
+
+/* An ext4 with no reserved blocks (the container's writes may use all of it) and no
+ * room kept for growing it (it never grows). The file is sparse and known to be zero,
+ * which spares mke2fs (1.47+) zeroing the inode tables and the journal; an older mke2fs
+ * refuses the option and gets lazy init instead. */
+static int run_mkfs(const char *path, int64_t bytes, struct err *err)
 {
 	_cleanup_free_ char *mkfs = find_prog("mkfs.ext4");
-	char *argv[] = { mkfs, "-q", "-F", "-m", "0", "-L", "coop-rw", "-E",
-			 "nodiscard,assume_storage_prezeroed=1", (char *)path, NULL };
+	char journal[32];
+	char *argv[] = { mkfs, "-q", "-F", "-m", "0", "-O", "^resize_inode", "-J", journal,
+			 "-L", "coop-rw", "-E", "nodiscard,assume_storage_prezeroed=1",
+			 (char *)path, NULL };
 	struct err e = { 0 };
 
 	if (!mkfs)
 		return err_msg(err, ENOENT, "mkfs.ext4 is not in PATH (install e2fsprogs)");
+	snprintf(journal, sizeof(journal), "size=%u", journal_mib(bytes));
 	if (run_tool(argv, &e) == 0)
 		return 0;
 	if (!strstr(e.msg, "assume_storage_prezeroed"))
 		return *err = e, -e.code;
-	argv[8] = "nodiscard,lazy_itable_init=1,lazy_journal_init=1";
+	argv[12] = "nodiscard,lazy_itable_init=1,lazy_journal_init=1";
 	return run_tool(argv, err);
 }
 
@@ -438,7 +453,7 @@ static int make_image(const char *img, int64_t bytes, struct err *err)
 		r = err_sys(err, errno, "size '%s' to %lld bytes", tmp, (long long)bytes);
 	close(fd);
 	if (r == 0)
-		r = run_mkfs(tmp, err);
+		r = run_mkfs(tmp, bytes, err);
 	if (r == 0 && rename(tmp, img) < 0)
 		r = err_sys(err, errno, "rename '%s'", tmp);
 	if (r < 0)
@@ -498,10 +513,35 @@ static int loop_attach(const char *img, char *dev, size_t n, int *ret_fd, struct
 		       LOOP_TRIES);
 }
 
+/* The loop device still bound to img (absolute), if any: its filesystem was unmounted
+ * here but a mount namespace made while it was mounted (private propagation: nothing
+ * unmounts its copy) holds it. Mounting that device again gives the same superblock;
+ * binding a second device would mount one ext4 twice, and the older one's last write at
+ * its unmount would tear the newer one's. */
+static int loop_find(const char *img, char *dev, size_t n)
+{
+	_cleanup_closedir_ DIR *d = opendir("/sys/block");
+	struct dirent *de;
+	size_t len = strlen(img);
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "loop", 4) != 0)
+			continue;
+		_cleanup_free_ char *p = xasprintf("/sys/block/%s/loop/backing_file", de->d_name);
+		_cleanup_free_ char *b = NULL;
+		if (fs_read(p, &b, &(struct err){ 0 }) < 0 || strncmp(b, img, len) != 0 ||
+		    (b[len] != '\n' && b[len] != '\0'))
+			continue;
+		snprintf(dev, n, "/dev/%.20s", de->d_name); /* loopN */
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static int loop_setup(const char *cdir, const char *rw, const struct img_disk *d,
 		      struct err *err)
 {
-	_cleanup_free_ char *img = xasprintf("%s/rw.img", cdir);
+	_cleanup_free_ char *img = xasprintf("%s/rw.img", cdir), *abs = NULL;
 	_cleanup_close_ int lfd = -1;
 	char dev[32];
 	int r;
@@ -514,6 +554,9 @@ static int loop_setup(const char *cdir, const char *rw, const struct img_disk *d
 		if ((r = make_image(img, d->bytes, err)) < 0)
 			return r;
 	}
+	if ((abs = realpath(img, NULL)) && loop_find(abs, dev, sizeof(dev)) == 0 &&
+	    mount(dev, rw, "ext4", 0, "") == 0)
+		return 0; /* (gone meanwhile: the mount fails, a new device is bound) */
 	if ((r = loop_attach(img, dev, sizeof(dev), &lfd, err)) < 0)
 		return r;
 	if (mount(dev, rw, "ext4", 0, "") < 0)
