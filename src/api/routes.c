@@ -126,6 +126,7 @@ void api_run_req_free(struct api_run_req *r)
 	strv_free(r->command);
 	strv_free(r->volumes);
 	strv_free(r->ports);
+	free(r->stop_signal);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -250,7 +251,8 @@ static bool volume_ok(const char *s)
 
 static const char *const run_fields[] = { "image", "name", "vpc", "volumes", "memory",
 					  "cpu", "user", "env", "workdir", "ports",
-					  "command", "rm", "disk" };
+					  "command", "rm", "disk", "tty", "stdin",
+					  "init", "stop_signal" };
 
 static int run_fields_known(json_t *body, char **ret_field, struct err *err)
 {
@@ -311,7 +313,12 @@ int api_run_decode(const char *body, size_t len, struct api_run_req *ret, char *
 	    (x = js_field(js_strv(j, "", "command", false, &r.command, err), ret_field, err)) < 0 ||
 	    (x = js_field(js_strv(j, "", "volumes", false, &r.volumes, err), ret_field, err)) < 0 ||
 	    (x = js_field(js_strv(j, "", "ports", false, &r.ports, err), ret_field, err)) < 0 ||
-	    (x = js_field(js_bool(j, "", "rm", &r.rm, err), ret_field, err)) < 0)
+	    (x = js_field(js_bool(j, "", "rm", &r.rm, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_bool(j, "", "tty", &r.tty, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_bool(j, "", "stdin", &r.stdin, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_bool(j, "", "init", &r.init, err), ret_field, err)) < 0 ||
+	    (x = js_field(js_str(j, "", "stop_signal", false, &r.stop_signal, err), ret_field,
+			  err)) < 0)
 		goto fail;
 	if ((x = run_memory(j, &r, ret_field, err)) < 0 || (x = run_cpu(j, &r, ret_field, err)) < 0 ||
 	    (x = run_disk(j, &r, ret_field, err)) < 0)
@@ -439,6 +446,14 @@ int api_run_to_spec(const struct api_run_req *r, json_t **ret, char **ret_field,
 		json_object_set_new(s, "workdir", json_string(r->workdir));
 	if (r->vpc)
 		json_object_set_new(s, "vpc", json_string(r->vpc));
+	if (r->tty) {
+		json_object_set_new(s, "tty", json_true());
+		json_object_set_new(s, "stdin", json_boolean(r->stdin));
+	}
+	if (r->init)
+		json_object_set_new(s, "init", json_true());
+	if (r->stop_signal)
+		json_object_set_new(s, "stop_signal", json_string(r->stop_signal));
 	*ret = s;
 	return 0;
 }
@@ -772,16 +787,29 @@ H(h_workload_apply)
 
 H(h_workloads)
 {
-	if (rt->cfg.cluster)
+	if (rt->cfg.cluster && !query_flag(req, "local"))
 		return api_cluster_workloads(rt->cfg.cluster, req, p);
 	api_reply_json(req, 200, rt->e->workloads(rt->cfg.agent));
+}
+
+/* In a cluster, a workload of this node's agent that the cluster did not place: what
+ * `coop run --image` runs here (as `docker run` on a Swarm node). */
+static bool standalone(struct api_routes *rt, const char *name)
+{
+	_cleanup_json_ json_t *ws = rt->e->workloads(rt->cfg.agent);
+	size_t i;
+	json_t *w;
+	json_array_foreach(ws, i, w)
+		if (streq(json_string_value(json_object_get(w, "name")) ?: "", name))
+			return !json_is_true(json_object_get(w, "assigned"));
+	return false;
 }
 
 H(h_workload_rm)
 {
 	struct err err = { 0 };
 	uint64_t timeout = 10000;
-	if (rt->cfg.cluster)
+	if (rt->cfg.cluster && !standalone(rt, p[0]))
 		return api_cluster_workload_rm(rt->cfg.cluster, req, p);
 	if (!query_u64(req, "timeout_ms", 3600000, &timeout))
 		return;

@@ -103,6 +103,8 @@ struct api_run_req {
 	double cpus;              /* 0 unset */
 	int64_t disk;             /* bytes of the writable layer, 0 unset */
 	bool rm;
+	bool tty, stdin, init;    /* a terminal (stdin: open), a minimal init as PID 1 */
+	char *stop_signal;        /* NULL: the image's */
 };
 /* Body text -> request; errors name the field (ret_field: caller frees, may be NULL
  * when the body is not JSON at all). -EBADMSG malformed JSON, -EINVAL invalid. */
@@ -110,7 +112,8 @@ int api_run_decode(const char *body, size_t len, struct api_run_req *ret, char *
 		   struct err *err);
 void api_run_req_free(struct api_run_req *r);
 /* The workload the request becomes: named after the container, 1 replica, restart
- * "no", label coop.rm when --rm. */
+ * "no", label coop.rm when --rm. It runs on this node, in a cluster too (as `docker
+ * run` on a Swarm node: a standalone container, not one the scheduler places). */
 int api_run_to_spec(const struct api_run_req *r, json_t **ret, char **ret_field,
 		    struct err *err);
 

@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "api/frame.h"
-#include "api/routes.h"
 
 #include "base/js.h"
 #include "base/util.h"
@@ -815,6 +814,14 @@ static json_t *run_body(struct run_opts *o, int argc, char **argv, int first)
 	json_object_set_new(b, "volumes", vols);
 	json_object_set_new(b, "env", strv_json(o->env));
 	json_object_set_new(b, "ports", strv_json(o->ports));
+	if (o->tty) {
+		json_object_set_new(b, "tty", json_true());
+		json_object_set_new(b, "stdin", json_boolean(o->stdin));
+	}
+	if (o->init)
+		json_object_set_new(b, "init", json_true());
+	if (o->stop_signal)
+		json_object_set_new(b, "stop_signal", json_string(o->stop_signal));
 	if (first < argc) {
 		json_t *cmd = json_array();
 		for (int i = first; i < argc; i++)
@@ -832,7 +839,8 @@ static int wait_container(struct api_client *cl, const char *name, char **ret, s
 		_cleanup_json_ json_t *ws = NULL;
 		size_t k;
 		json_t *w;
-		int r = api_call(cl, "GET", "/v1/workloads", NULL, &ws, err);
+		/* ?local: this node's workloads, in a cluster too */
+		int r = api_call(cl, "GET", "/v1/workloads?local=1", NULL, &ws, err);
 		if (r < 0)
 			return r;
 		json_array_foreach(ws, k, w)
@@ -851,36 +859,6 @@ static int wait_container(struct api_client *cl, const char *name, char **ret, s
 		ctl_poll_pause(i);
 	}
 	return err_msg(err, ETIMEDOUT, "container of '%s' not created after 5 minutes", name);
-}
-
-/* `coop run` with -t or --stop-signal: POST /v1/containers takes neither, so the
- * workload it would make is made here (the same pure decoder and conversion the daemon
- * uses) with them added, and posted to /v1/workloads. */
-static int create_with_spec(struct api_client *cl, const struct run_opts *o, json_t *body,
-			    json_t **out, struct err *err)
-{
-	_cleanup_free_ char *txt = json_dumps(body, JSON_COMPACT), *field = NULL;
-	_cleanup_json_ json_t *spec = NULL;
-	struct api_run_req rr;
-	int r;
-
-	if (cluster_mode(cl))
-		return err_msg(err, ENOTSUP, "run -t and --stop-signal are not supported in a cluster yet");
-	if ((r = api_run_decode(txt, strlen(txt), &rr, &field, err)) < 0)
-		return r;
-	r = api_run_to_spec(&rr, &spec, &field, err);
-	api_run_req_free(&rr);
-	if (r < 0)
-		return r;
-	if (o->tty) {
-		json_object_set_new(spec, "tty", json_true());
-		json_object_set_new(spec, "stdin", json_boolean(o->stdin));
-	}
-	if (o->stop_signal)
-		json_object_set_new(spec, "stop_signal", json_string(o->stop_signal));
-	if (o->init)
-		json_object_set_new(spec, "init", json_true());
-	return api_call(cl, "POST", "/v1/workloads", spec, out, err);
 }
 
 static void remove_run(struct api_client *cl, const char *name)
@@ -1019,8 +997,7 @@ int run_cmd_run(int argc, char **argv)
 		return ctl_usage("run", "%s", "arguments must be UTF-8");
 	if (ctl_client(&cl, &err) < 0)
 		return ctl_fail(&err);
-	if ((o.tty || o.stop_signal || o.init ? create_with_spec(cl, &o, body, &out, &err)
-				    : api_call(cl, "POST", "/v1/containers", body, &out, &err)) < 0)
+	if (api_call(cl, "POST", "/v1/containers", body, &out, &err) < 0)
 		return ctl_fail(&err);
 	const char *name = json_string_value(json_object_get(out, "name"));
 	if (!name)

@@ -253,6 +253,38 @@ other_server() {
 	fails_cleanly coop_on h4 run "$CL_DIR/fw.bun"
 }
 
+@test "cluster: coop run --image is a standalone container on the node asked: output, exit code, -t, --init, --stop-signal, -p" {
+	# as `docker run` on a Swarm node: it runs here, outside the scheduler
+	run coop_on h4 run --rm --name fg4 --image "$CL_IMAGE" -- sh -c 'echo hello from fg4; exit 3'
+	[ "$status" -eq 3 ] || fail "run on h4: status $status: $output"
+	[[ "$output" == *"hello from fg4"* ]] || fail "$output"
+	! coop_on h4 ps -a | grep -q fg4 || fail "fg4 left behind: $(coop_on h4 ps -a)"
+	cl_tasks h1 | jq -e 'all(.[]; .workload != "fg4")' >/dev/null || fail "fg4 became a task"
+	# -t without our stdin: a terminal in the container
+	run coop_on h5 run -t --rm --image "$CL_IMAGE" -- sh -c 'tty; exit 5'
+	[ "$status" -eq 5 ] || fail "run -t on h5: status $status: $output"
+	[[ "$output" == /dev/pts/0* ]] || fail "$output"
+	# detached, with an init and a stop signal: sleep gets SIGTERM at once
+	run coop_on h5 run -d --init --stop-signal SIGTERM --name pin5 --image "$CL_IMAGE" -- sleep 1000
+	[ "$status" -eq 0 ] || fail "run -d on h5: $output"
+	up5() { coop_on h5 inspect pin5-1 | jq -e '.[0].status == "running"' >/dev/null; }
+	cl_until 20 "pin5 running on h5" up5
+	local t0 took
+	t0=$(now_us)
+	run coop_on h5 stop --timeout 20s pin5-1
+	[ "$status" -eq 0 ] || fail "stop: $output"
+	took=$(secs_since "$t0")
+	report "stop with --init: ${took}s"
+	awk -v t="$took" 'BEGIN { exit !(t < 5) }' || fail "stop took ${took}s: the signal did not reach sleep"
+	coop_on h5 rm pin5-1 >/dev/null
+	# a published port answers on its node, next to the cluster's routing mesh
+	run coop_on h5 run -d --name pub5 -p 18089:8080 --image "$CL_IMAGE" -- httpd -f -p 8080 -h /etc
+	[ "$status" -eq 0 ] || fail "run -p on h5: $output"
+	answers() { on h5 wget -qO- -T 2 "http://$(cl_ip h5):18089/hostname"; }
+	cl_until 20 "pub5 answering on h5:18089" answers
+	coop_on h5 rm -f pub5-1 >/dev/null
+}
+
 @test "cluster: node labels replicate; placement constraints follow them" {
 	run coop_on h2 node label h3 zone=b
 	[ "$status" -eq 0 ] || fail "node label: $output"

@@ -255,8 +255,23 @@ static void test_run_decode(void **state)
 	assert_int_equal(api_run_to_spec(&r, &spec, &field, &err), 0);
 	const char *n = json_string_value(json_object_get(spec, "name"));
 	assert_true(strncmp(n, "app-", 4) == 0 && api_name_valid(n));
+	assert_null(json_object_get(spec, "placement"));
 	json_decref(spec);
 	api_run_req_free(&r);
+	/* a terminal, init, stop signal */
+	assert_int_equal(run_decode("{\"image\":\"busybox\",\"tty\":true,\"stdin\":true,"
+				    "\"init\":true,\"stop_signal\":\"SIGHUP\"}", &r, &field, &err), 0);
+	assert_int_equal(api_run_to_spec(&r, &spec, &field, &err), 0);
+	assert_true(json_is_true(json_object_get(spec, "tty")));
+	assert_true(json_is_true(json_object_get(spec, "stdin")));
+	assert_true(json_is_true(json_object_get(spec, "init")));
+	assert_string_equal(json_string_value(json_object_get(spec, "stop_signal")), "SIGHUP");
+	json_decref(spec);
+	api_run_req_free(&r);
+	assert_int_equal(run_decode("{\"image\":\"busybox\",\"init\":\"yes\"}", &r, &field, &err), -EINVAL);
+	assert_string_equal(field, "init");
+	free(field);
+	field = NULL;
 }
 
 static void test_exec_decode(void **state)
