@@ -489,6 +489,21 @@ static void test_certs(void **state)
 	assert_non_null(hmap_get(&back->certs, "a3"));
 	assert_int_equal(back->revoked.len, 2);
 	model_free(back);
+	/* a snapshot from before certificates were recorded loads, with none */
+	json_t *doc = snapshot_json(m);
+	json_object_del(doc, "certs");
+	json_object_del(doc, "revoked");
+	assert_int_equal(snapshot_load(doc, &back, &err), 0);
+	assert_int_equal(back->certs.len + back->revoked.len, 0);
+	model_free(back);
+	json_decref(doc);
+	/* but a malformed entry is refused, naming it */
+	doc = snapshot_json(m);
+	json_object_set_new(json_array_get(json_object_get(doc, "revoked"), 0), "serial",
+			    json_string("NOT-HEX"));
+	assert_int_equal(snapshot_load(doc, &back, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "snapshot.revoked[0].serial"));
+	json_decref(doc);
 	/* past 5000 ms a1 is dropped from the revoked list, a2 stays until 9000 */
 	assert_int_equal(run(m, NULL, "{'op':'cert.add','serial':'c1','node':'n1','expires_ms':30000,"
 				      "'ts':6000}"), 0);
