@@ -10,7 +10,7 @@
 # Plain bash: nothing here needs bats.
 
 CL_SIM=$REPO/tests/sim
-CL_UL=10.250.0 # tests/sim's default underlay: host hI is $CL_UL.I
+CL_UL=${SIM_UNDERLAY:-10.250.0} # tests/sim's underlay (SIM_UNDERLAY, default 10.250.0): host hI is $CL_UL.I
 CL_IMAGE=coop-demo/httpd:1
 
 # on hI CMD...: CMD on host hI; coop_on hI ARGS...: the coop CLI there (its local daemon)
