@@ -1458,6 +1458,12 @@ static int join_validate(struct cluster *c, json_t *req, const char **ret_name,
 		free(*ret_api);
 		return r;
 	}
+	if ((n = model_node_at(c->sr.model, *ret_api, name))) {
+		r = err_msg(err, EEXIST, "join: address %s is taken by node '%s'; each node needs "
+			    "its own --address", a.ip, n->name);
+		free(*ret_api);
+		return r;
+	}
 	*ret_name = name;
 	return 0;
 }

@@ -363,6 +363,10 @@ static int op_node_register(struct ctx *c, json_t *cmd, struct err *err)
 	if (n && !streq(n->address, addr) && !replace)
 		return err_msg(err, EEXIST, "node name '%s' is already taken by %s", name,
 			       n->address);
+	const struct model_node *other = model_node_at(c->m, addr, name);
+	if (other)
+		return err_msg(err, EEXIST, "address %s: node '%s' is at %s already (each node "
+			       "needs its own underlay address)", addr, other->name, other->address);
 	if (!n && c->m->nodes.len >= MODEL_MAX_NODES)
 		return err_msg(err, ENOSPC, "the cluster already has %d nodes, the limit",
 			       MODEL_MAX_NODES);

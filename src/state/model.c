@@ -931,3 +931,23 @@ int model_check(const struct model *m, struct err *err)
 		return r;
 	return check_log(m, err);
 }
+
+static size_t host_len(const char *address)
+{
+	const char *colon = strrchr(address, ':');
+	return colon ? (size_t)(colon - address) : strlen(address);
+}
+
+const struct model_node *model_node_at(const struct model *m, const char *address,
+				       const char *except)
+{
+	size_t i = 0, n = host_len(address);
+	const char *k;
+	struct model_node *nd;
+
+	while (hmap_next(&m->nodes, &i, &k, (void **)&nd))
+		if (!(except && streq(k, except)) && nd->address && host_len(nd->address) == n &&
+		    !strncmp(nd->address, address, n))
+			return nd;
+	return NULL;
+}

@@ -173,6 +173,10 @@ static inline struct model_node *model_node(const struct model *m, const char *n
 {
 	return hmap_get(&m->nodes, name);
 }
+/* The node other than `except` whose address ("IP:PORT") has the host of `address`:
+ * a node's host is its underlay address, and two nodes cannot share one. */
+const struct model_node *model_node_at(const struct model *m, const char *address,
+				       const char *except);
 static inline struct model_workload *model_workload(const struct model *m, const char *name)
 {
 	return hmap_get(&m->workloads, name);

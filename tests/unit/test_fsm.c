@@ -214,6 +214,13 @@ static void test_refusals(void **state)
 				 "'role':'agent'}"),
 			 -EEXIST);
 	assert_string_equal(msg, "node.register: node name 'n1' is already taken by 10.0.0.2:7946");
+	/* an underlay address is one node's (another port on that host is no way around) */
+	assert_int_equal(refused(m, msg,
+				 "{'op':'node.register','name':'n9','address':'10.0.0.2:8000',"
+				 "'role':'agent'}"),
+			 -EEXIST);
+	assert_string_equal(msg, "node.register: address 10.0.0.2:8000: node 'n1' is at "
+				 "10.0.0.2:7946 already (each node needs its own underlay address)");
 	assert_int_equal(
 	    refused(m, msg, "{'op':'node.register','name':'n9','address':'a','role':'boss'}"),
 	    -EINVAL);
