@@ -268,6 +268,46 @@ has_labels() {
 	[ "${#problems[@]}" -eq 0 ] || fail "$(printf '\n  %s' "${problems[@]}")"
 }
 
+# no_tasks hI WORKLOAD: hI's `coop tasks WORKLOAD` lists none (what it lists otherwise)
+no_tasks() {
+	local j
+	j=$(cl_tasks "$1" "$2") || { echo "$j"; return 1; }
+	echo "$j" | jq -c '[.[] | {id, node, desired, observed}]'
+	echo "$j" | jq -e 'length == 0' >/dev/null
+}
+# no_container hI WORKLOAD: hI runs no container of WORKLOAD
+no_container() {
+	local ids
+	ids=$(local_running "$1" "$2")
+	echo "$ids"
+	[ -z "$ids" ]
+}
+
+@test "faults: a deleted workload's task on an unreachable node leaves the model (garbage collection); the node stops its container once back" {
+	local leader t0 took
+	leader=$(leader_now) || fail "no leader: $(members h1)"
+	bun "$CL_DIR/gcw.bun" gcw 1 'placement:
+  constraints: ["node.name==h5"]'
+	run coop_on h1 run -d "$CL_DIR/gcw.bun"
+	[ "$status" -eq 0 ] || fail "coop run -d gcw: $output"
+	cl_until 20 "gcw.0 running" tasks_up "$leader" gcw 1
+	[ -n "$(local_running h5 gcw)" ] || fail "h5 runs no container of gcw: $(coop_on h5 ps -a)"
+	echo h5 >"$CL_DIR/restore"
+	"$SIM/fault.sh" isolate h5
+	cl_until 5 "h5 down (as $leader sees it)" node_is "$leader" h5 down
+	run coop_on h1 workload rm gcw
+	[ "$status" -eq 0 ] || fail "coop workload rm gcw: $output"
+	t0=$(now_us)
+	# h5 cannot report the task stopped: only the leader's sweep removes it
+	cl_until 10 "gcw's task removed while h5 is unreachable" no_tasks "$leader" gcw
+	took=$(secs_since "$t0")
+	report "gcw.0 (stopped, on the unreachable h5) left the model $took s after workload rm"
+	"$SIM/fault.sh" heal h5
+	rm -f "$CL_DIR/restore"
+	cl_until 10 "h5 ready again" node_is "$leader" h5 ready
+	cl_until 10 "h5 stopped its container of gcw" no_container h5 gcw
+}
+
 @test "faults: coop events -f sees every change exactly once, in order, across a restart of its node's daemon" {
 	local e=h4 w writer_pid ev_pid since n=24 i last
 	w=$(live_voter) || fail "no server"
