@@ -277,8 +277,10 @@ static int loop_usable(char *why, size_t n)
 
 	if (fd < 0)
 		return snprintf(why, n, "open /dev/loop-control: %s", strerror(errno)), -1;
-	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode))
-		return snprintf(why, n, "/dev/loop-control is not a device"), -1;
+	/* misc 10:237 (LOOP_CTRL_MINOR): not /dev/null bound over it, as some sandboxes do */
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 10 ||
+	    minor(st.st_rdev) != 237)
+		return snprintf(why, n, "/dev/loop-control is not the loop control device"), -1;
 	if (!(mkfs = find_prog("mkfs.ext4")))
 		return snprintf(why, n, "mkfs.ext4 is not in PATH (install e2fsprogs)"), -1;
 	return 0;

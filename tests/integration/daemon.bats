@@ -101,9 +101,9 @@ teardown_file() {
 	run "$COOP" run --image coop-demo/httpd:1 --name 'bad/name' -d
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not a valid name"* ]]
-	run "$COOP" run --image coop-demo/httpd:1 --disk 1g -d
+	run "$COOP" run --image coop-demo/httpd:1 --disk 1x -d
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"not supported yet"* ]]
+	[ "$output" = "coop: --disk: expected a size like 512M or 1G, got '1x'" ]
 	run "$COOP" ps --bogus
 	[ "$status" -eq 2 ]
 	COOP_SOCKET=$D/nothing.sock run "$COOP" ps

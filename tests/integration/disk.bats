@@ -106,7 +106,7 @@ stop_other() {
 teardown_file() {
 	[ -n "${D:-}" ] || return 0
 	stop_other "$D"
-	for m in "$D/q" "$D/nomkfs"; do
+	for m in "$D/q" "$D/nomkfs" "$D/noloop"; do
 		stop_other "$m"
 		mountpoint -q "$m" && umount -l "$m"
 	done
@@ -228,6 +228,27 @@ teardown_file() {
 	# without --disk the same daemon runs containers
 	run "$COOP" run --rm --image "$IMG" -- echo fine
 	[ "$output" = fine ]
+	stop_other "$o"
+}
+
+@test "disk: refused with one line where there are no loop devices" {
+	local o=$D/noloop
+	mkdir -p "$o/nodev"
+	"$COOP" image --store "$o/state/images" import --rootfs --name "$IMG" "$D/rootfs.tar" >/dev/null
+	# the daemon sees a /dev of its own without loop-control (as in a container)
+	start_other "$o" env NODEV="$o/nodev" unshare -m --propagation private sh -c '
+		mount -t tmpfs tmpfs "$NODEV" || exit 1
+		for n in null zero full random urandom tty; do
+			touch "$NODEV/$n" && mount --bind "/dev/$n" "$NODEV/$n" || exit 1
+		done
+		mount --bind "$NODEV" /dev && exec "$@"' sh
+	export COOP_SOCKET=$o/run/coop.sock
+	run "$COOP" run --image "$IMG" --disk 64M -- true
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"cannot be enforced here"*"open /dev/loop-control: No such file or directory" ]]
+	[ -z "$(ls "$o/state/containers")" ]
 	stop_other "$o"
 }
 
