@@ -3,6 +3,7 @@
 #include "state/raft.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -180,15 +181,55 @@ static int fsm_snapshot_finalize_cb(struct raft_fsm *f, struct raft_buffer *bufs
 	return 0;
 }
 
+struct garbage {
+	json_t *doc;
+	struct model *model;
+};
+
+static void *garbage_free(void *arg)
+{
+	struct garbage *g = arg;
+
+	json_decref(g->doc);
+	model_free(g->model);
+	free(g);
+	return NULL;
+}
+
+/* What a restore leaves behind — the parsed snapshot and the model it replaces, a third
+ * of the time of a restore for 100,000 tasks — is freed by a detached thread: nothing
+ * else refers to either (the JSON they share with API streams is reference counted,
+ * atomically). Inline when no thread can be started. */
+static void free_off_loop(json_t *doc, struct model *old)
+{
+	struct garbage *g = malloc(sizeof(*g));
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = -1;
+
+	if (g && pthread_attr_init(&attr) == 0) {
+		*g = (struct garbage){doc, old};
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = pthread_create(&t, &attr, garbage_free, g);
+		pthread_attr_destroy(&attr);
+	}
+	if (r != 0) {
+		free(g);
+		json_decref(doc);
+		model_free(old);
+	}
+}
+
 static int fsm_restore_cb(struct raft_fsm *f, struct raft_buffer *buf)
 {
 	struct sraft *s = f->data;
 	struct model *m = NULL;
+	json_t *doc = NULL;
 	double t0 = mono_ms();
 
-	if (snapshot_decode(buf->base, buf->len, &m, &s->last_err) < 0)
+	if (snapshot_decode_doc(buf->base, buf->len, &m, &doc, &s->last_err) < 0)
 		return RAFT_MALFORMED; /* libraft keeps the buffer and reports the failure */
-	model_free(s->model);
+	free_off_loop(doc, s->model);
 	s->model = m;
 	raft_free(buf->base); /* on success the buffer is ours */
 	s->n_restores++;

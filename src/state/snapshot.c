@@ -472,7 +472,8 @@ int snapshot_encode(const struct model *m, char **ret, size_t *ret_len, struct e
 	return 0;
 }
 
-int snapshot_decode(const void *buf, size_t len, struct model **ret, struct err *err)
+int snapshot_decode_doc(const void *buf, size_t len, struct model **ret, json_t **ret_doc,
+			struct err *err)
 {
 	json_error_t je;
 	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
@@ -482,6 +483,19 @@ int snapshot_decode(const void *buf, size_t len, struct model **ret, struct err 
 		return err_msg(err, EINVAL, "snapshot: not JSON: %s at byte %d", je.text,
 			       je.position);
 	r = snapshot_load(doc, ret, err);
+	if (r < 0) {
+		json_decref(doc);
+		return r;
+	}
+	*ret_doc = doc;
+	return 0;
+}
+
+int snapshot_decode(const void *buf, size_t len, struct model **ret, struct err *err)
+{
+	json_t *doc = NULL;
+	int r = snapshot_decode_doc(buf, len, ret, &doc, err);
+
 	json_decref(doc);
 	return r;
 }

@@ -20,5 +20,9 @@ int snapshot_load(json_t *doc, struct model **ret, struct err *err);
 /* Compact bytes (malloc'd) and back. */
 int snapshot_encode(const struct model *m, char **ret, size_t *ret_len, struct err *err);
 int snapshot_decode(const void *buf, size_t len, struct model **ret, struct err *err);
+/* The same, handing back the parsed document (the model shares nothing with it): freeing
+ * a big one is a quarter of the work, which a restore does off the loop. */
+int snapshot_decode_doc(const void *buf, size_t len, struct model **ret, json_t **ret_doc,
+			struct err *err);
 
 #endif
