@@ -485,9 +485,8 @@ static int sh(const char *fmt, ...)
 static void test_prjquota(void **state)
 {
 	struct fx *f = *state;
-	_cleanup_free_ char *q = xasprintf("%s/q", f->dir), *qimg = xasprintf("%s/q.img", f->dir);
-	_cleanup_free_ char *cdir = xasprintf("%s/c1", q), *rw = xasprintf("%s/c1/rw", q);
-	_cleanup_free_ char *big = xasprintf("%s/big", rw), *upper = xasprintf("%s/upper", rw);
+	/* on the stack: skip() jumps past cleanup attributes */
+	char q[80], qimg[96], cdir[96], rw[112], big[128], upper[128], f2[144];
 	struct img_disk d = { .bytes = 16LL << 20 }, d2 = { .bytes = 16LL << 20 };
 	struct err err = { 0 };
 	int64_t used;
@@ -495,6 +494,13 @@ static void test_prjquota(void **state)
 
 	if (getuid() != 0)
 		skip();
+	snprintf(q, sizeof(q), "%s/q", f->dir);
+	snprintf(qimg, sizeof(qimg), "%s/q.img", f->dir);
+	snprintf(cdir, sizeof(cdir), "%s/c1", q);
+	snprintf(rw, sizeof(rw), "%s/rw", cdir);
+	snprintf(big, sizeof(big), "%s/big", rw);
+	snprintf(upper, sizeof(upper), "%s/upper", rw);
+	snprintf(f2, sizeof(f2), "%s/f", upper);
 	assert_int_equal(mkdir(q, 0700), 0);
 	assert_int_equal(sh("truncate -s 128M %s && mkfs.ext4 -q -I 256 -O quota,project %s", qimg, qimg), 0);
 	if (sh("mount -o loop,prjquota %s %s 2>/dev/null", qimg, q) != 0) {
@@ -525,7 +531,6 @@ static void test_prjquota(void **state)
 	if (img_disk_setup(cdir, &d, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(mkdir(upper, 0755), 0); /* inherits the project */
-	_cleanup_free_ char *f2 = xasprintf("%s/f", upper);
 	assert_int_equal(write_mib(f2, 24), EDQUOT);
 	assert_int_equal(img_disk_usage(cdir, &d, &used, &err), 0);
 	assert_true(used >= 15LL << 20 && used <= 16LL << 20);
