@@ -162,6 +162,19 @@ teardown_file() {
 	removed_clean "$id"
 }
 
+@test "disk: a container that cannot start leaves no loop device or mount" {
+	run "$COOP" run -d --image "$IMG" --name dkf --disk 32M -- /no/such/program
+	[ "$status" -eq 0 ]
+	wait_until 10 is_status dkf-1 exited
+	id=$(id_of dkf-1)
+	"$COOP" inspect dkf-1 | jq -e '.[0].exit_code != 0'
+	[ -z "$(mounts_of "$id")" ]
+	loop_released "$id"
+	[ -f "$D/state/containers/$id/rw.img" ] # made before the start failed; kept until rm
+	"$COOP" rm dkf-1
+	removed_clean "$id"
+}
+
 @test "disk: .bun resources.disk; a restarted container gets its layer back, still limited" {
 	cat >"$D/dkb.bun" <<-EOF
 	version: "1.0"
