@@ -2,10 +2,9 @@
 #include "api/auth.h"
 
 #include <ctype.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <time.h>
 
+#include "base/dl_gnutls.h"
 #include "base/fs.h"
 #include "base/js.h"
 #include "base/util.h"

@@ -6,10 +6,6 @@
 #include "api/server.h"
 
 #include <fcntl.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -17,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "base/dl_gnutls.h"
+#include "base/dl_mhd.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -850,9 +848,12 @@ static int listener_start(struct api_server *s, struct listener *l, int fd, bool
 int api_server_start(uv_loop_t *loop, const struct api_server_config *cfg,
 		     struct api_server **ret, struct err *err)
 {
-	struct api_server *s = xcalloc(1, sizeof(*s));
+	struct api_server *s;
 	int fd, r;
 
+	if (dl_load(&dl_mhd, err) < 0)
+		return -err->code;
+	s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
 	s->cfg = *cfg;
 	uv_timer_init(loop, &s->heartbeat);

@@ -3,6 +3,8 @@
 #define DL_IMPL
 #include "base/dl_archive.h"
 #include "base/dl_curl.h"
+#include "base/dl_gnutls.h"
+#include "base/dl_mhd.h"
 #include "base/dl_nft.h"
 
 #include "base/util.h"
@@ -33,4 +35,6 @@ static int curl_init(struct err *err)
 
 DL_TABLE(archive, ARCHIVE, "libarchive", NULL);
 DL_TABLE(curl, CURL, "libcurl", curl_init);
+DL_TABLE(gnutls, GNUTLS, "libgnutls", NULL);
+DL_TABLE(mhd, MHD, "libmicrohttpd", NULL);
 DL_TABLE(nft, NFT, "libnftables", NULL);

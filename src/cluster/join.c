@@ -2,10 +2,9 @@
  * check-then-sign step. See join.h for the format and the flow. */
 #include "cluster/join.h"
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <inttypes.h>
 
+#include "base/dl_gnutls.h"
 #include "base/util.h"
 
 #define PREFIX "COOP1-"

@@ -3,13 +3,10 @@
 #include "cluster/pki.h"
 
 #include <arpa/inet.h>
-#include <gnutls/abstract.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "base/dl_gnutls.h"
 #include "base/fs.h"
 #include "base/util.h"
 

@@ -6,13 +6,12 @@
 
 #include <arpa/inet.h>
 #include <endian.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 
+#include "base/dl_gnutls.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cluster/pki.h"

@@ -14,6 +14,8 @@
 
 #include "base/dl_archive.h"
 #include "base/dl_curl.h"
+#include "base/dl_gnutls.h"
+#include "base/dl_mhd.h"
 #include "base/dl_nft.h"
 #include "base/util.h"
 
@@ -128,13 +130,36 @@ static void test_nft_loads(void **state)
 	nft_ctx_free(ctx);
 }
 
+static void test_gnutls_mhd_load(void **state)
+{
+	struct err err = {0};
+	uint8_t d[32];
+
+	assert_int_equal(dl_load(&dl_gnutls, &err), 0);
+	assert_table_full(&dl_gnutls);
+	assert_int_equal(gnutls_hash_fast(GNUTLS_DIG_SHA256, "abc", 3, d), 0);
+	assert_int_equal(d[0], 0xba); /* sha256("abc") = ba7816bf... */
+	assert_int_equal(d[31], 0xad);
+	assert_non_null(gnutls_free); /* a variable, reached through its address */
+	assert_int_equal(dl_load(&dl_mhd, &err), 0);
+	assert_table_full(&dl_mhd);
+	struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+	assert_non_null(r);
+	assert_int_equal(MHD_add_response_header(r, "X-Coop", "1"), MHD_YES);
+	MHD_destroy_response(r);
+}
+
 /* The point of it all: none of these is linked, so a process that never uses them never
- * maps them. Runs first, before the tests above load them. */
+ * maps them. Runs first, before the tests above load them. GnuTLS and libmicrohttpd stay
+ * in LDLIBS under --as-needed: this fails if a direct call to one of them (a name not in
+ * its base/dl_LIB.h list) links it back in. */
 static void test_not_linked(void **state)
 {
 	assert_false(mapped(DL_CURL_SONAME));
 	assert_false(mapped(DL_ARCHIVE_SONAME));
 	assert_false(mapped(DL_NFT_SONAME));
+	assert_false(mapped(DL_GNUTLS_SONAME));
+	assert_false(mapped(DL_MHD_SONAME));
 	assert_false(mapped("libcrypto.so.3")); /* came in through libcurl's libssh2 */
 	assert_false(mapped("libxml2.so.2"));   /* came in through libarchive */
 }
@@ -149,6 +174,7 @@ int main(void)
 	    cmocka_unit_test(test_first_call_loads),
 	    cmocka_unit_test(test_curl_loads),
 	    cmocka_unit_test(test_nft_loads),
+	    cmocka_unit_test(test_gnutls_mhd_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
