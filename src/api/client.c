@@ -1,8 +1,14 @@
-/* client: libcurl requests to the daemon, whole or streamed as JSON lines. */
+/* client: requests to the daemon, whole or streamed as JSON lines. To its unix socket the
+ * client speaks HTTP/1.0 itself (see "the local socket"); to an --endpoint (TLS, tokens)
+ * through libcurl, which is loaded only then. */
 #include "api/client.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 
 #include "base/dl_curl.h"
 #include "base/util.h"
@@ -28,11 +34,8 @@ static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 
 int api_client_new(const struct api_client_opts *o, struct api_client **ret, struct err *err)
 {
-	struct api_client *c;
+	struct api_client *c = xcalloc(1, sizeof(*c));
 
-	if (dl_load(&dl_curl, err) < 0)
-		return -err->code;
-	c = xcalloc(1, sizeof(*c));
 	c->endpoint = dup_or_null(env_or(o->endpoint, "COOP_ENDPOINT"));
 	c->socket = xstrdup(env_or(o->socket, "COOP_SOCKET") ?: API_SOCKET_DEFAULT);
 	c->cert = dup_or_null(o->cert && *o->cert ? o->cert : NULL);
@@ -64,6 +67,10 @@ int api_client_new(const struct api_client_opts *o, struct api_client **ret, str
 			err_msg(err, EINVAL, "--endpoint needs --access-token and --secret-key (or COOP_ACCESS_TOKEN and COOP_SECRET_KEY)");
 			api_client_free(c);
 			return -EINVAL;
+		}
+		if (dl_load(&dl_curl, err) < 0) {
+			api_client_free(c);
+			return -err->code;
 		}
 	}
 	c->target = xstrdup(c->endpoint ? c->endpoint : c->socket);
@@ -200,25 +207,33 @@ static void deliver_lines(struct xfer *x)
 	memmove(x->buf, start, x->len);
 }
 
-static size_t on_data(char *data, size_t size, size_t n, void *ud)
+/* Takes len more bytes of a reply with this status; false to stop the transfer. */
+static bool xfer_take(struct xfer *x, long status, const char *data, size_t len)
 {
-	struct xfer *x = ud;
-	size_t len = size * n;
 	if (x->len + len > API_CLIENT_MAX_REPLY) {
 		x->too_big = true;
-		return 0;
+		return false;
 	}
 	x->buf = xrealloc(x->buf, x->len + len + 1);
 	memcpy(x->buf + x->len, data, len);
 	x->len += len;
-	long st = status_of(x->curl);
-	if (x->fn && st >= 200 && st < 300) {
+	if (x->fn && status >= 200 && status < 300) {
 		deliver_lines(x);
 		if (x->stop)
-			return 0;
+			return false;
 	}
-	return len;
+	return true;
 }
+
+static size_t on_data(char *data, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+	return xfer_take(x, status_of(x->curl), data, len) ? len : 0;
+}
+
+static int local_transfer(struct api_client *c, const char *method, const char *path,
+			  json_t *body, struct xfer *x, struct err *err);
 
 static int transfer(struct api_client *c, const char *method, const char *path, json_t *body,
 		    struct xfer *x, struct err *err)
@@ -229,6 +244,8 @@ static int transfer(struct api_client *c, const char *method, const char *path, 
 	CURLcode cr;
 	int r = 0;
 
+	if (!c->endpoint)
+		return local_transfer(c, method, path, body, x, err);
 	if (c->keepalive && c->keep)
 		curl_easy_reset(c->keep); /* options go; the open connection stays */
 	else if (c->keepalive)
@@ -337,18 +354,27 @@ int api_stream(struct api_client *c, const char *method, const char *path, json_
 #define HEAD_MAX (16u * 1024)
 
 struct api_conn {
-	CURL *curl;
+	CURL *curl; /* NULL: a plain socket to the daemon's unix socket */
 	curl_socket_t fd;
+	int wait_ms; /* how long one wait for the daemon may take; -1: no limit */
 	char *pending; /* stream bytes that came with the reply's head */
 	size_t pending_len, pending_off;
 };
+
+static void conn_close(struct api_conn *k)
+{
+	if (k->curl)
+		curl_easy_cleanup(k->curl);
+	else if (k->fd >= 0)
+		close(k->fd);
+	free(k->pending);
+}
 
 void api_conn_free(struct api_conn *k)
 {
 	if (!k)
 		return;
-	curl_easy_cleanup(k->curl);
-	free(k->pending);
+	conn_close(k);
 	free(k);
 }
 
@@ -357,7 +383,11 @@ int api_conn_fd(struct api_conn *k) { return (int)k->fd; }
 static int wait_fd(struct api_conn *k, short events, struct err *err)
 {
 	struct pollfd p = { .fd = k->fd, .events = events };
-	if (poll(&p, 1, 30000) == 0)
+	int n;
+
+	while ((n = poll(&p, 1, k->wait_ms)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
 		return err_msg(err, ETIMEDOUT, "the coop daemon does not answer");
 	return 0;
 }
@@ -373,6 +403,17 @@ int api_conn_recv(struct api_conn *k, void *buf, size_t len, size_t *ret_n, stru
 		*ret_n = n;
 		return 0;
 	}
+	if (!k->curl) {
+		ssize_t n;
+		while ((n = recv(k->fd, buf, len, 0)) < 0 && errno == EINTR)
+			;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -EAGAIN;
+		if (n < 0)
+			return err_sys(err, errno, "read from the coop daemon");
+		*ret_n = n;
+		return 0;
+	}
 	CURLcode cr = curl_easy_recv(k->curl, buf, len, ret_n);
 	if (cr == CURLE_AGAIN)
 		return -EAGAIN;
@@ -383,6 +424,17 @@ int api_conn_recv(struct api_conn *k, void *buf, size_t len, size_t *ret_n, stru
 
 int api_conn_send(struct api_conn *k, const void *p, size_t len, size_t *ret_n, struct err *err)
 {
+	if (!k->curl) {
+		ssize_t n;
+		while ((n = send(k->fd, p, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -EAGAIN;
+		if (n < 0)
+			return err_sys(err, errno, "write to the coop daemon");
+		*ret_n = n;
+		return 0;
+	}
 	CURLcode cr = curl_easy_send(k->curl, p, len, ret_n);
 	if (cr == CURLE_AGAIN)
 		return -EAGAIN;
@@ -482,11 +534,47 @@ static int reply_error(struct api_conn *k, long status, char *buf, size_t len, s
 	return api_error_from_reply(status, body, n, err);
 }
 
+/* ---- the local socket ----
+ * To the daemon's unix socket the client writes HTTP/1.0 requests itself and reads the
+ * reply as api_upgrade does: the head parsed here, then the body up to its
+ * Content-Length or the close (a 1.0 reply is never chunked; the daemon closes after
+ * it). One connection per request. Every CLI command talks to the daemon, and libcurl
+ * with its ~20 libraries (GnuTLS, Kerberos, LDAP, libssh2 and OpenSSL's libcrypto) cost
+ * each of them ~11 ms of CPU to load (issue 5); an --endpoint still goes through it. */
+
+static int local_open(struct api_client *c, struct api_conn *k, struct err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(c->socket) >= sizeof(sa.sun_path))
+		return err_msg(err, ENAMETOOLONG, "the daemon's socket path is too long: %s", c->socket);
+	strcpy(sa.sun_path, c->socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return err_sys(err, errno, "socket");
+	/* blocking connect (a full backlog waits instead of failing), non-blocking after */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return err_msg(err, ECONNREFUSED,
+			       "cannot reach the coop daemon at %s: is `coop daemon` running?", c->socket);
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return err_sys(err, e, "socket to the coop daemon");
+	}
+	k->fd = fd;
+	return 0;
+}
+
 static int conn_open(struct api_client *c, struct api_conn *k, struct err *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	_cleanup_free_ char *url = c->endpoint ? xasprintf("%s/", c->endpoint) : xstrdup("http://coop/");
 
+	k->wait_ms = 30000;
+	if (!c->endpoint)
+		return local_open(c, k, err);
 	if (!(k->curl = curl_easy_init()))
 		return err_msg(err, ENOMEM, "initialize libcurl");
 	curl_easy_setopt(k->curl, CURLOPT_URL, url);
@@ -512,10 +600,90 @@ static int conn_open(struct api_client *c, struct api_conn *k, struct err *err)
 	return 0;
 }
 
+/* The status of a reply head ("HTTP/1.1 200 OK\r\n..."), 0 if it is not one. */
+static long head_status(const char *buf)
+{
+	long status = 0;
+	return sscanf(buf, "HTTP/1.%*d %ld", &status) == 1 ? status : 0;
+}
+
+/* The reply's Content-Length, or -1 without one. */
+static long long head_length(const char *buf, size_t head)
+{
+	for (const char *p = strstr(buf, "\r\n"); p && p < buf + head; p = strstr(p + 2, "\r\n"))
+		if (strncasecmp(p + 2, "Content-Length:", 15) == 0)
+			return strtoll(p + 17, NULL, 10);
+	return -1;
+}
+
+static int local_transfer(struct api_client *c, const char *method, const char *path,
+			  json_t *body, struct xfer *x, struct err *err)
+{
+	_cleanup_free_ char *data = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	_cleanup_free_ char *head = NULL, *buf = NULL;
+	struct api_conn k = { .fd = -1, .wait_ms = c->timeout_ms > 0 ? (int)c->timeout_ms : -1 };
+	size_t len = 0, hlen = 0, dlen = data ? strlen(data) : 0;
+	char chunk[16384];
+	long status;
+	long long want, got;
+	int r;
+
+	if ((r = local_open(c, &k, err)) < 0)
+		return r;
+	head = xasprintf("%s %s HTTP/1.0\r\nHost: coop\r\nUser-Agent: coop-cli\r\n%s"
+			 "Content-Length: %zu\r\n\r\n",
+			 method, path, data ? "Content-Type: application/json\r\n" : "", dlen);
+	if ((r = send_all(&k, head, strlen(head), err)) < 0 ||
+	    (r = send_all(&k, data ? data : "", dlen, err)) < 0 ||
+	    (r = read_head(&k, &buf, &len, &hlen, err)) < 0)
+		goto out;
+	if (!(status = head_status(buf))) {
+		r = err_msg(err, EPROTO, "the daemon's reply is not HTTP");
+		goto out;
+	}
+	want = head_length(buf, hlen);
+	got = len - hlen;
+	if (want >= 0 && got > want)
+		got = want;
+	bool more = xfer_take(x, status, buf + hlen, got);
+	while (more && (want < 0 || got < want)) {
+		size_t n = 0;
+		r = api_conn_recv(&k, chunk, want >= 0 && want - got < (long long)sizeof(chunk) ? (size_t)(want - got) : sizeof(chunk), &n, err);
+		if (r == -EAGAIN) {
+			if ((r = wait_fd(&k, POLLIN, err)) < 0)
+				goto out;
+			continue;
+		}
+		if (r < 0)
+			goto out;
+		if (n == 0) {
+			if (want >= 0) {
+				r = err_msg(err, EIO, "talk to the coop daemon at %s: the reply ended early",
+					    c->socket);
+				goto out;
+			}
+			break;
+		}
+		got += n;
+		more = xfer_take(x, status, chunk, n);
+	}
+	if (x->stop)
+		r = x->stop;
+	else if (x->too_big)
+		r = err_msg(err, E2BIG, "reply from the daemon above %u bytes", API_CLIENT_MAX_REPLY);
+	else if (status >= 300 || status < 200)
+		r = api_error_from_reply(status, x->buf, x->len, err);
+out:
+	conn_close(&k);
+	return r;
+}
+
 int api_upgrade(struct api_client *c, const char *method, const char *path, json_t *body,
 		struct api_conn **ret, struct err *err)
 {
 	struct api_conn *k = xcalloc(1, sizeof(*k));
+
+	k->fd = -1;
 	_cleanup_free_ char *data = body ? json_dumps(body, JSON_COMPACT) : xstrdup("");
 	_cleanup_free_ char *head = NULL, *buf = NULL;
 	size_t len = 0, hlen = 0;

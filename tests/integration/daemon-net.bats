@@ -41,8 +41,9 @@ fetch() { for _ in $(seq "$1"); do get 2>/dev/null || echo ERR; done; }
 start_daemon() {
 	nsenter --net="/run/netns/$H" "$COOP" daemon --state "$D/state" --run "$D/run" >>"$D/daemon.log" 2>&1 &
 	echo $! >"$D/daemon.pid"
-	for _ in $(seq 50); do
-		[ -S "$COOP_SOCKET" ] && "$COOP" version >/dev/null 2>&1 && return 0
+	for _ in $(seq 50); do # (`coop version` exits 0 without a daemon: its line is the sign)
+		[ -S "$COOP_SOCKET" ] && "$COOP" version 2>/dev/null | grep -q '^daemon version' &&
+			return 0
 		sleep 0.1
 	done
 	cat "$D/daemon.log" >&2

@@ -9,8 +9,11 @@ COOP=$BUILD_DIR/coop
 start_daemon() {
 	"$COOP" daemon --state "$D/state" --run "$D/run" "$@" >>"$D/daemon.log" 2>&1 &
 	echo $! >"$D/daemon.pid"
+	# `coop version` exits 0 without a daemon (a stale socket after kill -9): look for the
+	# daemon's line
 	for _ in $(seq 50); do
-		[ -S "$D/run/coop.sock" ] && "$COOP" version >/dev/null 2>&1 && return 0
+		[ -S "$D/run/coop.sock" ] && "$COOP" version 2>/dev/null | grep -q '^daemon version' &&
+			return 0
 		sleep 0.1
 	done
 	cat "$D/daemon.log" >&2
