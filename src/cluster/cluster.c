@@ -65,6 +65,10 @@ struct cluster {
 	raft_id id;
 	bool bootstrap;
 	char *ca_file, *cert_file, *key_file;
+	/* node.crt and node.key in one file, for the forwarding client on the thread pool:
+	 * a renewal replaces both in one rename, so it never reads a new key with an old
+	 * certificate */
+	char *bundle_file;
 	char *ca_pem, *ca_key_pem, *cert_pem, *key_pem;
 	char ca_fp[PKI_FP_HEX + 1];
 	json_t *cfg, *labels;
@@ -129,6 +133,7 @@ static void kick_arm(struct cluster *c);
 static void renew_cert(struct cluster *c);
 static void renew_tick(struct cluster *c);
 static void cert_state(struct cluster *c);
+static int bundle_write(struct cluster *c, struct err *err);
 static void cert_record(struct cluster *c);
 static bool caught_up(struct cluster *c);
 
@@ -232,7 +237,7 @@ static void fwd_work(uv_work_t *w)
 	struct fwd *f = w->data;
 	struct api_client *cl = NULL;
 	struct api_client_opts o = { .endpoint = f->endpoint, .ca = f->c->ca_file,
-				     .cert = f->c->cert_file, .key = f->c->key_file,
+				     .cert = f->c->bundle_file, .key = f->c->bundle_file,
 				     .timeout_ms = f->timeout_ms };
 
 	struct keep *k = f->keep;
@@ -1740,11 +1745,13 @@ static int load_config(struct cluster *c, struct err *err)
 	c->ca_file = xasprintf("%s/ca.crt", pki);
 	c->cert_file = xasprintf("%s/node.crt", pki);
 	c->key_file = xasprintf("%s/node.key", pki);
+	c->bundle_file = xasprintf("%s/node.pem", pki);
 	c->ca_key_pem = pem_or_null(pki, "ca.key");
 	if ((r = pki_read(pki, "ca.crt", &c->ca_pem, err)) < 0 ||
 	    (r = pki_read(pki, "node.crt", &c->cert_pem, err)) < 0 ||
 	    (r = pki_read(pki, "node.key", &c->key_pem, err)) < 0 ||
-	    (r = pki_fingerprint(c->ca_pem, c->ca_fp, err)) < 0)
+	    (r = pki_fingerprint(c->ca_pem, c->ca_fp, err)) < 0 ||
+	    (r = bundle_write(c, err)) < 0)
 		return err_wrap(err, "cluster certificates");
 	cert_state(c);
 	return 0;
@@ -1790,6 +1797,15 @@ static void cert_state(struct cluster *c)
 	c->renew_at = ci.not_after - (ci.not_after - ci.not_before) / 3 + 1;
 }
 
+static int bundle_write(struct cluster *c, struct err *err)
+{
+	_cleanup_free_ char *both = xasprintf("%s%s", c->cert_pem, c->key_pem);
+	int r = fs_write_atomic(c->bundle_file, both, strlen(both), 0600, err);
+
+	explicit_bzero(both, strlen(both));
+	return r;
+}
+
 /* The new certificate and key go everywhere this node presents them: the Raft
  * transport (connections made from now on), the heartbeat connection (re-made at the
  * next beat), forwarded requests (they read the files each time) and, through
@@ -1806,6 +1822,9 @@ static void creds_install(struct cluster *c, char *cert, char *key)
 	struct rtls_config tc = { .ca_pem = c->ca_pem, .cert_pem = c->cert_pem,
 				  .key_pem = c->key_pem };
 	if (c->raft_inited && rtls_set_credentials(&c->transport, &tc, &err) < 0)
+		log_warn("cluster: certificate renewal: %s", err.msg);
+	/* (on failure forwarding goes on with the old pair, valid until it expires) */
+	if (bundle_write(c, &err) < 0)
 		log_warn("cluster: certificate renewal: %s", err.msg);
 	c->hb_keep_stale = true;
 	if (c->on_creds)
@@ -2183,6 +2202,7 @@ static void cluster_free(struct cluster *c)
 	free(c->ca_file);
 	free(c->cert_file);
 	free(c->key_file);
+	free(c->bundle_file);
 	free(c->ca_pem);
 	free(c->ca_key_pem);
 	free(c->cert_pem);

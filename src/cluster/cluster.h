@@ -15,9 +15,10 @@
  * few hundred nodes; past that agents should watch a server instead.)
  *
  * Layout under <state>/cluster:
- *   cluster.json   {"name","address","api_port","raft_port","role","raft_id",
+ *   cluster.json   {"name","address","api_port","raft_port","role","raft_id","cert_ttl_s",
  *                   "init_tokens":[records to propose once a leader exists]}
- *   pki/           ca.crt, ca.key (servers), node.crt, node.key (cluster/pki)
+ *   pki/           ca.crt, ca.key (servers), node.crt, node.key (cluster/pki), node.pem
+ *                  (both in one file: what forwarded requests present)
  *   raft/          libraft's log and snapshots
  *
  * Ports: a node's API (HTTPS, node certificates or access tokens) is ADDRESS:api_port

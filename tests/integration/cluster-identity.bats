@@ -122,6 +122,11 @@ served_serial() {
 	[ "$status" -eq 0 ] || fail "the renewed certificate does not verify: $output"
 	openssl x509 -noout -subject -in "$d/node.crt" | grep -q 'CN *= *h2' ||
 		fail "renewed for: $(openssl x509 -noout -subject -in "$d/node.crt")"
+	# node.pem (what the node's forwarded requests present) has the new pair too
+	[ "$(openssl x509 -noout -serial -in "$(pki h2)/node.pem")" = \
+		"$(openssl x509 -noout -serial -in "$(pki h2)/node.crt")" ] || fail "node.pem is not node.crt"
+	[ "$(openssl pkey -pubout -in "$(pki h2)/node.pem")" = \
+		"$(openssl x509 -noout -pubkey -in "$(pki h2)/node.pem")" ] || fail "node.pem: key and certificate differ"
 	# h2's API listener presents the new certificate, without a restart
 	local cur
 	cur=$(serial h2)

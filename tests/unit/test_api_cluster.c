@@ -403,6 +403,18 @@ static void test_node_certificate(void **state)
 	json_decref(j);
 	api_client_free(node);
 
+	/* certificate and key in one file (what the cluster's forwarding client uses, so a
+	 * renewal swaps both in one rename) */
+	_cleanup_free_ char *bundle = xasprintf("%s/bundle.pem", T.dir), *c_pem = NULL, *k_pem = NULL;
+	assert_int_equal(fs_read(T.cli_crt, &c_pem, &err), 0);
+	assert_int_equal(fs_read(T.cli_key, &k_pem, &err), 0);
+	_cleanup_free_ char *both = xasprintf("%s%s", c_pem, k_pem);
+	write_file(bundle, both);
+	struct api_client *nb = client(&(struct api_client_opts){
+		.endpoint = T.endpoint, .ca = T.ca, .cert = bundle, .key = bundle });
+	assert_int_equal(api_call(nb, "GET", "/v1/version", NULL, NULL, &err), 0);
+	api_client_free(nb);
+
 	/* a certificate from another CA authenticates nobody: tokens, then 401 */
 	struct api_client *other = client(&(struct api_client_opts){
 		.endpoint = T.endpoint, .ca = T.ca, .cert = T.other_crt, .key = T.other_key });
