@@ -122,6 +122,11 @@ entries() {
 	[[ "$output" == *"mtu 1450 "* && "$output" == *"vxlan id 42 local $UL.1 dev eth0"* ]] || fail "$output"
 	[[ "$output" == *"dstport 4789 nolearning"* ]] || fail "$output"
 	[[ "$(on h1 ip -4 -br addr show dev "$d")" == *"10.60.1.0/32"* ]]
+	# GRO off on the device (what arrives was merged by the NIC's tunnel GRO already)
+	if command -v ethtool >/dev/null; then
+		run on h1 ethtool -k "$d"
+		[[ "$output" == *"generic-receive-offload: off"* ]] || fail "$output"
+	fi
 	# bridge and container follow the overlay's MTU
 	[[ "$(coop_on h1 vpc list -o json | jq -r '.[] | select(.name == "app") | .mtu')" = 1450 ]]
 	[[ "$(cx h1 c1 ip link show eth0)" == *" mtu 1450 "* ]]
