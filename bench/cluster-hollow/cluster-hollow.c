@@ -22,7 +22,7 @@
  * Built and run by bench/cluster-hollow/run, which prints the report.
  *
  *   cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] [-c CHURN_S] [-p PORT]
- *                  [-e ELECTION_MS] [-b BATCHES] [-S] [-A] -d DIR
+ *                  [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] -d DIR
  *
  * -e: the leader's election timeout while loading (default 800 ms; a leader whose loop
  * is busy for longer than that loses its leadership; the snapshot phase uses the
@@ -31,7 +31,8 @@
  * version 1, as coop did before), for comparison with the default (version 3: the loop
  * copies the model, a worker thread encodes it); -A: every voter snapshots at the same
  * index (the daemon staggers them by Raft id; here each follower STAGGER entries after
- * the one before). */
+ * the one before); -N: the same phase without any snapshot (a control: does the
+ * leadership hold on this machine at the daemon's timeout at all?). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,8 +73,8 @@
 static struct {
 	unsigned nodes, workloads, replicas, churn_s, port, election_ms, batch_window;
 	const char *dir;
-	bool sync_snapshots, all_at_once;
-} opt = { 1000, 1000, 100, 30, 29100, ELECTION_MS, 2, NULL, false, false };
+	bool sync_snapshots, all_at_once, no_snapshot;
+} opt = { 1000, 1000, 100, 30, 29100, ELECTION_MS, 2, NULL, false, false, false };
 
 static double now_ms(void)
 {
@@ -383,6 +384,8 @@ struct churn {
 	unsigned sent, total;
 	const struct model_task **tasks;
 	size_t n_tasks;
+	/* the snapshot phase's timeline, ms from its start (0: not seen) */
+	double t0, stored_at, lost_at;
 };
 
 static void on_churn(uv_timer_t *t)
@@ -393,6 +396,10 @@ static void on_churn(uv_timer_t *t)
 	json_t *cmd;
 	char name[32];
 
+	if (ch->t0 && !ch->stored_at && d->v->sr.n_snapshots)
+		ch->stored_at = now_ms() - ch->t0;
+	if (ch->t0 && !ch->lost_at && raft_state(&d->v->raft) != RAFT_LEADER)
+		ch->lost_at = now_ms() - ch->t0;
 	if (ch->sent == ch->total) {
 		uv_timer_stop(t);
 		d->churn_over = true;
@@ -613,6 +620,8 @@ static void on_usr1(uv_signal_t *h, int sig)
 {
 	struct voter *v = h->data;
 	raft_set_election_timeout(&v->raft, DAEMON_ELECTION_MS);
+	if (opt.no_snapshot)
+		return;
 	snapshot_soon(v);
 	if (!opt.all_at_once)
 		raft_set_snapshot_threshold(&v->raft, v->raft.snapshot.threshold +
@@ -667,7 +676,7 @@ static void follower(unsigned id, const char *subdir, bool restarted)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "n:w:r:c:p:d:e:b:SA")) != -1) {
+	while ((c = getopt(argc, argv, "n:w:r:c:p:d:e:b:SAN")) != -1) {
 		switch (c) {
 		case 'n': opt.nodes = atoi(optarg); break;
 		case 'w': opt.workloads = atoi(optarg); break;
@@ -679,9 +688,10 @@ int main(int argc, char **argv)
 		case 'b': opt.batch_window = atoi(optarg); break;
 		case 'S': opt.sync_snapshots = true; break;
 		case 'A': opt.all_at_once = true; break;
+		case 'N': opt.no_snapshot = true; break;
 		default:
 			fprintf(stderr, "usage: cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] "
-					"[-c CHURN_S] [-p PORT] [-e ELECTION_MS] [-b BATCHES] [-S] [-A] -d DIR\n");
+					"[-c CHURN_S] [-p PORT] [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] -d DIR\n");
 			return 2;
 		}
 	}
@@ -795,7 +805,8 @@ int main(int argc, char **argv)
 	for (unsigned id = 2; id <= N_VOTERS; id++)
 		kill(kids[id], SIGUSR1);
 	uv_run(&v->loop, UV_RUN_NOWAIT); /* let them get the signal first */
-	snapshot_soon(v);
+	if (!opt.no_snapshot)
+		snapshot_soon(v);
 	fprintf(stderr, "snapshot: %zu tasks, churn goes on for %d s...\n", (size_t)m->tasks.len,
 		SNAP_S);
 	d->n_lat = 0;
@@ -803,9 +814,10 @@ int main(int argc, char **argv)
 	d->tolerate_loss = true;
 	ch.sent = 0;
 	ch.total = SNAP_S * CHURN_PER_S;
+	ch.t0 = now_ms();
 	uv_timer_start(&ch.timer, on_churn, 1000 / CHURN_PER_S, 1000 / CHURN_PER_S);
 	uv_run(&v->loop, UV_RUN_DEFAULT);
-	bool snapped = run_until(v, all_snapped, 30000);
+	bool snapped = opt.no_snapshot || run_until(v, all_snapped, 30000);
 	raft_set_snapshot_threshold(&v->raft, 1u << 30);
 	meter_stop(&mt);
 	qsort(d->lat, d->n_lat, sizeof(double), cmp_d);
@@ -871,7 +883,11 @@ int main(int argc, char **argv)
 	       CHURN_PER_S, pct(d->lat, d->n_lat, 0.5), pct(d->lat, d->n_lat, 0.99),
 	       d->n_lat ? d->lat[d->n_lat - 1] : 0, d->lost);
 	printf("| leader: peak RSS while snapshotting | %.0f MiB |\n", s_hwm / 1024.0);
-	printf("| voters snapshotting | %s |\n", opt.all_at_once ? "all at the same index (-A)" : "staggered, " STR(STAGGER) " entries (2 s) apart");
+	printf("| voters snapshotting | %s |\n", opt.no_snapshot ? "none (-N, a control)"
+					      : opt.all_at_once ? "all at the same index (-A)"
+								: "staggered, " STR(STAGGER) " entries (2 s) apart");
+	printf("| timeline: leader's snapshot stored / leadership lost (s after it was asked for) | %.1f / %.1f |\n",
+	       ch.stored_at / 1e3, ch.lost_at / 1e3);
 	printf("| leadership (election timeout %d ms, pre-vote) | %s |\n", DAEMON_ELECTION_MS,
 	       held && held2 ? "held, same term" : held ? "lost after the snapshot" : "**lost**");
 	printf("| follower restarted on its data: raft_start (load + restore) / restore / caught up | %.0f ms / %.0f ms / %.1f s |\n",

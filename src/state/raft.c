@@ -132,11 +132,13 @@ static int fsm_snapshot_cb(struct raft_fsm *f, struct raft_buffer *bufs[], unsig
 	return 0;
 }
 
-/* version 3, on a threadpool worker: encodes and frees the copy. Touches nothing the
- * loop uses but s->pending and the figures, which the loop reads only after finalize.
- * The worker runs at the lowest priority meanwhile (Linux nice values are per thread):
- * on two cores three voters encode at once (they all cross the threshold at the same
- * index), and their loops, which keep the leadership, must not wait for a core. */
+/* version 3, on a threadpool worker: encodes the copy. Reads nothing the loop changes;
+ * writes only the figures, which the loop reads after finalize. It runs at the lowest
+ * priority (Linux nice values are per thread): on two cores the voters' loops, which
+ * keep the leadership, must not wait for a core. It frees nothing the loop allocated:
+ * that takes the allocator's main arena, and a starved low-priority thread holding it
+ * stalled the loop for seconds — the copy is freed by finalize, on the loop (a few ms:
+ * its tasks are in a few arena blocks). */
 static int fsm_snapshot_async_cb(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n)
 {
 	struct sraft *s = f->data;
@@ -148,10 +150,8 @@ static int fsm_snapshot_async_cb(struct raft_fsm *f, struct raft_buffer *bufs[],
 	bool reniced = errno == 0 && setpriority(PRIO_PROCESS, 0, 19) == 0;
 
 	s->snapshot_status = snapshot_encode(s->pending, &doc, &len, &s->last_err);
-	model_free(s->pending);
 	if (reniced) /* back (unprivileged, the pool thread stays low: harmless) */
 		(void)setpriority(PRIO_PROCESS, 0, nice);
-	s->pending = NULL;
 	s->snapshot_encode_ms = mono_ms() - t0;
 	if (s->snapshot_status < 0)
 		return RAFT_NOMEM;
@@ -173,10 +173,8 @@ static int fsm_snapshot_finalize_cb(struct raft_fsm *f, struct raft_buffer *bufs
 	}
 	*bufs = NULL;
 	*n = 0;
-	if (s->pending) { /* the worker never ran: libraft could not queue it */
-		model_free(s->pending);
-		s->pending = NULL;
-	}
+	model_free(s->pending);
+	s->pending = NULL;
 	s->n_snapshots++;
 	return 0;
 }
