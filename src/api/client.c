@@ -634,8 +634,14 @@ static int local_transfer(struct api_client *c, const char *method, const char *
 			 "Content-Length: %zu\r\n\r\n",
 			 method, path, data ? "Content-Type: application/json\r\n" : "", dlen);
 	if ((r = send_all(&k, head, strlen(head), err)) < 0 ||
-	    (r = send_all(&k, data ? data : "", dlen, err)) < 0 ||
-	    (r = read_head(&k, &buf, &len, &hlen, err)) < 0)
+	    (r = send_all(&k, data ? data : "", dlen, err)) < 0) {
+		/* The daemon answers a body over its limit (413) without reading it, and closes:
+		 * its reply is still there to read. */
+		if (r != -EPIPE && r != -ECONNRESET)
+			goto out;
+		err_clear(err);
+	}
+	if ((r = read_head(&k, &buf, &len, &hlen, err)) < 0)
 		goto out;
 	if (!(status = head_status(buf))) {
 		r = err_msg(err, EPROTO, "the daemon's reply is not HTTP");
