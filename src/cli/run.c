@@ -869,6 +869,23 @@ static void remove_run(struct api_client *cl, const char *name)
 		ctl_workload_wait_gone(cl, name, &e2);
 }
 
+/* run --rm in the foreground, once the container has ended: DELETE of the container
+ * answers when it is removed, and takes its `coop run` workload with it — one request,
+ * where removing the workload meant polling until its container was gone. When the
+ * daemon's own --rm got there first (409 "being removed", or 404), the workload goes as
+ * before and we wait for its container. */
+static void remove_ended(struct api_client *cl, const char *name, const char *id)
+{
+	_cleanup_free_ char *path = ctl_path("/v1/containers", id, "?force=1");
+	struct err e = { 0 };
+
+	if (api_call(cl, "DELETE", path, NULL, NULL, &e) == 0)
+		return;
+	_cleanup_free_ char *wpath = ctl_path("/v1/workloads", name, NULL);
+	api_call(cl, "DELETE", wpath, NULL, NULL, &e);
+	ctl_workload_wait_gone(cl, name, &e);
+}
+
 static int run_foreground(struct api_client *cl, const char *name, bool rm);
 
 /* `coop run -t`: attaches to the container's terminal as soon as its monitor serves
@@ -924,7 +941,7 @@ static int run_foreground(struct api_client *cl, const char *name, bool rm)
 			st.exit = json_integer_value(json_object_get(c, "exit_code"));
 	}
 	if (rm) /* we remove it: the exit code is ours now */
-		remove_run(cl, name);
+		remove_ended(cl, name, id);
 	if (st.exit == INT32_MIN) {
 		fprintf(stderr, "coop: %s: the exit code is unknown\n", name);
 		return 1;

@@ -64,7 +64,17 @@ teardown_file() {
 	run "$COOP" run --rm --image coop-demo/httpd:1 --name fg -- sh -c 'echo hello; exit 3'
 	[ "$status" -eq 3 ]
 	[[ "$output" == *hello* ]]
-	wait_until 10 bash -c "! '$COOP' ps -a | grep -q ' fg-1 '"
+	# gone when run returns, as with docker run --rm (and its workload with it)
+	run "$COOP" ps -a
+	[[ "$output" != *" fg-1 "* ]] || fail "still listed: $output"
+	run "$COOP" workload ls
+	[[ "$output" != *fg* ]] || fail "workload left: $output"
+	# the same for a process that is over at once (the daemon's own --rm races ours)
+	for i in 1 2 3; do
+		"$COOP" run --rm --image coop-demo/httpd:1 --name fast -- true
+		run "$COOP" ps -a
+		[[ "$output" != *" fast-1 "* ]] || fail "round $i: still listed: $output"
+	done
 }
 
 @test "run -d, ps, logs, exec, metrics, stop, rm" {
