@@ -10,9 +10,9 @@
  * applied on the leader. Everything goes through sraft_propose (fsm_validate, padding to
  * 8 bytes, raft_apply) and fsm_apply on all three replicas. No HTTP, no TLS.
  *
- * Then a snapshot of the whole model: every voter is told to take one at its next
- * apply (the followers by SIGUSR1, which also gives them the daemon's election
- * timeout), the churn goes on for SNAP_S seconds, and the leader measures the time its
+ * Then a snapshot of the whole model: the followers are restarted with the daemon's
+ * election timeout, every voter is told to take one at its next apply (the followers
+ * by SIGUSR1), the churn goes on for SNAP_S seconds, and the leader measures the time its
  * loop spends in the fsm's snapshot callback, the encoding, the snapshot's size, the
  * longest stall of its loop (a 1 ms timer), its peak RSS meanwhile (VmHWM after
  * clear_refs), the writes' latency, and whether it stays leader in the same term.
@@ -22,7 +22,7 @@
  * Built and run by bench/cluster-hollow/run, which prints the report.
  *
  *   cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] [-c CHURN_S] [-p PORT]
- *                  [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] -d DIR
+ *                  [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] [-g STAGGER] -d DIR
  *
  * -e: the leader's election timeout while loading (default 800 ms; a leader whose loop
  * is busy for longer than that loses its leadership; the snapshot phase uses the
@@ -30,7 +30,8 @@
  * batches in flight (default 2); -S: snapshots encoded on the loop (libraft fsm
  * version 1, as coop did before), for comparison with the default (version 3: the loop
  * copies the model, a worker thread encodes it); -A: every voter snapshots at the same
- * index (the daemon staggers them by Raft id; here each follower STAGGER entries after
+ * index (the daemon staggers them by Raft id; here each follower -g entries (default
+ * 40: 2 s of churn) after
  * the one before); -N: the same phase without any snapshot (a control: does the
  * leadership hold on this machine at the daemon's timeout at all?). */
 #include <errno.h>
@@ -58,23 +59,22 @@
 #include "state/raft.h"
 
 #define N_VOTERS 3
-#define STR_(x) #x
-#define STR(x) STR_(x)
 #define ELECTION_MS 800	    /* while loading: 10,000-entry batches on a busy machine */
 #define DAEMON_ELECTION_MS 600 /* the daemon's (cluster/cluster.c), for the snapshot */
 #define HEARTBEAT_MS 100
 #define WINDOW 64	 /* single commands in flight while loading */
 #define CHURN_PER_S 20
-#define SNAP_S 8 /* churn while the snapshots are taken and stored */
-/* Voter i snapshots (i-1)*STAGGER entries after the leader, as the daemon staggers its
- * voters' thresholds by Raft id (-A: all at the same index, the worst case). */
-#define STAGGER 40
+/* Voter i snapshots (i-1)*opt.stagger entries after the leader, as the daemon staggers
+ * its voters' thresholds by Raft id (-A: all at the same index, the worst case); the
+ * churn goes on until the last has had 6 s to store its snapshot. */
+#define SNAP_S (6 + 2 * opt.stagger / CHURN_PER_S)
 
 static struct {
 	unsigned nodes, workloads, replicas, churn_s, port, election_ms, batch_window;
 	const char *dir;
 	bool sync_snapshots, all_at_once, no_snapshot;
-} opt = { 1000, 1000, 100, 30, 29100, ELECTION_MS, 2, NULL, false, false, false };
+	unsigned stagger;
+} opt = { 1000, 1000, 100, 30, 29100, ELECTION_MS, 2, NULL, false, false, false, 40 };
 
 static double now_ms(void)
 {
@@ -542,6 +542,11 @@ static bool f3_caught_up(struct voter *v)
 	return freports[3].caught_up;
 }
 
+static bool f2_caught_up(struct voter *v)
+{
+	return freports[2].caught_up;
+}
+
 /* The longest gap between two runs of a 1 ms timer: how long the loop was blocked. */
 struct meter {
 	uv_timer_t t;
@@ -625,7 +630,7 @@ static void on_usr1(uv_signal_t *h, int sig)
 	snapshot_soon(v);
 	if (!opt.all_at_once)
 		raft_set_snapshot_threshold(&v->raft, v->raft.snapshot.threshold +
-							  (v->id - 1) * STAGGER);
+							  (v->id - 1) * opt.stagger);
 }
 
 /* A follower reports each snapshot and restore it completes, and when it has caught up
@@ -676,7 +681,7 @@ static void follower(unsigned id, const char *subdir, bool restarted)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "n:w:r:c:p:d:e:b:SAN")) != -1) {
+	while ((c = getopt(argc, argv, "n:w:r:c:p:d:e:b:SANg:")) != -1) {
 		switch (c) {
 		case 'n': opt.nodes = atoi(optarg); break;
 		case 'w': opt.workloads = atoi(optarg); break;
@@ -689,9 +694,10 @@ int main(int argc, char **argv)
 		case 'S': opt.sync_snapshots = true; break;
 		case 'A': opt.all_at_once = true; break;
 		case 'N': opt.no_snapshot = true; break;
+		case 'g': opt.stagger = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: cluster-hollow [-n NODES] [-w WORKLOADS] [-r REPLICAS] "
-					"[-c CHURN_S] [-p PORT] [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] -d DIR\n");
+					"[-c CHURN_S] [-p PORT] [-e ELECTION_MS] [-b BATCHES] [-S] [-A] [-N] [-g STAGGER] -d DIR\n");
 			return 2;
 		}
 	}
@@ -792,6 +798,22 @@ int main(int argc, char **argv)
 	long rss = status_kib(getpid(), "VmRSS:"), hwm = status_kib(getpid(), "VmHWM:");
 	long f_rss = status_kib(kids[2], "VmRSS:"), f_hwm = status_kib(kids[2], "VmHWM:");
 
+	/* The followers ran with long election timeouts while loading (the leader's loop is
+	 * busy for a second in sched_reconcile); libraft keeps the randomized timeout it drew
+	 * until a follower converts, so raft_set_election_timeout alone would not give them
+	 * the daemon's. Each is restarted on its own data with it, one at a time (the other
+	 * keeps the quorum), before the snapshot phase. */
+	for (unsigned id = 2; id <= N_VOTERS; id++) {
+		char sub[16];
+		snprintf(sub, sizeof(sub), "%u", id);
+		kill_follower(id);
+		kids[id] = spawn_follower(id, sub, true);
+		if (!run_until(v, id == 2 ? f2_caught_up : f3_caught_up, 120000))
+			die("restart", "a follower did not catch up within 120 s");
+	}
+	fprintf(stderr, "followers restarted with the daemon's election timeout\n");
+	settle(v, 2000);
+
 	/* the snapshot: every voter at its next apply, the churn going on */
 	FILE *cr = fopen("/proc/self/clear_refs", "w"); /* VmHWM from here on */
 	if (cr) {
@@ -807,7 +829,7 @@ int main(int argc, char **argv)
 	uv_run(&v->loop, UV_RUN_NOWAIT); /* let them get the signal first */
 	if (!opt.no_snapshot)
 		snapshot_soon(v);
-	fprintf(stderr, "snapshot: %zu tasks, churn goes on for %d s...\n", (size_t)m->tasks.len,
+	fprintf(stderr, "snapshot: %zu tasks, churn goes on for %u s...\n", (size_t)m->tasks.len,
 		SNAP_S);
 	d->n_lat = 0;
 	d->churn_over = false;
@@ -885,7 +907,10 @@ int main(int argc, char **argv)
 	printf("| leader: peak RSS while snapshotting | %.0f MiB |\n", s_hwm / 1024.0);
 	printf("| voters snapshotting | %s |\n", opt.no_snapshot ? "none (-N, a control)"
 					      : opt.all_at_once ? "all at the same index (-A)"
-								: "staggered, " STR(STAGGER) " entries (2 s) apart");
+								: "staggered");
+	if (!opt.no_snapshot && !opt.all_at_once)
+		printf("| stagger | %u entries (%.1f s of churn) |\n", opt.stagger,
+		       (double)opt.stagger / CHURN_PER_S);
 	printf("| timeline: leader's snapshot stored / leadership lost (s after it was asked for) | %.1f / %.1f |\n",
 	       ch.stored_at / 1e3, ch.lost_at / 1e3);
 	printf("| leadership (election timeout %d ms, pre-vote) | %s |\n", DAEMON_ELECTION_MS,
