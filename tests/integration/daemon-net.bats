@@ -11,15 +11,6 @@ bats_require_minimum_version 1.5.0
 
 load daemon # COOP, REPO; this file starts its daemon in a namespace of its own
 
-wait_until() {
-	local n=$(($1 * 5))
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		sleep 0.2
-	done
-}
 wait_gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
 
 hx() { nsenter --net="/run/netns/$H" "$@"; }

@@ -28,3 +28,18 @@ stop_daemon() {
 }
 
 wait_gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+
+# wait_until SECONDS CMD...: retry every 0.2 s.
+wait_until() {
+	local n=$(($1 * 5))
+	shift
+	until "$@"; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.2
+	done
+}
+
+# status_of REF: the container's status (running, exited, ...); is_status REF STATUS
+status_of() { "$COOP" inspect "$1" 2>/dev/null | jq -r '.[0].status'; }
+is_status() { [ "$(status_of "$1")" = "$2" ]; }

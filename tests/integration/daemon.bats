@@ -8,19 +8,7 @@ bats_require_minimum_version 1.5.0
 
 load daemon
 
-# wait_until SECONDS CMD...: retry every 0.2 s.
-wait_until() {
-	local n=$(($1 * 5))
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		sleep 0.2
-	done
-}
 
-status_of() { "$COOP" inspect "$1" 2>/dev/null | jq -r '.[0].status'; }
-is_status() { [ "$(status_of "$1")" = "$2" ]; }
 
 # (bats 1.8 cannot skip in setup_file: setup skips each test instead)
 setup() {

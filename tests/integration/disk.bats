@@ -14,18 +14,6 @@ load daemon
 
 IMG=coop-demo/httpd:1
 
-wait_until() {
-	local n=$(($1 * 5))
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		sleep 0.2
-	done
-}
-
-status_of() { "$COOP" inspect "$1" 2>/dev/null | jq -r '.[0].status'; }
-is_status() { [ "$(status_of "$1")" = "$2" ]; }
 id_of() { "$COOP" inspect "$1" | jq -r '.[0].id'; }
 # what of container id $1 is left on the host: loop devices, mounts, its directory
 loops_of() { losetup -a | grep -F "/containers/$1/" || true; }
@@ -80,7 +68,9 @@ start_other() {
 	"$@" "$COOP" daemon --state "$dir/state" --run "$dir/run" >>"$dir/daemon.log" 2>&1 &
 	echo $! >"$dir/daemon.pid"
 	for _ in $(seq 50); do
-		[ -S "$dir/run/coop.sock" ] && COOP_SOCKET=$dir/run/coop.sock "$COOP" version >/dev/null 2>&1 && return 0
+		# (`coop version` exits 0 without a daemon: its line says it answered)
+		[ -S "$dir/run/coop.sock" ] && COOP_SOCKET=$dir/run/coop.sock "$COOP" version 2>/dev/null |
+			grep -q '^daemon version' && return 0
 		sleep 0.1
 	done
 	cat "$dir/daemon.log" >&2
