@@ -180,6 +180,34 @@ static int seed_client(const char *seed, const char *ca, bool insecure, struct a
 	return 0;
 }
 
+/* A seed that answers but cannot act yet (its cluster has no leader it knows of: 503;
+ * it is not the leader and knows none: 421 — a server that has just joined, or a cluster
+ * electing) has done nothing: the same request is asked again, for up to JOIN_RETRY_MS.
+ * A seed that cannot be reached fails at once (the next seed is tried), and timeouts are
+ * not retried (the join may have happened). */
+#define JOIN_RETRY_MS 30000
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool join_retry(int r, uint64_t start_ms, const char *seed, const struct err *err)
+{
+	static bool said;
+	if ((r != -EAGAIN && r != -EREMOTE) ||
+	    mono_ms() - start_ms >= JOIN_RETRY_MS)
+		return false;
+	if (!said)
+		log_info("join through %s: %s; asking again for up to %d s", seed, err->msg,
+			 JOIN_RETRY_MS / 1000);
+	said = true;
+	nanosleep(&(struct timespec){ 0, 500 * 1000 * 1000 }, NULL);
+	return true;
+}
+
 /* GET /v1/cluster/ca without trusting anyone yet, then trust it only if its
  * fingerprint is the token's. */
 static int fetch_ca(const char *seed, const struct join_token *t, char **ret_pem,
@@ -192,7 +220,13 @@ static int fetch_ca(const char *seed, const struct join_token *t, char **ret_pem
 
 	if ((r = seed_client(seed, NULL, true, &cl, err)) < 0)
 		return r;
-	r = api_call(cl, "GET", "/v1/cluster/ca", NULL, &reply, err);
+	for (uint64_t t0 = mono_ms();;) {
+		json_decref(reply);
+		reply = NULL;
+		r = api_call(cl, "GET", "/v1/cluster/ca", NULL, &reply, err);
+		if (r >= 0 || !join_retry(r, t0, seed, err))
+			break;
+	}
 	api_client_free(cl);
 	if (r < 0)
 		return err_wrap(err, "seed %s", seed);
@@ -230,7 +264,13 @@ static int join_one(const char *state_dir, const char *name, const struct cluste
 	json_object_set_new(req, "api_port", json_integer(addr->api_port));
 	if ((r = seed_client(seed, ca_file, false, &cl, err)) < 0)
 		return r;
-	r = api_call(cl, "POST", "/v1/cluster/join", req, &reply, err);
+	for (uint64_t t0 = mono_ms();;) {
+		json_decref(reply);
+		reply = NULL;
+		r = api_call(cl, "POST", "/v1/cluster/join", req, &reply, err);
+		if (r >= 0 || !join_retry(r, t0, seed, err))
+			break;
+	}
 	api_client_free(cl);
 	if (r < 0)
 		return err_wrap(err, "join through %s", seed);
