@@ -23,14 +23,8 @@ setup() {
 }
 
 setup_file() {
-	"$COOP" daemon --help >/dev/null 2>&1 || return 0
-	export D=$BATS_FILE_TMPDIR/d
-	mkdir -p "$D"
-	export COOP_SOCKET=$D/run/coop.sock
-	"$REPO/scripts/mkrootfs.sh" "$D/rootfs" >/dev/null
-	tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
-	"$COOP" image --store "$D/state/images" import --rootfs --name coop-demo/httpd:1 "$D/rootfs.tar" >/dev/null
-	start_daemon
+	daemon_file_setup coop-demo/httpd:1
+	[ -n "${D:-}" ] || return 0
 	"$COOP" run -d --image coop-demo/httpd:1 --name tty -- sleep 100000 >/dev/null
 	for _ in $(seq 50); do
 		[ "$("$COOP" inspect tty-1 2>/dev/null | jq -r '.[0].status')" = running ] && return 0

@@ -20,6 +20,21 @@ start_daemon() {
 	return 1
 }
 
+# daemon_file_setup IMAGE: a suite's setup_file — $D under the file's temp dir, the
+# busybox rootfs imported as IMAGE, the daemon started. Without a daemon in this coop it
+# does nothing and leaves D unset (each test's setup skips then: bats 1.8 cannot skip in
+# setup_file).
+daemon_file_setup() {
+	"$COOP" daemon --help >/dev/null 2>&1 || return 0
+	export D=$BATS_FILE_TMPDIR/d
+	mkdir -p "$D"
+	export COOP_SOCKET=$D/run/coop.sock
+	"$REPO/scripts/mkrootfs.sh" "$D/rootfs" >/dev/null
+	tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
+	"$COOP" image --store "$D/state/images" import --rootfs --name "$1" "$D/rootfs.tar" >/dev/null
+	start_daemon
+}
+
 stop_daemon() {
 	local pid
 	pid=$(cat "$D/daemon.pid" 2>/dev/null) || return 0

@@ -16,14 +16,7 @@ setup() {
 }
 
 setup_file() {
-	"$COOP" daemon --help >/dev/null 2>&1 || return 0
-	export D=$BATS_FILE_TMPDIR/d
-	mkdir -p "$D"
-	export COOP_SOCKET=$D/run/coop.sock
-	"$REPO/scripts/mkrootfs.sh" "$D/rootfs" >/dev/null
-	tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
-	"$COOP" image --store "$D/state/images" import --rootfs --name coop-demo/httpd:1 "$D/rootfs.tar" >/dev/null
-	start_daemon
+	daemon_file_setup coop-demo/httpd:1
 }
 
 teardown_file() {

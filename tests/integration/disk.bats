@@ -51,14 +51,7 @@ setup() {
 }
 
 setup_file() {
-	"$COOP" daemon --help >/dev/null 2>&1 || return 0
-	export D=$BATS_FILE_TMPDIR/d
-	mkdir -p "$D"
-	export COOP_SOCKET=$D/run/coop.sock
-	"$REPO/scripts/mkrootfs.sh" "$D/rootfs" >/dev/null
-	tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
-	"$COOP" image --store "$D/state/images" import --rootfs --name "$IMG" "$D/rootfs.tar" >/dev/null
-	start_daemon
+	daemon_file_setup "$IMG"
 }
 
 # the daemon of a test that needs its own (state dir $1, socket under it)
