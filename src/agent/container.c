@@ -22,6 +22,7 @@
 #include "base/util.h"
 #include "image/disk.h"
 #include "image/rootfs.h"
+#include "runtime/cgroup.h"
 #include "runtime/container.h"
 #include "runtime/state.h"
 
@@ -323,6 +324,7 @@ int ag_container_spawn(struct ag_container *c, struct err *err)
 	struct sync_read *s = xcalloc(1, sizeof(*s));
 	uv_stdio_container_t stdio[4] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
 					  { .flags = UV_IGNORE } };
+	rt_cgroup_prime(); /* the monitor attaches the container within ms (rt_cgroup_prime) */
 	snprintf(logmax, sizeof(logmax), "%" PRIu64, a->log_max);
 	char *args[] = { "coop", "monitor", c->id, "--state", a->state_dir, "--run", a->run_dir,
 			 "--store", a->image_store, "--net-dir", a->net_dir, "--log-max", logmax,

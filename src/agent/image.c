@@ -64,12 +64,12 @@ int ag_image_ensure(const char *store_root, const char *s, char **ret, bool *ret
 	int r;
 
 	*ret_pulled = false;
-	if ((r = img_store_open(store_root, &st, err)) < 0)
+	if ((r = img_store_open_reader(store_root, &st, err)) < 0)
 		return r;
 	if (ag_image_resolve(st, s, ret, err) == 0)
 		goto out;
 	err_clear(err);
-	if ((r = img_pull(st, s, &o, NULL, err)) < 0)
+	if ((r = img_store_prepare(st, err)) < 0 || (r = img_pull(st, s, &o, NULL, err)) < 0)
 		goto out;
 	*ret_pulled = true;
 	r = ag_image_resolve(st, s, ret, err);

@@ -125,7 +125,7 @@ static int write_bundle(struct mon *m, struct err *err)
 		return err_msg(err, EINVAL, "'%s/config.json': no spec or name", m->dir);
 	if (!image)
 		image = json_string_value(json_object_get(spec, "image"));
-	if ((r = img_store_open(m->store_root, &st, err)) < 0)
+	if ((r = img_store_open_reader(m->store_root, &st, err)) < 0)
 		return r;
 	if ((r = ag_image_resolve(st, image ? image : "", &name, err)) < 0 ||
 	    (r = ag_image_config(st, name, &ic, err)) < 0)
@@ -146,7 +146,7 @@ static int write_bundle(struct mon *m, struct err *err)
 	if ((r = make_volumes(m, spec, err)) < 0 ||
 	    (r = ag_oci_config(spec, &who, ic, m->rootfs, &oci, err)) < 0 ||
 	    (r = ag_net_prepare(m->dir, m->rec, oci, err)) < 0 ||
-	    (r = ag_json_write(m->bundle, "config.json", oci, err)) < 0)
+	    (r = ag_json_replace(m->bundle, "config.json", oci, err)) < 0)
 		goto out;
 	m->stop_sig = rt_signal_parse(json_string_value(
 		json_object_get(json_object_get(oci, "annotations"), AG_STOP_SIGNAL_ANN)));
@@ -287,7 +287,7 @@ static int start(struct mon *m, struct err *err)
 		return r;
 	ag_time_now(true, t);
 	started = json_pack("{s:i,s:s}", "pid", (int)m->init, "started_at", t);
-	return ag_json_write(m->dir, "started.json", started, err);
+	return ag_json_replace(m->dir, "started.json", started, err);
 }
 
 /* ---- the loop ---- */
@@ -485,6 +485,8 @@ static int monitor_run(struct mon *m)
 	sigset_t set;
 	int sfd, r;
 
+	/* the container's cgroup attach comes in a few ms: its wait starts now */
+	rt_cgroup_prime();
 	m->dir = xasprintf("%s/containers/%s", m->state_dir, m->id);
 	m->bundle = xasprintf("%s/bundle", m->dir);
 	m->rootfs = xasprintf("%s/bundle/rootfs", m->dir);

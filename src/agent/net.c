@@ -88,7 +88,7 @@ int ag_net_prepare(const char *dir, json_t *rec, json_t *oci, struct err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(etc_files); i++) {
 		_cleanup_free_ char *src = xasprintf("%s/%s", dir, etc_files[i]);
 		_cleanup_free_ char *dst = xasprintf("/etc/%s", etc_files[i]);
-		if ((r = fs_write_atomic(src, text[i], strlen(text[i]), 0644, err)) < 0)
+		if ((r = fs_replace(src, text[i], strlen(text[i]), 0644, err)) < 0)
 			return r;
 		json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:[s,s]}", "destination", dst,
 							"type", "bind", "source", src, "options",
@@ -119,7 +119,7 @@ static int net_record(const char *dir, const struct net_vpc *v, const char *owne
 	_cleanup_json_ json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "ip", net_ipam_addr_fmt(ip, a),
 					     "vpc", v->name, "gateway",
 					     net_ipam_addr_fmt(v->gateway, g), "owner", owner);
-	return ag_json_write(dir, "net.json", j, err);
+	return ag_json_replace(dir, "net.json", j, err);
 }
 
 int ag_net_attach(const char *net_dir, const char *dir, const char *id, json_t *rec,

@@ -50,7 +50,7 @@ int ag_pidfile_write(const char *dir, pid_t pid, uint64_t start_time, struct err
 	_cleanup_free_ char *path = xasprintf("%s/monitor.pid", dir);
 	_cleanup_free_ char *s = xasprintf("%d %" PRIu64 "\n", (int)pid, start_time);
 
-	return fs_write_atomic(path, s, strlen(s), 0644, err);
+	return fs_replace(path, s, strlen(s), 0644, err);
 }
 
 int ag_pidfile_read(const char *dir, pid_t *ret_pid, uint64_t *ret_start, struct err *err)
@@ -120,7 +120,8 @@ int ag_exit_parse(json_t *j, struct ag_exit *ret, struct err *err)
 	return 0;
 }
 
-int ag_json_write(const char *dir, const char *name, json_t *obj, struct err *err)
+static int json_file(const char *dir, const char *name, json_t *obj, bool durable,
+		     struct err *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
 	_cleanup_free_ char *s = json_dumps(obj, JSON_COMPACT);
@@ -131,14 +132,25 @@ int ag_json_write(const char *dir, const char *name, json_t *obj, struct err *er
 	s = xrealloc(s, n + 2);
 	s[n] = '\n';
 	s[n + 1] = '\0';
-	return fs_write_atomic(path, s, n + 1, 0644, err);
+	return durable ? fs_write_atomic(path, s, n + 1, 0644, err)
+		       : fs_replace(path, s, n + 1, 0644, err);
+}
+
+int ag_json_write(const char *dir, const char *name, json_t *obj, struct err *err)
+{
+	return json_file(dir, name, obj, true, err);
+}
+
+int ag_json_replace(const char *dir, const char *name, json_t *obj, struct err *err)
+{
+	return json_file(dir, name, obj, false, err);
 }
 
 int ag_exit_write(const char *dir, const struct ag_exit *e, struct err *err)
 {
 	_cleanup_json_ json_t *j = ag_exit_json(e);
 
-	return ag_json_write(dir, "exit.json", j, err);
+	return ag_json_replace(dir, "exit.json", j, err);
 }
 
 int ag_exit_read(const char *dir, struct ag_exit *ret, struct err *err)

@@ -53,7 +53,12 @@ void ag_exit_clear(struct ag_exit *e);
 int ag_sock_listen(const char *dir, const char *name, struct err *err);
 int ag_sock_connect(const char *dir, const char *name, struct err *err);
 
-/* Writes obj to dir/name atomically. */
+/* Writes obj to dir/name atomically and durably (fs_write_atomic): what must outlive a
+ * power loss, as a workload or a container's record. */
 int ag_json_write(const char *dir, const char *name, json_t *obj, struct err *err);
+/* Atomically, not durably (fs_replace): what a power loss destroys anyway, as a running
+ * container's pid, start, exit, network attachment or bundle — off the fsyncs of the
+ * start path. */
+int ag_json_replace(const char *dir, const char *name, json_t *obj, struct err *err);
 
 #endif

@@ -66,8 +66,8 @@ int fs_read(const char *path, char **ret, struct err *err)
 	return fs_read_at(AT_FDCWD, path, ret, NULL, err);
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		    struct err *err)
+static int replace(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+		   struct err *err)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, getpid());
 	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -87,12 +87,23 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		p += n;
 		len -= n;
 	}
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	if ((sync && fsync(fd) < 0) || rename(tmp, path) < 0) {
 		err_sys(err, errno, "replace '%s'", path);
 		unlink(tmp);
 		return -err->code;
 	}
 	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct err *err)
+{
+	return replace(path, data, len, mode, true, err);
+}
+
+int fs_replace(const char *path, const void *data, size_t len, mode_t mode, struct err *err)
+{
+	return replace(path, data, len, mode, false, err);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode, struct err *err)

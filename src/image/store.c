@@ -291,7 +291,7 @@ static int make_layout(const char *root, struct err *err)
 	return 0;
 }
 
-int img_store_open(const char *root, struct img_store **ret, struct err *err)
+int img_store_open_reader(const char *root, struct img_store **ret, struct err *err)
 {
 	struct img_store *st;
 	size_t n;
@@ -300,14 +300,33 @@ int img_store_open(const char *root, struct img_store **ret, struct err *err)
 		root = getenv("COOP_IMAGE_STORE");
 	if (!root || !*root)
 		root = IMG_STORE_DEFAULT;
-	CHECK(make_layout(root, err));
 	st = xcalloc(1, sizeof(*st));
 	st->root = xstrdup(root);
 	n = strlen(st->root);
 	while (n > 1 && st->root[n - 1] == '/')
 		st->root[--n] = '\0';
 	st->hold_fd = -1;
+	*ret = st;
+	return 0;
+}
+
+int img_store_prepare(struct img_store *st, struct err *err)
+{
+	CHECK(make_layout(st->root, err));
 	clean_leftovers(st);
+	return 0;
+}
+
+int img_store_open(const char *root, struct img_store **ret, struct err *err)
+{
+	struct img_store *st;
+	int r;
+
+	CHECK(img_store_open_reader(root, &st, err));
+	if ((r = img_store_prepare(st, err)) < 0) {
+		img_store_close(st);
+		return r;
+	}
 	*ret = st;
 	return 0;
 }

@@ -28,6 +28,12 @@ struct img_store;
 /* Creates the layout if needed and cleans leftovers. root NULL = $COOP_IMAGE_STORE or
  * the default. */
 int img_store_open(const char *root, struct img_store **ret, struct err *err);
+/* Opens for reading only — no layout made, no leftovers cleaned, no directory scanned:
+ * the container start path (resolving a local image, mounting its layers), which
+ * would otherwise pay a scan of every layer and blob per start. Before writing, call
+ * img_store_prepare (what img_store_open does). */
+int img_store_open_reader(const char *root, struct img_store **ret, struct err *err);
+int img_store_prepare(struct img_store *st, struct err *err);
 void img_store_close(struct img_store *st);
 const char *img_store_root(const struct img_store *st);
 

@@ -114,7 +114,7 @@ static int inside_setup(const char *netns_path, const struct net_vpc *vpc, uint3
 static int etc_write(const char *dir, const char *file, const char *text, struct err *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
-	return fs_write_atomic(path, text, strlen(text), 0644, err);
+	return fs_replace(path, text, strlen(text), 0644, err);
 }
 
 /* hosts (localhost + own name), hostname, resolv.conf (the VPC's resolver on its gateway). */

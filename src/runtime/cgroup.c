@@ -8,7 +8,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -1164,6 +1166,102 @@ static void unwind(struct rt_cgroup *cg, pid_t pid)
 		if (h->created > 0 && rmdir(h->dir) == 0)
 			rmdir_parents(h);
 	}
+}
+
+/* ---- priming the attach ----
+ * Every move of a process between cgroups, v1 or v2, takes the kernel's global
+ * cgroup_threadgroup_rwsem for writing, and the first writer after a quiet spell waits
+ * for an RCU grace period (rcu_sync): 7-11 ms on these VMs, half of what a short
+ * container takes in all. A writer that comes while another writer's grace period is
+ * under way waits only for the rest of it, and one that comes within a grace period
+ * after the last writer left does not wait at all. So whoever will attach a container
+ * soon primes first: a thread moves this process into the cgroup it is already in (the
+ * kernel takes the lock before it finds there is nothing to move, and calls no
+ * controller), and the grace period passes while the caller mounts the rootfs and
+ * writes the bundle. Best effort: errors are ignored, and nothing else is changed.
+ *
+ * The thread's start and end take libc locks (its stack cache's) that a raw clone()
+ * made meanwhile would inherit held — a container's init hung on one — so the runtime
+ * joins it first (rt_cgroup_prime_wait): that waits for the rest of the grace period,
+ * which the attach right after would have waited for anyway. fork() is safe. One at a
+ * time per process: a second prime while one waits would wait for the same grace
+ * period. Called from one thread (the daemon's loop, the runtime's main). */
+static atomic_bool prime_busy;
+static bool prime_joinable;
+static pthread_t prime_tid;
+static char prime_file[PATH_MAX], prime_pid[24];
+
+static void *prime_thread(void *arg)
+{
+	int fd = open(prime_file, O_WRONLY | O_CLOEXEC);
+
+	(void)arg;
+	if (fd >= 0) {
+		if (write(fd, prime_pid, strlen(prime_pid)) < 0) {
+			/* best effort: nothing to undo */
+		}
+		close(fd);
+	}
+	atomic_store(&prime_busy, false);
+	return NULL;
+}
+
+/* This process's cgroup in hierarchy h, from /proc/self/cgroup: "0::/p" for the v2
+ * tree, "N:<its controllers>:/p" for a v1 one. */
+static char *own_cgroup(const struct hier *h)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+		if (!path)
+			continue;
+		*ctrls++ = '\0';
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (h->v2 ? streq(line, "0") && !*ctrls : streq(ctrls, h->opts ?: ""))
+			return xstrdup(path);
+	}
+	return NULL;
+}
+
+void rt_cgroup_prime_wait(void)
+{
+	if (prime_joinable)
+		pthread_join(prime_tid, NULL);
+	prime_joinable = false;
+}
+
+void rt_cgroup_prime(void)
+{
+	struct err err = { 0 };
+	pthread_attr_t attr;
+	struct hier *h = NULL;
+
+	if (discover(&err) < 0 || atomic_exchange(&prime_busy, true))
+		return;
+	rt_cgroup_prime_wait(); /* the last one, done */
+	for (size_t i = 0; i < disc.nh && !h; i++) /* the v2 tree when there is one */
+		if (disc.h[i].v2)
+			h = &disc.h[i];
+	if (!h)
+		h = &disc.h[0];
+	_cleanup_free_ char *own = own_cgroup(h);
+	if (!own || (size_t)snprintf(prime_file, sizeof(prime_file), "%s%s/cgroup.procs",
+				     h->mnt, streq(own, "/") ? "" : own) >= sizeof(prime_file)) {
+		atomic_store(&prime_busy, false);
+		return;
+	}
+	snprintf(prime_pid, sizeof(prime_pid), "%d", (int)getpid());
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&prime_tid, &attr, prime_thread, NULL) == 0)
+		prime_joinable = true;
+	else
+		atomic_store(&prime_busy, false);
+	pthread_attr_destroy(&attr);
 }
 
 int rt_cgroup_create(const char *cgroups_path, const char *id, const struct rt_resources *res,

@@ -42,6 +42,12 @@ int rt_cgroup_resolve_path(const char *cgroups_path, const char *id, char **ret,
  * its parent. On failure nothing it created is left. */
 int rt_cgroup_create(const char *cgroups_path, const char *id, const struct rt_resources *res,
 		     pid_t pid, struct rt_cgroup **ret, struct err *err);
+/* Starts the kernel's wait that a process's first move into a cgroup pays (an RCU
+ * grace period, 7-11 ms here), on a thread of its own, so that a create or exec that
+ * follows within a few ms does not wait for it. Best effort; never fails. */
+void rt_cgroup_prime(void);
+/* Waits for that thread to end: before a raw clone() of this process (fork is safe). */
+void rt_cgroup_prime_wait(void);
 /* Re-opens the cgroup of an existing container from its recorded path (rt_cgroup_path). */
 int rt_cgroup_open(const char *path, struct rt_cgroup **ret, struct err *err);
 /* The path to record in the container's state, relative to the hierarchy roots. */

@@ -46,7 +46,7 @@ static int write_pid_file(const char *file, pid_t pid, struct err *err)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", pid);
-	return file ? fs_write_atomic(file, buf, n, 0644, err) : 0;
+	return file ? fs_replace(file, buf, n, 0644, err) : 0;
 }
 
 static int write_id_map(pid_t pid, const char *file, const struct rt_id_map *m, size_t n,
@@ -378,6 +378,7 @@ static int do_create(const struct rt_create_opts *o, int console_fd, struct crea
 
 	if ((r = rt_id_validate(o->id, err)) < 0 || (r = load_bundle(o, cr, err)) < 0)
 		return r;
+	rt_cgroup_prime(); /* its grace period passes while we set up (rt_cgroup_prime) */
 	if ((r = fs_mkdir_p(o->root, 0700, err)) < 0)
 		return r;
 	cr->st.id = xstrdup(o->id);
@@ -406,6 +407,7 @@ static int do_create(const struct rt_create_opts *o, int console_fd, struct crea
 	if ((r = rt_cgroup_create(cr->cfg->cgroups_path, o->id, cr->cfg->resources, 0, &cr->cg, err)) < 0)
 		return r;
 	cr->st.cgroup = xstrdup(rt_cgroup_path(cr->cg));
+	rt_cgroup_prime_wait(); /* before spawn_init's raw clone() */
 	if ((r = spawn_init(o, cr, err)) < 0)
 		return r;
 	if ((r = rt_cgroup_enter(cr->cg, cr->pid, err)) < 0 ||
@@ -932,6 +934,8 @@ static int exec_prepare(const struct rt_exec_opts *o, struct exec_run *x, struct
 		return r;
 	if (x->st->cgroup && (r = rt_cgroup_open(x->st->cgroup, &x->cg, err)) < 0)
 		return r;
+	if (x->cg)
+		rt_cgroup_prime(); /* its grace period passes while we join the namespaces */
 	if ((r = open_namespaces(x->st->pid, x->nsfds, x->nstypes, &x->n_ns, err)) < 0)
 		return r;
 	if (x->proc->terminal) {

@@ -162,7 +162,8 @@ int rt_state_save(const struct rt_state *st, struct err *err)
 	s = json_dumps(doc, JSON_COMPACT);
 	if (!s)
 		return err_msg(err, ENOMEM, "encode state of '%s'", st->id);
-	return fs_write_atomic(file, s, strlen(s), 0600, err);
+	/* a power loss ends the container too: atomic, not durable (crun does no more) */
+	return fs_replace(file, s, strlen(s), 0600, err);
 }
 
 void rt_state_free(struct rt_state *st)
