@@ -19,6 +19,7 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "runtime/cgroup.h"
 #include "runtime/state.h"
 
 #define AG_MAX_WORKLOADS 1024
@@ -535,6 +536,7 @@ int agent_workload_apply(struct agent *a, json_t *spec, bool replace, json_t **r
 		workload_set_spec(w, s);
 	else
 		w = workload_add(a, name, s, 1);
+	rt_cgroup_prime(); /* its containers attach to their cgroups within ms */
 	if ((r = workloads_save(a, err)) < 0)
 		return r;
 	ag_emit(a, "workload", w->generation > 1 ? "update" : "create", name,
@@ -763,6 +765,10 @@ int agent_restore(struct agent *a, struct err *err)
 		return err_sys(err, errno, "open '%s'", cdir);
 	while ((de = readdir(d))) {
 		struct err e = { 0 };
+		if (strncmp(de->d_name, ".gone-", 6) == 0) { /* a removal cut short */
+			_cleanup_free_ char *p = xasprintf("%s/%s", cdir, de->d_name);
+			ag_rm_later(a, p);
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		r = ag_container_restore(a, de->d_name, &e);

@@ -568,21 +568,73 @@ struct destroy_ctx {
 	void *ctx;
 };
 
+/* ---- removal of a container's directory ----
+ * Its writable layer can hold any number of files: the directory is renamed out of the
+ * way (".gone-<id>", which a restore skips and removes) and the loop goes on while a
+ * worker removes it. */
+struct rm_job {
+	uv_work_t req;
+	char *path;
+};
+
+static void rm_work(uv_work_t *req)
+{
+	struct rm_job *j = req->data;
+	struct err err = { 0 };
+
+	if (fs_rm_rf(j->path, &err) < 0)
+		log_warn("%s", err.msg);
+}
+
+static void rm_done(uv_work_t *req, int status)
+{
+	struct rm_job *j = req->data;
+
+	free(j->path);
+	free(j);
+}
+
+void ag_rm_later(struct agent *a, const char *path)
+{
+	struct rm_job *j = xcalloc(1, sizeof(*j));
+
+	j->path = xstrdup(path);
+	j->req.data = j;
+	if (uv_queue_work(a->loop, &j->req, rm_work, rm_done) < 0) {
+		rm_work(&j->req);
+		rm_done(&j->req, 0);
+	}
+}
+
+static void remove_dir(struct ag_container *c)
+{
+	struct agent *a = c->a;
+	struct err err = { 0 };
+	struct img_disk d;
+	_cleanup_free_ char *gone = xasprintf("%s/containers/.gone-%s", a->state_dir, c->id);
+
+	/* a disk's quota id stays held while its files are there: freed after them */
+	if (!rec_disk(c->rec, &d) && rename(c->dir, gone) == 0) {
+		ag_rm_later(a, gone);
+		return;
+	}
+	if (fs_rm_rf(c->dir, &err) < 0)
+		log_warn("%s", err.msg);
+	disk_unclaim(a, c->rec); /* after its files went: a quota id with usage stays held */
+}
+
 static void destroy_now(void *p, int status, const struct err *e)
 {
 	struct destroy_ctx *d = p;
 	struct ag_container *c = d->c;
 	struct agent *a = c->a;
-	struct err err = { 0 };
 	char id[13];
 	_cleanup_free_ char *name = xstrdup(c->name);
 	_cleanup_free_ char *wl = c->workload ? xstrdup(c->workload) : NULL;
 
 	memcpy(id, c->id, sizeof(id));
 	cleanup_after_monitor(c);
-	if (fs_rm_rf(c->dir, &err) < 0)
-		log_warn("%s", err.msg);
-	disk_unclaim(a, c->rec); /* after its files went: a quota id with usage stays held */
+	remove_dir(c);
 	ag_container_report(c, true, "removed");
 	container_unlink_free(c);
 	ag_emit(a, "container", "destroy", id, json_pack("{s:s,s:s?}", "name", name, "workload", wl));
