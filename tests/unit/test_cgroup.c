@@ -550,6 +550,36 @@ static void assert_file(const char *want, const char *fmt, ...)
 	assert_string_equal(got, want);
 }
 
+/* Priming moves this process into the cgroup it is in: nothing changes where it is
+ * (what it saves — the attach's grace period — is bench/daemon's to measure). */
+static void test_prime_moves_nothing(void **state)
+{
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	struct err err = {0};
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	rt_cgroup_set_root(NULL);
+	assert_int_equal(fs_read("/proc/self/cgroup", &before, &err), 0);
+	for (int i = 0; i < 3; i++) { /* again while one may still run: no second thread */
+		rt_cgroup_prime();
+		rt_cgroup_prime();
+		rt_cgroup_prime_wait();
+	}
+	rt_cgroup_prime_wait(); /* nothing to join: a no-op */
+	assert_int_equal(fs_read("/proc/self/cgroup", &after, &err), 0);
+	assert_string_equal(before, after);
+	/* a fork after the join is a single-threaded child as before */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_hybrid_cycle(void **state)
 {
 	struct fx *f = *state;
@@ -831,6 +861,7 @@ int main(void)
 	    cmocka_unit_test(test_resolve_path),
 	    cmocka_unit_test(test_dev_emulate),
 	    cmocka_unit_test(test_devbpf_program),
+	    cmocka_unit_test(test_prime_moves_nothing),
 	    FX(test_hybrid_cycle),
 	    FX(test_hybrid_kill_on_destroy),
 	    FX(test_hybrid_failure_leaves_nothing),

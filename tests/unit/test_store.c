@@ -356,6 +356,32 @@ static void test_open_cleans(void **state)
 	assert_false(exists(f, live));
 }
 
+/* The container start path's open: it makes nothing and cleans nothing, and reads what
+ * is there; img_store_prepare then does what img_store_open does. */
+static void test_open_reader(void **state)
+{
+	struct fx *f = *state;
+	struct img_store *st = NULL;
+	struct err err = {0};
+	char hex[65];
+	_cleanup_free_ char *p = NULL, *none = xasprintf("%s/none", f->dir);
+
+	memset(hex, 'c', 64);
+	hex[64] = '\0';
+	p = xasprintf("ingest/%s.partial", hex);
+	touch(f, p, "stale"); /* no live writer holds it */
+	assert_int_equal(img_store_open_reader(f->dir, &st, &err), 0);
+	assert_true(exists(f, p));
+	assert_string_equal(img_store_root(st), f->dir);
+	assert_int_equal(img_store_prepare(st, &err), 0);
+	assert_false(exists(f, p));
+	img_store_close(st);
+	/* a store that is not there is not made */
+	assert_int_equal(img_store_open_reader(none, &st, &err), 0);
+	img_store_close(st);
+	assert_int_equal(access(none, F_OK), -1);
+}
+
 /* ---- layers ---- */
 
 static void add_entry(struct archive *a, const char *path, int type, const char *data)
@@ -609,6 +635,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_cleans, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_reader, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_layer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_layer_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
