@@ -264,13 +264,38 @@ static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	b->len = sizeof(s->buf) - 1 - s->n;
 }
 
-static void sync_done(struct sync_read *s)
+/* The monitor's word that the process is over (its cleanup follows, then it exits):
+ * "die" goes out now, so that log followers — a foreground `coop run` — end at once, and
+ * the container shows as exited. The rest (the exit record, restarts, waiters) comes
+ * when the monitor is gone (container_exited), as it does without this word. */
+static void exited_early(struct ag_container *c, int code, int sig, bool oom)
+{
+	if (c->state != AG_RUNNING || c->died)
+		return;
+	c->died = true;
+	ag_health_stop(c);
+	ag_container_backend(c, AG_BACKEND_REMOVE); /* traffic stops going to it now */
+	ag_exit_clear(&c->exit);
+	c->exit.exit_code = code;
+	c->exit.signal = sig;
+	c->exit.oom_killed = oom;
+	ag_time_now(true, c->exit.finished_at);
+	c->has_exit = true;
+	ag_emit(c->a, "container", "die", c->id,
+		json_pack("{s:s,s:s?,s:i,s:b}", "name", c->name, "workload", c->workload,
+			  "exit_code", code, "oom_killed", oom));
+	if (oom)
+		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+}
+
+static void sync_line(struct sync_read *s, const char *line)
 {
 	struct ag_container *c = ag_container_find(s->a, s->id, &(struct err){ 0 });
-	int pid;
+	int pid, code, sig, oom;
 
-	s->buf[s->n] = '\0';
-	if (c && sscanf(s->buf, "started %d", &pid) == 1 && c->state == AG_CREATED) {
+	if (c && sscanf(line, "exited %d %d %d", &code, &sig, &oom) == 3) {
+		exited_early(c, code, sig, oom != 0);
+	} else if (c && sscanf(line, "started %d", &pid) == 1 && c->state == AG_CREATED) {
 		c->state = AG_RUNNING;
 		c->init_pid = pid;
 		c->started_ms = ag_mono_ms();
@@ -283,22 +308,32 @@ static void sync_done(struct sync_read *s)
 		ag_dns_refresh(s->a, false); /* its name resolves from now on */
 		ag_container_report(c, false, NULL);
 	}
-	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }
 
+/* Line by line until the monitor closes its end (an overlong line ends the reading). */
 static void sync_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct sync_read *s = st->data;
+	char *nl;
 
+	if (n == 0)
+		return;
 	if (n > 0) {
 		s->n += (size_t)n;
-		if (!memchr(s->buf, '\n', s->n) && s->n < sizeof(s->buf) - 1)
+		while ((nl = memchr(s->buf, '\n', s->n))) {
+			*nl = '\0';
+			sync_line(s, s->buf);
+			s->n -= (size_t)(nl + 1 - s->buf);
+			memmove(s->buf, nl + 1, s->n);
+		}
+		if (s->n < sizeof(s->buf) - 1)
 			return;
-	} else if (n == 0) {
-		return;
 	}
+	s->buf[s->n] = '\0';
+	if (s->n)
+		sync_line(s, s->buf);
 	uv_read_stop(st);
-	sync_done(s);
+	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }
 
 static int watch_monitor(struct ag_container *c, pid_t pid, struct err *err)
@@ -459,12 +494,15 @@ static void container_exited(struct ag_container *c)
 	ag_container_backend(c, AG_BACKEND_REMOVE); /* the monitor's detach did, unless it died */
 	c->state = AG_EXITED;
 	c->init_pid = 0;
-	ag_emit(c->a, "container", "die", c->id,
-		json_pack("{s:s,s:s?,s:i,s:b,s:s?}", "name", c->name, "workload", c->workload,
-			  "exit_code", c->exit.exit_code, "oom_killed", c->exit.oom_killed, "error",
-			  c->exit.error));
-	if (c->exit.oom_killed)
-		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+	if (!c->died) { /* else the monitor's word came first (exited_early) */
+		ag_emit(c->a, "container", "die", c->id,
+			json_pack("{s:s,s:s?,s:i,s:b,s:s?}", "name", c->name, "workload",
+				  c->workload, "exit_code", c->exit.exit_code, "oom_killed",
+				  c->exit.oom_killed, "error", c->exit.error));
+		if (c->exit.oom_killed)
+			ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+	}
+	c->died = false;
 	ag_container_report(c, false, NULL);
 	ag_spec_restart(json_object_get(c->rec, "spec"), &pol, &max);
 	bool again = !c->removing &&
@@ -535,7 +573,10 @@ int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, ag
 
 	if (user && !c->user_stopped) {
 		c->user_stopped = true;
-		if (ag_container_save(c, err) < 0)
+		/* one being removed needs it only across a crash of the daemon: no fsync */
+		json_object_set_new(c->rec, "stopped", json_true());
+		if ((c->removing ? ag_json_replace(c->dir, "config.json", c->rec, err)
+				 : ag_container_save(c, err)) < 0)
 			return err->code ? -err->code : -EIO;
 	}
 	if (c->state == AG_RESTARTING) {
@@ -549,6 +590,8 @@ int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, ag
 	}
 	if (done)
 		add_waiter(c, done, ctx);
+	if (c->died) /* the process is over and its monitor about to exit: nothing to stop */
+		return 0;
 	/* traffic stops going to it before it is asked to stop */
 	ag_container_backend(c, AG_BACKEND_REMOVE);
 	if (c->state == AG_CREATED && !c->init_pid) {
@@ -699,7 +742,7 @@ struct ag_container *ag_container_find(struct agent *a, const char *ref, struct 
 static const char *state_name(const struct ag_container *c)
 {
 	static const char *const names[] = { "created", "running", "exited", "restarting" };
-	return names[c->state];
+	return c->died ? "exited" : names[c->state]; /* its monitor is cleaning up */
 }
 
 json_t *ag_container_json(struct ag_container *c)

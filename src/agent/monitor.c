@@ -79,7 +79,15 @@ static void sync_report(struct mon *m, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0 && write(m->sync_fd, buf, strlen(buf)) < 0)
 		log_debug("sync pipe: %s", strerror(errno));
-	close(m->sync_fd);
+}
+
+/* The pipe says "started PID" (or "error MSG"), then "exited CODE SIGNAL OOM" once the
+ * process is over and its output is in the log, before the cleanup; then it closes. A
+ * daemon that restarted meanwhile has no end of it: writes fail, harmlessly. */
+static void sync_close(struct mon *m)
+{
+	if (m->sync_fd >= 0)
+		close(m->sync_fd);
 	m->sync_fd = -1;
 }
 
@@ -140,7 +148,10 @@ static int write_bundle(struct mon *m, struct err *err)
 		m->disk_ready = true;
 		rwdir = xasprintf("%s/rw", m->dir);
 	}
-	if ((r = img_rootfs_mount(st, name, rwdir ? rwdir : m->dir, m->rootfs, err)) < 0)
+	/* `run --rm`: its writable layer goes with it */
+	bool ephemeral = json_object_get(json_object_get(spec, "labels"), "coop.rm") != NULL;
+	if ((r = img_rootfs_mount(st, name, rwdir ? rwdir : m->dir, m->rootfs, ephemeral,
+				  err)) < 0)
 		goto out;
 	m->mounted = true;
 	if ((r = make_volumes(m, spec, err)) < 0 ||
@@ -421,6 +432,12 @@ static void finish(struct mon *m, const struct err *start_err)
 		e.oom_killed = true;
 	if (start_err)
 		e.error = (char *)start_err->msg;
+	/* the daemon hears of the exit before the cleanup below (a few ms: cgroups, mounts,
+	 * state), so that a foreground `coop run` ends at once; all the output is in the
+	 * log by now (both pipes at EOF) */
+	if (m->exited && !start_err && m->fds[0] < 0 && m->fds[1] < 0)
+		sync_report(m, "exited %d %d %d\n", e.exit_code, e.signal, e.oom_killed ? 1 : 0);
+	sync_close(m);
 	ag_time_now(true, e.finished_at);
 	if (m->created && rt_container_delete(m->rtroot, m->id, true, &err) < 0)
 		log_warn("%s", err.msg);
@@ -487,6 +504,8 @@ static int monitor_run(struct mon *m)
 
 	/* the container's cgroup attach comes in a few ms: its wait starts now */
 	rt_cgroup_prime();
+	if (m->sync_fd >= 0) /* the container's processes must not hold it open */
+		fcntl(m->sync_fd, F_SETFD, FD_CLOEXEC);
 	m->dir = xasprintf("%s/containers/%s", m->state_dir, m->id);
 	m->bundle = xasprintf("%s/bundle", m->dir);
 	m->rootfs = xasprintf("%s/bundle/rootfs", m->dir);

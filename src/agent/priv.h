@@ -48,6 +48,7 @@ struct ag_container {
 	bool force_restart;  /* unhealthy: comes back whatever the policy */
 	bool removing;
 	bool has_exit;
+	bool died; /* the process is over, its monitor still cleaning up (exited_early) */
 	struct ag_exit exit;
 	struct ag_waiter *waiters; /* called when the monitor is gone */
 	struct ag_health *health;

@@ -838,7 +838,7 @@ static int cmd_mount(int argc, char **argv)
 			argv[first + 1]);
 		return fail(&err);
 	}
-	if (img_rootfs_mount(st, name, rw, real, &err) < 0) {
+	if (img_rootfs_mount(st, name, rw, real, false, &err) < 0) {
 		struct err e2 = {0};
 		fs_rm_rf(rw, &e2);
 		return fail(&err);

@@ -134,7 +134,7 @@ static int fscfg(int fsfd, const char *key, const char *val, struct err *err)
 /* fsopen/fsconfig/fsmount/move_mount. -ENOSYS (returned without a message) when
  * this kernel lacks the API or `lowerdir+`: the caller falls back to mount(2). */
 static int mount_new_api(const char *root, const struct layers *l, const char *upper,
-			 const char *work, const char *target, struct err *err)
+			 const char *work, const char *target, bool ephemeral, struct err *err)
 {
 	_cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
 	_cleanup_close_ int mfd = -1;
@@ -156,6 +156,11 @@ static int mount_new_api(const char *root, const struct layers *l, const char *u
 	if ((r = fscfg(fsfd, "upperdir", upper, err)) < 0 ||
 	    (r = fscfg(fsfd, "workdir", work, err)) < 0)
 		return r;
+	/* no sync of the upper filesystem, at its unmount either (a journal commit, ms on
+	 * the end of every container's run): where the layer goes with the container.
+	 * Before Linux 5.10 there is no such option: then without. */
+	if (ephemeral)
+		fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int e = errno;
 		const char *kmsg = fs_log(fsfd, log, sizeof(log));
@@ -224,7 +229,7 @@ static int make_dirs(const char *container_dir, char **ret_upper, char **ret_wor
 }
 
 int img_rootfs_mount(struct img_store *st, const char *name, const char *container_dir,
-		     const char *target, struct err *err)
+		     const char *target, bool ephemeral, struct err *err)
 {
 	_cleanup_(manifest_freep) struct img_manifest *m = NULL;
 	_cleanup_free_ char *upper = NULL, *work = NULL, *root = NULL, *tgt = NULL;
@@ -245,9 +250,13 @@ int img_rootfs_mount(struct img_store *st, const char *name, const char *contain
 		r = err_sys(err, errno, "resolve mount target '%s'", target);
 		goto out;
 	}
+	if (ephemeral) { /* a volatile mount's mark: overlay refuses the dirs again with it */
+		_cleanup_free_ char *mark = xasprintf("%s/work/incompat", work);
+		fs_rm_rf(mark, NULL);
+	}
 	r = -ENOSYS;
 	if (!getenv("COOP_OVERLAY_LEGACY"))
-		r = mount_new_api(root, &l, upper, work, tgt, err);
+		r = mount_new_api(root, &l, upper, work, tgt, ephemeral, err);
 	if (r == -ENOSYS)
 		r = mount_legacy(root, &l, upper, work, tgt, err);
 	if (r < 0)

@@ -562,6 +562,11 @@ static int hier_mkdir(struct hier *h, struct err *err)
 /* Removes dir and any cgroups the container made below it, deepest first. */
 static int rmdir_tree(const char *dir)
 {
+	/* most have no child cgroup: one rmdir, no directory walk (10 per container on v1) */
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EBUSY && errno != ENOTEMPTY)
+		return -errno;
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	struct dirent *de;
 	int r = 0;

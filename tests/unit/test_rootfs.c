@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "base/fs.h"
 #include "base/util.h"
@@ -168,7 +169,7 @@ static void test_mount_layers(void **state)
 	_cleanup_free_ char *work = xasprintf("%s/work", f->cdir);
 	struct stat sb;
 
-	assert_int_equal(img_rootfs_mount(f->st, "test/three:1", f->cdir, f->target, &err), 0);
+	assert_int_equal(img_rootfs_mount(f->st, "test/three:1", f->cdir, f->target, false, &err), 0);
 	assert_content(f, "layer0", "0");
 	assert_content(f, "layer2", "2");
 	assert_content(f, "common", "2");
@@ -183,13 +184,44 @@ static void test_mount_layers(void **state)
 	assert_false(exists(f, "layer0"));
 }
 
+/* `run --rm`'s layer: mounted volatile (where the kernel has it: 5.10+), and mounted
+ * again after its unmount (a start after a daemon restart), which overlay refuses while
+ * the volatile mark is in the work dir. */
+static void test_mount_ephemeral(void **state)
+{
+	struct fx *f = *state;
+	struct err err = {0};
+	_cleanup_free_ char *d = make_image(f->st, 2, "test/rm:1");
+	_cleanup_free_ char *w = xasprintf("%s/new", f->target);
+
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *info = NULL, *line = NULL;
+		assert_int_equal(img_rootfs_mount(f->st, "test/rm:1", f->cdir, f->target, true, &err), 0);
+		assert_content(f, "layer1", "1");
+		assert_int_equal(fs_write_atomic(w, "n", 1, 0644, &err), 0);
+		assert_int_equal(fs_read("/proc/self/mountinfo", &info, &err), 0);
+		for (char *s = info, *nl; s && *s; s = nl ? nl + 1 : NULL) {
+			nl = strchr(s, '\n');
+			if (strstr(s, f->target) && strstr(s, " overlay "))
+				line = nl ? strndup(s, (size_t)(nl - s)) : xstrdup(s);
+		}
+		assert_non_null(line);
+		struct utsname u;
+		unsigned maj = 0, min = 0;
+		if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &maj, &min) == 2 &&
+		    (maj > 5 || (maj == 5 && min >= 10)))
+			assert_non_null(strstr(line, "volatile"));
+		assert_int_equal(img_rootfs_umount(f->target, &err), 0);
+	}
+}
+
 static void test_mount_128(void **state)
 {
 	struct fx *f = *state;
 	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 128, "test/deep:1");
 
-	assert_int_equal(img_rootfs_mount(f->st, "test/deep:1", f->cdir, f->target, &err), 0);
+	assert_int_equal(img_rootfs_mount(f->st, "test/deep:1", f->cdir, f->target, false, &err), 0);
 	assert_content(f, "layer0", "0");
 	assert_content(f, "layer127", "127");
 	assert_content(f, "common", "127");
@@ -203,7 +235,7 @@ static void test_mount_by_digest(void **state)
 	struct err err = {0};
 	_cleanup_free_ char *d = make_image(f->st, 1, NULL);
 
-	assert_int_equal(img_rootfs_mount(f->st, d, f->cdir, f->target, &err), 0);
+	assert_int_equal(img_rootfs_mount(f->st, d, f->cdir, f->target, false, &err), 0);
 	assert_content(f, "common", "0");
 	assert_int_equal(img_rootfs_umount(f->target, &err), 0);
 }
@@ -218,7 +250,7 @@ static void test_mount_legacy(void **state)
 
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	setenv("COOP_OVERLAY_LEGACY", "1", 1);
-	int r = img_rootfs_mount(f->st, "test/legacy:1", f->cdir, f->target, &err);
+	int r = img_rootfs_mount(f->st, "test/legacy:1", f->cdir, f->target, false, &err);
 	unsetenv("COOP_OVERLAY_LEGACY");
 	if (r < 0)
 		fprintf(stderr, "# %s\n", err.msg);
@@ -237,12 +269,12 @@ static void test_errors(void **state)
 	struct fx *f = *state;
 	struct err err = {0};
 
-	assert_true(img_rootfs_mount(f->st, "nothere:1", f->cdir, f->target, &err) < 0);
+	assert_true(img_rootfs_mount(f->st, "nothere:1", f->cdir, f->target, false, &err) < 0);
 	assert_non_null(strstr(err.msg, "not found"));
 	assert_true(img_rootfs_mount(
 			f->st,
 			"sha256:0000000000000000000000000000000000000000000000000000000000000000",
-			f->cdir, f->target, &err) < 0);
+			f->cdir, f->target, false, &err) < 0);
 	assert_true(img_rootfs_umount(f->target, &err) < 0);
 	assert_non_null(strstr(err.msg, "unmount"));
 }
@@ -255,6 +287,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_mount_layers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_ephemeral, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mount_128, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mount_by_digest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mount_legacy, setup, teardown),
