@@ -27,6 +27,8 @@
 #include "runtime/state.h"
 
 static void on_monitor_exit(uv_poll_t *h, int status, int events);
+struct sync_read;
+static void sync_close(struct sync_read *s);
 
 /* ---- handles ---- */
 
@@ -115,6 +117,9 @@ static void container_unlink_free(struct ag_container *c)
 
 void ag_container_free_all(struct agent *a)
 {
+	ag_spare_free(a);
+	while (a->syncs)
+		sync_close(a->syncs);
 	while (a->containers)
 		container_unlink_free(a->containers);
 }
@@ -249,13 +254,37 @@ static void on_process_exit(uv_process_t *p, int64_t status, int sig)
 	uv_close((uv_handle_t *)p, free_handle);
 }
 
+/* A monitor's sync pipe, read for the life of its container: unref'd (a daemon that
+ * stops does not wait for it) and listed in the agent, whose end closes them all. */
 struct sync_read {
 	uv_pipe_t pipe;
 	char buf[ERR_MSG_MAX + 64];
 	size_t n;
 	struct agent *a;
 	char id[13];
+	struct sync_read *next;
 };
+
+static void sync_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+
+static void sync_start(struct sync_read *s)
+{
+	uv_unref((uv_handle_t *)&s->pipe);
+	uv_read_start((uv_stream_t *)&s->pipe, sync_alloc, sync_read_cb);
+	s->next = s->a->syncs;
+	s->a->syncs = s;
+}
+
+static void sync_close(struct sync_read *s)
+{
+	for (struct sync_read **p = &s->a->syncs; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	uv_close((uv_handle_t *)&s->pipe, free_handle);
+}
 
 static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -333,7 +362,7 @@ static void sync_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	if (s->n)
 		sync_line(s, s->buf);
 	uv_read_stop(st);
-	uv_close((uv_handle_t *)&s->pipe, free_handle);
+	sync_close(s);
 }
 
 static int watch_monitor(struct ag_container *c, pid_t pid, struct err *err)
@@ -351,27 +380,181 @@ static int watch_monitor(struct ag_container *c, pid_t pid, struct err *err)
 	return 0;
 }
 
+/* ---- a spare monitor ----
+ * A monitor's exec and dynamic linking are ~1.5 ms of a short container's ~15 ms. Once
+ * containers start, the daemon keeps one monitor started ahead, waiting on a pipe for
+ * its container's id, and the next start hands it the id instead of spawning one. None
+ * while idle: the first start spawns the spare (SPARE_DELAY_MS after, off that
+ * container's path), each start the next one, and a spare unused for SPARE_IDLE_MS is
+ * let go. It exits by itself when the daemon goes (its pipe closes). */
+#define SPARE_DELAY_MS 50
+#define SPARE_IDLE_MS 60000
+
+struct ag_spare {
+	uv_process_t proc;
+	uv_pipe_t cmd; /* its fd 4: the container's id, one line */
+	struct sync_read *s;
+	struct agent *a; /* NULL once used or let go */
+	int open;	 /* handles not yet closed */
+};
+
+static void spare_closed(uv_handle_t *h)
+{
+	struct ag_spare *sp = h->data;
+
+	if (--sp->open == 0)
+		free(sp);
+}
+
+/* Not the spare any more: used (its id written) or let go (it reads EOF and exits). */
+static void spare_release(struct agent *a)
+{
+	struct ag_spare *sp = a->spare;
+
+	if (!sp)
+		return;
+	a->spare = NULL;
+	sp->a = NULL;
+	uv_close((uv_handle_t *)&sp->cmd, spare_closed);
+}
+
+static void on_spare_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct ag_spare *sp = p->data;
+
+	if (sp->a && sp->a->spare == sp) /* died unused */
+		spare_release(sp->a);
+	uv_close((uv_handle_t *)p, spare_closed);
+}
+
+/* coop monitor ID|--spare 4 --state DIR ... --sync-fd 3 */
+static char **monitor_args(struct agent *a, const char *id)
+{
+	char logmax[32];
+	snprintf(logmax, sizeof(logmax), "%" PRIu64, a->log_max);
+	const char *const v[] = { "coop", "monitor", id ? id : "--spare", id ? NULL : "4",
+				  "--state", a->state_dir, "--run", a->run_dir, "--store",
+				  a->image_store, "--net-dir", a->net_dir, "--log-max", logmax,
+				  "--sync-fd", "3" };
+	char **args = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		if (v[i])
+			args = strv_append(args, v[i]);
+	return args;
+}
+
+static void spare_spawn(struct agent *a)
+{
+	struct ag_spare *sp = xcalloc(1, sizeof(*sp));
+	struct sync_read *s = xcalloc(1, sizeof(*s));
+	_cleanup_strv_ char **args = monitor_args(a, NULL);
+	uv_stdio_container_t stdio[5] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
+					  { .flags = UV_IGNORE } };
+	uv_process_options_t o = { .exit_cb = on_spare_exit, .file = a->exe, .args = args,
+				   .flags = UV_PROCESS_DETACHED, .stdio_count = 5, .stdio = stdio };
+	int r;
+
+	uv_pipe_init(a->loop, &s->pipe, 0);
+	s->pipe.data = s;
+	s->a = a;
+	uv_pipe_init(a->loop, &sp->cmd, 0);
+	sp->cmd.data = sp;
+	sp->proc.data = sp;
+	sp->open = 2;
+	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[3].data.stream = (uv_stream_t *)&s->pipe;
+	stdio[4].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[4].data.stream = (uv_stream_t *)&sp->cmd;
+	if ((r = uv_spawn(a->loop, &sp->proc, &o)) < 0) {
+		log_debug("spawn a spare monitor: %s", uv_strerror(r));
+		uv_close((uv_handle_t *)&sp->proc, spare_closed);
+		uv_close((uv_handle_t *)&sp->cmd, spare_closed);
+		uv_close((uv_handle_t *)&s->pipe, free_handle);
+		return;
+	}
+	uv_unref((uv_handle_t *)&sp->proc);
+	sync_start(s);
+	sp->s = s;
+	sp->a = a;
+	a->spare = sp;
+}
+
+static void on_spare_timer(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	if (ag_mono_ms() - a->spare_last_ms >= SPARE_IDLE_MS) {
+		spare_release(a);
+		return;
+	}
+	if (!a->spare)
+		spare_spawn(a);
+	uv_timer_start(t, on_spare_timer, SPARE_IDLE_MS, 0);
+}
+
+/* A start happened: the next spare comes a little later, the idle clock restarts. */
+static void spare_schedule(struct agent *a)
+{
+	if (!a->spare_timer) {
+		a->spare_timer = xcalloc(1, sizeof(*a->spare_timer));
+		uv_timer_init(a->loop, a->spare_timer);
+		a->spare_timer->data = a;
+		uv_unref((uv_handle_t *)a->spare_timer);
+	}
+	a->spare_last_ms = ag_mono_ms();
+	uv_timer_start(a->spare_timer, on_spare_timer, SPARE_DELAY_MS, 0);
+}
+
+/* Hands c's id to the spare: its pid, or 0 when there is none or it is gone. */
+static pid_t spare_take(struct ag_container *c)
+{
+	struct agent *a = c->a;
+	struct ag_spare *sp = a->spare;
+	char line[16];
+
+	if (!sp)
+		return 0;
+	int n = snprintf(line, sizeof(line), "%s\n", c->id);
+	uv_buf_t b = uv_buf_init(line, (unsigned)n);
+	pid_t pid = sp->proc.pid;
+	bool ok = uv_try_write((uv_stream_t *)&sp->cmd, &b, 1) == n;
+	if (ok)
+		memcpy(sp->s->id, c->id, sizeof(sp->s->id)); /* its sync pipe speaks for c now */
+	spare_release(a);
+	return ok ? pid : 0;
+}
+
+void ag_spare_free(struct agent *a)
+{
+	spare_release(a);
+	close_handle(&a->spare_timer);
+}
+
 int ag_container_spawn(struct ag_container *c, struct err *err)
 {
 	struct agent *a = c->a;
-	char logmax[32];
-	uv_process_t *p = xcalloc(1, sizeof(*p));
-	struct sync_read *s = xcalloc(1, sizeof(*s));
+	_cleanup_strv_ char **args = NULL;
+	uv_process_t *p = NULL;
+	struct sync_read *s = NULL;
 	uv_stdio_container_t stdio[4] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
 					  { .flags = UV_IGNORE } };
-	rt_cgroup_prime(); /* the monitor attaches the container within ms (rt_cgroup_prime) */
-	snprintf(logmax, sizeof(logmax), "%" PRIu64, a->log_max);
-	char *args[] = { "coop", "monitor", c->id, "--state", a->state_dir, "--run", a->run_dir,
-			 "--store", a->image_store, "--net-dir", a->net_dir, "--log-max", logmax,
-			 "--sync-fd", "3", NULL };
-	uv_process_options_t o = { .exit_cb = on_process_exit, .file = a->exe, .args = args,
-				   .flags = UV_PROCESS_DETACHED, .stdio_count = 4, .stdio = stdio };
 	_cleanup_free_ char *exitf = xasprintf("%s/exit.json", c->dir);
 	_cleanup_free_ char *startf = xasprintf("%s/started.json", c->dir);
+	pid_t pid;
 	int r;
 
+	rt_cgroup_prime(); /* the monitor attaches the container within ms (rt_cgroup_prime) */
 	unlink(exitf);
 	unlink(startf);
+	spare_schedule(a);
+	if ((pid = spare_take(c)) > 0)
+		goto watch;
+	args = monitor_args(a, c->id);
+	uv_process_options_t o = { .exit_cb = on_process_exit, .file = a->exe, .args = args,
+				   .flags = UV_PROCESS_DETACHED, .stdio_count = 4, .stdio = stdio };
+	p = xcalloc(1, sizeof(*p));
+	s = xcalloc(1, sizeof(*s));
 	uv_pipe_init(a->loop, &s->pipe, 0);
 	s->pipe.data = s;
 	s->a = a;
@@ -385,12 +568,14 @@ int ag_container_spawn(struct ag_container *c, struct err *err)
 			       uv_strerror(r));
 	}
 	uv_unref((uv_handle_t *)p);
-	uv_read_start((uv_stream_t *)&s->pipe, sync_alloc, sync_read_cb);
+	sync_start(s);
+	pid = p->pid;
+watch:
 	c->state = AG_CREATED;
 	c->has_exit = false;
-	if ((r = watch_monitor(c, p->pid, err)) < 0) {
+	if ((r = watch_monitor(c, pid, err)) < 0) {
 		/* cannot watch it: stop it rather than leave it unwatched */
-		kill(p->pid, SIGTERM);
+		kill(pid, SIGTERM);
 		return r;
 	}
 	return 0;

@@ -46,6 +46,8 @@ struct mon {
 	char *dir, *bundle, *rootfs, *rtroot;
 	uint64_t log_max;
 	int sync_fd;
+	int cmd_fd;   /* a spare: its container's id comes here (read_id) */
+	char idbuf[16];
 	json_t *rec;
 	pid_t init;
 	struct rt_cgroup *cg;
@@ -473,6 +475,7 @@ static int parse_args(struct mon *m, int argc, char **argv)
 		{ "state", required_argument, NULL, 's' }, { "run", required_argument, NULL, 'r' },
 		{ "store", required_argument, NULL, 'i' }, { "net-dir", required_argument, NULL, 'n' },
 		{ "log-max", required_argument, NULL, 'm' }, { "sync-fd", required_argument, NULL, 'f' },
+		{ "spare", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	int c;
@@ -486,10 +489,15 @@ static int parse_args(struct mon *m, int argc, char **argv)
 		case 'n': m->net_dir = optarg; break;
 		case 'm': m->log_max = strtoull(optarg, NULL, 10); break;
 		case 'f': m->sync_fd = atoi(optarg); break;
+		case 'S': m->cmd_fd = atoi(optarg); break;
 		default: return -1;
 		}
 	}
-	if (optind != argc - 1 || !m->state_dir || !m->run_dir)
+	if (!m->state_dir || !m->run_dir)
+		return -1;
+	if (m->cmd_fd >= 0) /* a spare: no id yet */
+		return optind == argc ? 0 : -1;
+	if (optind != argc - 1)
 		return -1;
 	m->id = argv[optind];
 	return rt_id_validate(m->id, &(struct err){ 0 }) < 0 || strchr(m->id, '/') ? -1 : 0;
@@ -558,15 +566,42 @@ static int monitor_run(struct mon *m)
 	return 0;
 }
 
+/* A spare monitor (`--spare FD`), started ahead by the daemon, waits for its container's
+ * id, one line on FD; the daemon closing FD first means it is not needed. */
+static int read_id(struct mon *m)
+{
+	size_t n = 0;
+
+	while (n < sizeof(m->idbuf) - 1) {
+		ssize_t r = read(m->cmd_fd, m->idbuf + n, sizeof(m->idbuf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(m->idbuf, '\n', n))
+			break;
+	}
+	close(m->cmd_fd);
+	m->cmd_fd = -1;
+	m->idbuf[n] = '\0';
+	m->idbuf[strcspn(m->idbuf, "\n")] = '\0';
+	if (!m->idbuf[0] || rt_id_validate(m->idbuf, &(struct err){ 0 }) < 0 ||
+	    strchr(m->idbuf, '/'))
+		return -1;
+	m->id = m->idbuf;
+	return 0;
+}
+
 int agent_monitor_main(int argc, char **argv)
 {
-	struct mon m = { .sync_fd = -1, .fds = { -1, -1 }, .log = { .fd = -1 } };
+	struct mon m = { .sync_fd = -1, .cmd_fd = -1, .fds = { -1, -1 }, .log = { .fd = -1 } };
 	struct err err = { 0 };
 
 	m.lb[0].stream = "stdout";
 	m.lb[1].stream = "stderr";
 	if (parse_args(&m, argc, argv) < 0) {
-		fprintf(stderr, "Usage: coop monitor ID --state DIR --run DIR [--store DIR] "
+		fprintf(stderr, "Usage: coop monitor ID|--spare FD --state DIR --run DIR [--store DIR] "
 				"[--net-dir DIR] [--log-max BYTES] [--sync-fd FD]\n"
 				"(internal: the daemon runs one per container)\n");
 		return 2;
@@ -579,5 +614,17 @@ int agent_monitor_main(int argc, char **argv)
 	}
 	setsid(); /* fails harmlessly when the daemon already made us a session leader */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (m.cmd_fd >= 0) {
+		if (read_id(&m) < 0)
+			return 0; /* not needed after all */
+		/* the title is written over argv, where the options point: copies first */
+		const char **opts[] = { &m.state_dir, &m.run_dir, &m.store_root, &m.net_dir };
+		for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+			if (*opts[i])
+				*opts[i] = xstrdup(*opts[i]);
+		char title[32];
+		snprintf(title, sizeof(title), "coop monitor %s", m.id);
+		proc_title_set(title);
+	}
 	return monitor_run(&m);
 }

@@ -77,6 +77,9 @@ struct ag_workload {
 	struct ag_workload *next;
 };
 
+struct sync_read;
+struct ag_spare;
+
 struct agent {
 	uv_loop_t *loop;
 	char *state_dir, *run_dir, *rtroot, *image_store, *net_dir, *exe;
@@ -90,6 +93,10 @@ struct agent {
 	void *event_ctx;
 	agent_task_fn task_fn;
 	void *task_ctx;
+	struct ag_spare *spare; /* a monitor started ahead (container.c) */
+	struct sync_read *syncs; /* monitors' sync pipes being read (container.c) */
+	uv_timer_t *spare_timer;
+	uint64_t spare_last_ms;
 };
 
 /* agent.c */
@@ -112,6 +119,7 @@ void ag_rm_later(struct agent *a, const char *path);
 int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const char *name,
 		     struct ag_container **ret, struct err *err);
 int ag_container_spawn(struct ag_container *c, struct err *err);
+void ag_spare_free(struct agent *a);
 /* Stops the container (SIGTERM, SIGKILL after timeout_ms); user: by the user (no
  * restart); done (may be NULL) when the monitor is gone. */
 int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, agent_done_fn done,

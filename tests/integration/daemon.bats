@@ -143,6 +143,33 @@ teardown_file() {
 	"$COOP" rm -f survivor-1
 }
 
+# gone or a zombie (PID 1 here reaps orphans late)
+ended() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+@test "a spare monitor: started ahead after a start, runs the next container, goes with the daemon" {
+	local dpid spare mon id
+	dpid=$(cat "$D/daemon.pid")
+	"$COOP" run --rm --image coop-demo/httpd:1 --name sp0 -- true
+	# one spare, a child of the daemon, waiting for its container's id
+	wait_until 5 pgrep -P "$dpid" -f -- 'coop monitor --spare'
+	spare=$(pgrep -P "$dpid" -f -- 'coop monitor --spare')
+	[ "$(echo "$spare" | wc -w)" -eq 1 ] || fail "spares: $spare"
+	"$COOP" run -d --image coop-demo/httpd:1 --name sp1 -- sleep 100
+	wait_until 10 is_status sp1-1 running
+	id=$("$COOP" inspect sp1-1 | jq -r '.[0].id')
+	mon=$(cut -d' ' -f1 "$D/state/containers/$id/monitor.pid")
+	[ "$mon" = "$spare" ] || fail "sp1-1's monitor is $mon, the spare was $spare"
+	[[ "$(tr '\0' ' ' <"/proc/$mon/cmdline")" == "coop monitor $id"* ]] ||
+		fail "title: $(tr '\0' ' ' <"/proc/$mon/cmdline")"
+	# the next spare comes; stopping the daemon closes its pipe and it exits
+	wait_until 5 pgrep -P "$dpid" -f -- 'coop monitor --spare'
+	spare=$(pgrep -P "$dpid" -f -- 'coop monitor --spare')
+	"$COOP" rm -f sp1-1
+	stop_daemon
+	wait_until 5 ended "$spare" || fail "spare $spare outlived the daemon"
+	start_daemon
+}
+
 @test "token auth over TCP+TLS: none, wrong secret, read token writing are refused" {
 	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 		-addext subjectAltName=IP:127.0.0.1 -keyout "$D/key.pem" -out "$D/cert.pem" 2>/dev/null
