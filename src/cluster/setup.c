@@ -180,8 +180,9 @@ static int seed_client(const char *seed, const char *ca, bool insecure, struct a
 	return 0;
 }
 
-/* A seed that answers but cannot act yet (its cluster has no leader it knows of: 503;
- * it is not the leader and knows none: 421 — a server that has just joined, or a cluster
+/* A seed that answers but cannot act yet (its cluster has no leader it knows of, or its
+ * leader has not applied its log — the first tokens of `coop init` among it: 503; it is
+ * not the leader and knows none: 421 — a server that has just joined, or a cluster
  * electing) has done nothing: the same request is asked again, for up to JOIN_RETRY_MS.
  * A seed that cannot be reached fails at once (the next seed is tried), and timeouts are
  * not retried (the join may have happened). */
