@@ -60,10 +60,17 @@ static void timer_stop(struct ag_container *c)
 
 /* ---- records ---- */
 
-int ag_container_save(struct ag_container *c, struct err *err)
+/* durable: fsynced (ag_json_write); one being removed needs its record only across a
+ * crash of the daemon, which the page cache survives (ag_json_replace). */
+static int record_save(struct ag_container *c, bool durable, struct err *err)
 {
 	json_object_set_new(c->rec, "stopped", json_boolean(c->user_stopped));
-	return ag_json_write(c->dir, "config.json", c->rec, err);
+	return (durable ? ag_json_write : ag_json_replace)(c->dir, "config.json", c->rec, err);
+}
+
+int ag_container_save(struct ag_container *c, struct err *err)
+{
+	return record_save(c, true, err);
 }
 
 static struct ag_container *container_alloc(struct agent *a, const char *id, json_t *rec)
@@ -266,7 +273,13 @@ struct sync_read {
 };
 
 static void sync_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
-static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+
+static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct sync_read *s = h->data;
+	b->base = s->buf + s->n;
+	b->len = sizeof(s->buf) - 1 - s->n;
+}
 
 static void sync_start(struct sync_read *s)
 {
@@ -286,11 +299,15 @@ static void sync_close(struct sync_read *s)
 	uv_close((uv_handle_t *)&s->pipe, free_handle);
 }
 
-static void sync_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+/* "die" (and "oom") for c's exit as c->exit has it. */
+static void emit_die(struct ag_container *c)
 {
-	struct sync_read *s = h->data;
-	b->base = s->buf + s->n;
-	b->len = sizeof(s->buf) - 1 - s->n;
+	ag_emit(c->a, "container", "die", c->id,
+		json_pack("{s:s,s:s?,s:i,s:b,s:s?}", "name", c->name, "workload", c->workload,
+			  "exit_code", c->exit.exit_code, "oom_killed", c->exit.oom_killed,
+			  "error", c->exit.error));
+	if (c->exit.oom_killed)
+		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
 }
 
 /* The monitor's word that the process is over (its cleanup follows, then it exits):
@@ -310,11 +327,7 @@ static void exited_early(struct ag_container *c, int code, int sig, bool oom)
 	c->exit.oom_killed = oom;
 	ag_time_now(true, c->exit.finished_at);
 	c->has_exit = true;
-	ag_emit(c->a, "container", "die", c->id,
-		json_pack("{s:s,s:s?,s:i,s:b}", "name", c->name, "workload", c->workload,
-			  "exit_code", code, "oom_killed", oom));
-	if (oom)
-		ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
+	emit_die(c);
 }
 
 static void sync_line(struct sync_read *s, const char *line)
@@ -444,38 +457,58 @@ static char **monitor_args(struct agent *a, const char *id)
 	return args;
 }
 
-static void spare_spawn(struct agent *a)
+/* Spawns `coop monitor` for container id — or, id NULL, a spare reading its id from cmd
+ * (its fd 4) — with its sync pipe (fd 3) read from now on. The caller closes p on
+ * failure (and cmd, if any). */
+static int monitor_start(struct agent *a, const char *id, uv_process_t *p, uv_exit_cb on_exit,
+			 uv_pipe_t *cmd, struct sync_read **ret, struct err *err)
 {
-	struct ag_spare *sp = xcalloc(1, sizeof(*sp));
+	_cleanup_strv_ char **args = monitor_args(a, id);
 	struct sync_read *s = xcalloc(1, sizeof(*s));
-	_cleanup_strv_ char **args = monitor_args(a, NULL);
 	uv_stdio_container_t stdio[5] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
 					  { .flags = UV_IGNORE } };
-	uv_process_options_t o = { .exit_cb = on_spare_exit, .file = a->exe, .args = args,
-				   .flags = UV_PROCESS_DETACHED, .stdio_count = 5, .stdio = stdio };
+	uv_process_options_t o = { .exit_cb = on_exit, .file = a->exe, .args = args,
+				   .flags = UV_PROCESS_DETACHED, .stdio_count = cmd ? 5 : 4,
+				   .stdio = stdio };
 	int r;
 
 	uv_pipe_init(a->loop, &s->pipe, 0);
 	s->pipe.data = s;
 	s->a = a;
+	if (id)
+		snprintf(s->id, sizeof(s->id), "%s", id);
+	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[3].data.stream = (uv_stream_t *)&s->pipe;
+	if (cmd) {
+		stdio[4].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+		stdio[4].data.stream = (uv_stream_t *)cmd;
+	}
+	if ((r = uv_spawn(a->loop, p, &o)) < 0) {
+		uv_close((uv_handle_t *)&s->pipe, free_handle);
+		return err_msg(err, -r, "spawn a monitor (%s): %s", a->exe, uv_strerror(r));
+	}
+	uv_unref((uv_handle_t *)p);
+	sync_start(s);
+	if (ret)
+		*ret = s;
+	return 0;
+}
+
+static void spare_spawn(struct agent *a)
+{
+	struct ag_spare *sp = xcalloc(1, sizeof(*sp));
+	struct err err = { 0 };
+
 	uv_pipe_init(a->loop, &sp->cmd, 0);
 	sp->cmd.data = sp;
 	sp->proc.data = sp;
 	sp->open = 2;
-	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[3].data.stream = (uv_stream_t *)&s->pipe;
-	stdio[4].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[4].data.stream = (uv_stream_t *)&sp->cmd;
-	if ((r = uv_spawn(a->loop, &sp->proc, &o)) < 0) {
-		log_debug("spawn a spare monitor: %s", uv_strerror(r));
+	if (monitor_start(a, NULL, &sp->proc, on_spare_exit, &sp->cmd, &sp->s, &err) < 0) {
+		log_debug("spare: %s", err.msg);
 		uv_close((uv_handle_t *)&sp->proc, spare_closed);
 		uv_close((uv_handle_t *)&sp->cmd, spare_closed);
-		uv_close((uv_handle_t *)&s->pipe, free_handle);
 		return;
 	}
-	uv_unref((uv_handle_t *)&sp->proc);
-	sync_start(s);
-	sp->s = s;
 	sp->a = a;
 	a->spare = sp;
 }
@@ -534,11 +567,6 @@ void ag_spare_free(struct agent *a)
 int ag_container_spawn(struct ag_container *c, struct err *err)
 {
 	struct agent *a = c->a;
-	_cleanup_strv_ char **args = NULL;
-	uv_process_t *p = NULL;
-	struct sync_read *s = NULL;
-	uv_stdio_container_t stdio[4] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
-					  { .flags = UV_IGNORE } };
 	_cleanup_free_ char *exitf = xasprintf("%s/exit.json", c->dir);
 	_cleanup_free_ char *startf = xasprintf("%s/started.json", c->dir);
 	pid_t pid;
@@ -548,29 +576,14 @@ int ag_container_spawn(struct ag_container *c, struct err *err)
 	unlink(exitf);
 	unlink(startf);
 	spare_schedule(a);
-	if ((pid = spare_take(c)) > 0)
-		goto watch;
-	args = monitor_args(a, c->id);
-	uv_process_options_t o = { .exit_cb = on_process_exit, .file = a->exe, .args = args,
-				   .flags = UV_PROCESS_DETACHED, .stdio_count = 4, .stdio = stdio };
-	p = xcalloc(1, sizeof(*p));
-	s = xcalloc(1, sizeof(*s));
-	uv_pipe_init(a->loop, &s->pipe, 0);
-	s->pipe.data = s;
-	s->a = a;
-	memcpy(s->id, c->id, sizeof(s->id));
-	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[3].data.stream = (uv_stream_t *)&s->pipe;
-	if ((r = uv_spawn(a->loop, p, &o)) < 0) {
-		uv_close((uv_handle_t *)p, free_handle);
-		uv_close((uv_handle_t *)&s->pipe, free_handle);
-		return err_msg(err, -r, "spawn the monitor of '%s' (%s): %s", c->name, a->exe,
-			       uv_strerror(r));
+	if ((pid = spare_take(c)) == 0) {
+		uv_process_t *p = xcalloc(1, sizeof(*p));
+		if ((r = monitor_start(a, c->id, p, on_process_exit, NULL, NULL, err)) < 0) {
+			uv_close((uv_handle_t *)p, free_handle);
+			return err_wrap(err, "container '%s'", c->name);
+		}
+		pid = p->pid;
 	}
-	uv_unref((uv_handle_t *)p);
-	sync_start(s);
-	pid = p->pid;
-watch:
 	c->state = AG_CREATED;
 	c->has_exit = false;
 	if ((r = watch_monitor(c, pid, err)) < 0) {
@@ -679,14 +692,8 @@ static void container_exited(struct ag_container *c)
 	ag_container_backend(c, AG_BACKEND_REMOVE); /* the monitor's detach did, unless it died */
 	c->state = AG_EXITED;
 	c->init_pid = 0;
-	if (!c->died) { /* else the monitor's word came first (exited_early) */
-		ag_emit(c->a, "container", "die", c->id,
-			json_pack("{s:s,s:s?,s:i,s:b,s:s?}", "name", c->name, "workload",
-				  c->workload, "exit_code", c->exit.exit_code, "oom_killed",
-				  c->exit.oom_killed, "error", c->exit.error));
-		if (c->exit.oom_killed)
-			ag_emit(c->a, "container", "oom", c->id, json_pack("{s:s}", "name", c->name));
-	}
+	if (!c->died) /* else the monitor's word came first (exited_early) */
+		emit_die(c);
 	c->died = false;
 	ag_container_report(c, false, NULL);
 	ag_spec_restart(json_object_get(c->rec, "spec"), &pol, &max);
@@ -758,10 +765,7 @@ int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, ag
 
 	if (user && !c->user_stopped) {
 		c->user_stopped = true;
-		/* one being removed needs it only across a crash of the daemon: no fsync */
-		json_object_set_new(c->rec, "stopped", json_true());
-		if ((c->removing ? ag_json_replace(c->dir, "config.json", c->rec, err)
-				 : ag_container_save(c, err)) < 0)
+		if (record_save(c, !c->removing, err) < 0)
 			return err->code ? -err->code : -EIO;
 	}
 	if (c->state == AG_RESTARTING) {

@@ -469,6 +469,12 @@ static void finish(struct mon *m, const struct err *start_err)
 
 /* ---- main ---- */
 
+/* A container id as the daemon makes them, and usable as a path component. */
+static bool id_ok(const char *id)
+{
+	return id[0] && rt_id_validate(id, &(struct err){ 0 }) == 0 && !strchr(id, '/');
+}
+
 static int parse_args(struct mon *m, int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -500,7 +506,7 @@ static int parse_args(struct mon *m, int argc, char **argv)
 	if (optind != argc - 1)
 		return -1;
 	m->id = argv[optind];
-	return rt_id_validate(m->id, &(struct err){ 0 }) < 0 || strchr(m->id, '/') ? -1 : 0;
+	return id_ok(m->id) ? 0 : -1;
 }
 
 static int monitor_run(struct mon *m)
@@ -586,8 +592,7 @@ static int read_id(struct mon *m)
 	m->cmd_fd = -1;
 	m->idbuf[n] = '\0';
 	m->idbuf[strcspn(m->idbuf, "\n")] = '\0';
-	if (!m->idbuf[0] || rt_id_validate(m->idbuf, &(struct err){ 0 }) < 0 ||
-	    strchr(m->idbuf, '/'))
+	if (!id_ok(m->idbuf))
 		return -1;
 	m->id = m->idbuf;
 	return 0;

@@ -112,14 +112,15 @@ void ag_task_notify(struct agent *a, const char *task, uint64_t gen, json_t *con
 const struct ag_task *ag_task_find(const struct ag_workload *w, int replica);
 /* Calls done(ctx, status, err) from the loop, soon (never from inside the caller). */
 void ag_defer(struct agent *a, agent_done_fn done, void *ctx, int status, const struct err *err);
-/* Removes the tree at path on a worker thread (synchronously if none can be queued). */
-void ag_rm_later(struct agent *a, const char *path);
 
 /* container.c */
 int ag_container_new(struct agent *a, struct ag_workload *w, int replica, const char *name,
 		     struct ag_container **ret, struct err *err);
 int ag_container_spawn(struct ag_container *c, struct err *err);
+/* Lets the spare monitor go and stops its timer (the agent's end). */
 void ag_spare_free(struct agent *a);
+/* Removes the tree at path on a worker thread (synchronously if none can be queued). */
+void ag_rm_later(struct agent *a, const char *path);
 /* Stops the container (SIGTERM, SIGKILL after timeout_ms); user: by the user (no
  * restart); done (may be NULL) when the monitor is gone. */
 int ag_container_stop(struct ag_container *c, uint64_t timeout_ms, bool user, agent_done_fn done,

@@ -1491,8 +1491,7 @@ int cluster_join_request(struct cluster *c, json_t *req, cluster_done_fn done, v
 	/* early, not wrong (503: the joiner asks again): the tokens `coop init` printed reach
 	 * the model once this first leader has proposed them (propose_init_tokens), and a
 	 * leader that just started may not have applied its log yet */
-	if ((!c->tokens_done && json_array_size(json_object_get(c->cfg, "init_tokens")) > 0) ||
-	    !caught_up(c))
+	if (json_object_get(c->cfg, "init_tokens") || !caught_up(c))
 		return err_msg(err, EAGAIN, "join: the seed is still applying its log; retry");
 	if ((r = join_validate(c, req, &name, &api, &t, err)) < 0)
 		return r;

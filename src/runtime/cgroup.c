@@ -103,8 +103,11 @@ static void hier_clear(struct hier *h)
 	free(h->dir);
 }
 
+static pid_t prime_owner; /* whose the prime's target is (0: not found yet) */
+
 static void disc_reset(void)
 {
+	prime_owner = 0; /* the prime's target is found again (rt_cgroup_prime) */
 	for (size_t i = 0; i < disc.nh; i++)
 		hier_clear(&disc.h[i]);
 	free(disc.h);
@@ -1194,7 +1197,7 @@ static void unwind(struct rt_cgroup *cg, pid_t pid)
 static atomic_bool prime_busy;
 static bool prime_joinable;
 static pthread_t prime_tid;
-static char prime_file[PATH_MAX], prime_pid[24];
+static char prime_file[PATH_MAX], prime_pid[24]; /* what the thread writes where */
 
 static void *prime_thread(void *arg)
 {
@@ -1239,16 +1242,21 @@ void rt_cgroup_prime_wait(void)
 	prime_joinable = false;
 }
 
-void rt_cgroup_prime(void)
+/* Found once per process (and again after rt_cgroup_set_root): this process's
+ * cgroup.procs in the v2 tree when there is one, else in the first v1 hierarchy. Only
+ * called while no prime thread runs. */
+static bool prime_target(void)
 {
 	struct err err = { 0 };
-	pthread_attr_t attr;
 	struct hier *h = NULL;
 
-	if (discover(&err) < 0 || atomic_exchange(&prime_busy, true))
-		return;
-	rt_cgroup_prime_wait(); /* the last one, done */
-	for (size_t i = 0; i < disc.nh && !h; i++) /* the v2 tree when there is one */
+	if (prime_owner == getpid())
+		return prime_file[0] != '\0';
+	prime_owner = getpid();
+	prime_file[0] = '\0';
+	if (discover(&err) < 0)
+		return false;
+	for (size_t i = 0; i < disc.nh && !h; i++)
 		if (disc.h[i].v2)
 			h = &disc.h[i];
 	if (!h)
@@ -1256,10 +1264,24 @@ void rt_cgroup_prime(void)
 	_cleanup_free_ char *own = own_cgroup(h);
 	if (!own || (size_t)snprintf(prime_file, sizeof(prime_file), "%s%s/cgroup.procs",
 				     h->mnt, streq(own, "/") ? "" : own) >= sizeof(prime_file)) {
+		prime_file[0] = '\0';
+		return false;
+	}
+	snprintf(prime_pid, sizeof(prime_pid), "%d", (int)prime_owner);
+	return true;
+}
+
+void rt_cgroup_prime(void)
+{
+	pthread_attr_t attr;
+
+	if (atomic_exchange(&prime_busy, true))
+		return;
+	rt_cgroup_prime_wait(); /* the last one, done */
+	if (!prime_target()) {
 		atomic_store(&prime_busy, false);
 		return;
 	}
-	snprintf(prime_pid, sizeof(prime_pid), "%d", (int)getpid());
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	if (pthread_create(&prime_tid, &attr, prime_thread, NULL) == 0)
