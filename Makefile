@@ -5,7 +5,7 @@
 #   make test SANITIZE=1   unit tests under ASan+UBSan
 #   make fuzz     build the libFuzzer targets (clang)
 CC      ?= gcc
-PKGS    := jansson libseccomp libcap libarchive libcurl gnutls libmnl libnftables yaml-0.1 libuv libmicrohttpd raft
+PKGS    := jansson libseccomp libcap libarchive libcurl gnutls libmnl libnftables libbpf yaml-0.1 libuv libmicrohttpd raft
 # sha256 for image digests (image/digest.c) without loading GnuTLS
 PKGS    += nettle
 BUILD   ?= build
@@ -18,7 +18,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE 
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SANFLAGS)
 # Loaded on first use (src/base/dl.c), not linked: headers only. Their Debian runtime
 # packages are in scripts/deps.sh's RUN list.
-DLPKGS  := libarchive libcurl libnftables
+DLPKGS  := libarchive libcurl libnftables libbpf
 LDLIBS  += $(shell pkg-config --libs $(filter-out $(DLPKGS),$(PKGS)) 2>/dev/null)
 # GnuTLS and libmicrohttpd are dlopened too (base/dl_gnutls.h, dl_mhd.h) but stay in LDLIBS:
 # with --as-needed, build/coop names neither (nothing calls them directly), while a test
@@ -28,6 +28,11 @@ LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/image/*.c src/net/*.c src/state/*.c src/sched/*.c src/cluster/*.c src/agent/*.c src/api/*.c src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The overlay's tc program (src/net/bpf/fastpath.bpf.c), built for the kernel's BPF VM by
+# clang and embedded in coop by an assembler .incbin (src/net/bpf/fastpath_obj.S).
+BPF_CC  ?= clang
+BPF_OBJ := $(BUILD)/bpf/fastpath.bpf.o
+LIB_OBJ += $(BUILD)/obj/src/net/bpf/fastpath_obj.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS_SRC := $(sort $(wildcard tests/tools/*.c))
@@ -49,6 +54,14 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BPF_OBJ): src/net/bpf/fastpath.bpf.c src/net/bpf/fastpath.h
+	@mkdir -p $(dir $@)
+	$(BPF_CC) -O2 -g -target bpf -Isrc -I/usr/include/$(shell $(CC) -dumpmachine) -c -o $@ $<
+
+$(BUILD)/obj/src/net/bpf/fastpath_obj.o: src/net/bpf/fastpath_obj.S $(BPF_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -c -DFASTPATH_OBJ='"$(BPF_OBJ)"' -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
@@ -69,12 +82,13 @@ test:
 	@$(MAKE) --no-print-directory all unit tools
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
-fuzz:
+fuzz: $(BPF_OBJ)
 	@mkdir -p build/fuzz
 	for f in $(FUZZ_SRC); do \
 	  clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
 	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/$$(basename $$f .c) $$f \
-	    $(filter-out src/cli/%,$(LIB_SRC)) $(LDLIBS) || exit 1; done
+	    $(filter-out src/cli/%,$(LIB_SRC)) src/net/bpf/fastpath_obj.S \
+	    -DFASTPATH_OBJ='"$(BPF_OBJ)"' $(LDLIBS) || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

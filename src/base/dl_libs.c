@@ -2,6 +2,7 @@
  * lists in the base/dl_LIB.h headers. Names are not redirected here (DL_IMPL). */
 #define DL_IMPL
 #include "base/dl_archive.h"
+#include "base/dl_bpf.h"
 #include "base/dl_curl.h"
 #include "base/dl_gnutls.h"
 #include "base/dl_mhd.h"
@@ -34,6 +35,7 @@ static int curl_init(struct err *err)
 }
 
 DL_TABLE(archive, ARCHIVE, "libarchive", NULL);
+DL_TABLE(bpf, BPF, "libbpf", NULL);
 DL_TABLE(curl, CURL, "libcurl", curl_init);
 DL_TABLE(gnutls, GNUTLS, "libgnutls", NULL);
 DL_TABLE(mhd, MHD, "libmicrohttpd", NULL);

@@ -22,6 +22,7 @@
 #include "cli/ctl.h"
 #include "net/attach.h"
 #include "net/dns.h"
+#include "net/fastpath.h"
 #include "net/netstate.h"
 #include "net/overlay.h"
 #include "net/ports.h"
@@ -608,7 +609,8 @@ static int overlay_apply(int argc, char **argv)
 }
 
 /* A VPC's overlay as the kernel has it: peers joined from routes, neighbours, FDB. */
-static json_t *overlay_row(const struct net_vpc *v, const struct net_overlay_info *in)
+static json_t *overlay_row(const struct net_vpc *v, const struct net_overlay_info *in,
+			   const struct net_fastpath_stats *fp)
 {
 	const struct net_overlay_entries *h = &in->have;
 	json_t *peers = json_array();
@@ -632,9 +634,11 @@ static json_t *overlay_row(const struct net_vpc *v, const struct net_overlay_inf
 						       inet_ntop(AF_INET, &r->gw, g, sizeof(g)),
 						       "mac", m, "underlay", u));
 	}
-	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o}", "vpc", v->name, "device", in->dev, "vni",
-			 (json_int_t)in->vni, "local", inet_ntop(AF_INET, &in->local, l, sizeof(l)),
-			 "mtu", (json_int_t)v->mtu, "peers", peers);
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o,s:{s:b,s:I,s:I,s:I}}", "vpc", v->name, "device",
+			 in->dev, "vni", (json_int_t)in->vni, "local",
+			 inet_ntop(AF_INET, &in->local, l, sizeof(l)), "mtu", (json_int_t)v->mtu,
+			 "peers", peers, "fastpath", "on", fp->on, "containers",
+			 (json_int_t)fp->eps, "out", (json_int_t)fp->out, "in", (json_int_t)fp->in);
 }
 
 static int overlay_ls(int argc, char **argv)
@@ -642,42 +646,54 @@ static int overlay_ls(int argc, char **argv)
 	static const struct option longs[] = { OUT_OPT, HELP_OPT, { 0 } };
 	_cleanup_state_ struct netstate *ns = NULL;
 	_cleanup_json_ json_t *rows = json_array();
+	struct net_nl *nl = NULL;
 	struct err err = { 0 };
 	size_t i;
 	json_t *r;
 	PARSE("o:", longs,
 	      "Usage: coop net overlay ls [-o json|table]\n"
 	      "List the VPCs with an overlay on this node as the kernel has them: VPC, DEVICE,\n"
-	      "VNI, LOCAL underlay address, MTU and PEERS (subnet@underlay).\n\n"
+	      "VNI, LOCAL underlay address, MTU, FAST (the tc fast path for container traffic:\n"
+	      "on or off; -o json adds the packets it redirected out to and in from the\n"
+	      "overlay) and PEERS (subnet@underlay).\n\n"
 	      "Example:\n"
 	      "  coop net overlay ls -o json | jq '.[].peers[].underlay'\n");
 	if (!operands(argc, argv, first, 0, 0, ""))
 		return 2;
-	if (netstate_open(net_dir, false, &ns, &err) < 0)
+	if (netstate_open(net_dir, false, &ns, &err) < 0 || net_nl_open(&nl, &err) < 0)
 		return fail(&err);
 	for (size_t k = 0; k < ns->n_vpcs; k++) {
 		struct net_overlay_info in;
+		struct net_fastpath_stats fp;
 		int rc = net_overlay_read(&ns->vpcs[k], &in, &err);
 		if (rc == -ENODEV)
 			continue;
-		if (rc < 0)
+		if (rc < 0) {
+			net_nl_close(nl);
 			return fail(&err);
-		json_array_append_new(rows, overlay_row(&ns->vpcs[k], &in));
+		}
+		net_fastpath_read(nl, &ns->vpcs[k], &fp);
+		json_array_append_new(rows, overlay_row(&ns->vpcs[k], &in, &fp));
 		net_overlay_entries_free(&in.have);
 	}
+	net_nl_close(nl);
 	if (o.json) {
 		print_json(rows);
 		return 0;
 	}
-	printf("%-16s %-11s %-8s %-15s %-5s %s\n", "VPC", "DEVICE", "VNI", "LOCAL", "MTU", "PEERS");
+	printf("%-16s %-11s %-8s %-15s %-5s %-4s %s\n", "VPC", "DEVICE", "VNI", "LOCAL", "MTU",
+	       "FAST", "PEERS");
 	json_array_foreach(rows, i, r) {
 		size_t k;
 		json_t *p;
-		printf("%-16s %-11s %-8lld %-15s %-5lld", json_string_value(json_object_get(r, "vpc")),
+		printf("%-16s %-11s %-8lld %-15s %-5lld %-4s",
+		       json_string_value(json_object_get(r, "vpc")),
 		       json_string_value(json_object_get(r, "device")),
 		       json_integer_value(json_object_get(r, "vni")),
 		       json_string_value(json_object_get(r, "local")),
-		       json_integer_value(json_object_get(r, "mtu")));
+		       json_integer_value(json_object_get(r, "mtu")),
+		       json_is_true(json_object_get(json_object_get(r, "fastpath"), "on")) ? "on"
+											   : "off");
 		json_array_foreach(json_object_get(r, "peers"), k, p)
 			printf("%s%s@%s", k ? ", " : " ", json_string_value(json_object_get(p, "subnet")),
 			       json_string_value(json_object_get(p, "underlay")));

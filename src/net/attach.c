@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "net/fastpath.h"
 #include "net/nl.h"
 #include "net/ports.h"
 
@@ -90,12 +91,15 @@ int net_bridge_remove(const struct net_vpc *vpc, struct err *err)
 	return net_link_del(nl, vpc->bridge, err);
 }
 
-/* Inside the container: lo up, eth0 with its address, up, default route via gw. */
+/* Inside the container: lo up, eth0 with its address and MAC (net_fastpath_mac), up,
+ * default route via gw. */
 static int inside_setup(const char *netns_path, const struct net_vpc *vpc, uint32_t ip,
 			struct err *err)
 {
 	_cleanup_nl_ struct net_nl *nl = NULL;
 	struct net_link_change up = { .up = 1, .master = 0, .netns_fd = -1 };
+	uint8_t mac[6];
+	struct net_link_change eth_up = { .up = 1, .netns_fd = -1, .mac = mac };
 	int lo, eth, r;
 
 	if ((r = net_nl_open_ns(netns_path, &nl, err)) < 0)
@@ -104,8 +108,9 @@ static int inside_setup(const char *netns_path, const struct net_vpc *vpc, uint3
 		return lo < 0 ? lo : r;
 	if ((eth = net_link_index(nl, "eth0", err)) < 0)
 		return eth;
+	net_fastpath_mac(ip, mac);
 	if ((r = net_addr_add(nl, eth, in4(ip), vpc->subnet.prefix, err)) < 0 ||
-	    (r = net_link_set(nl, eth, &up, err)) < 0 ||
+	    (r = net_link_set(nl, eth, &eth_up, err)) < 0 ||
 	    (r = net_route_set(nl, in4(0), 0, in4(vpc->gateway), eth, false, err)) < 0)
 		return r;
 	return 0;
@@ -173,6 +178,7 @@ static int plumb(struct netstate *ns, struct net_vpc *vpc, const char *owner,
 	    (r = net_bridge_port_hairpin(nl, idx, true, err)) < 0 ||
 	    (r = inside_setup(netns_path, vpc, ip, err)) < 0)
 		goto unwind;
+	net_fastpath_add(nl, vpc, idx, ip);
 	return 0;
 unwind:
 	if (veth_created)
@@ -242,12 +248,15 @@ int net_detach(struct netstate *ns, const char *owner, struct err *err)
 	struct net_vpc *vpc;
 	struct err e2 = { 0 };
 	char veth[16], bridge[16];
+	uint32_t ip;
 	bool last;
 	int r, r2;
 
-	if (!netstate_lease_find(ns, owner, &vpc))
+	struct net_lease *l = netstate_lease_find(ns, owner, &vpc);
+	if (!l)
 		return err_msg(err, ENOENT, "'%s' is not attached to any VPC (see 'coop net ls')",
 			       owner);
+	ip = l->ip;
 	netstate_veth_name(owner, veth);
 	memcpy(bridge, vpc->bridge, sizeof(bridge));
 	last = vpc->n_leases == 1;
@@ -260,6 +269,7 @@ int net_detach(struct netstate *ns, const char *owner, struct err *err)
 		r = r2;
 	if ((r2 = net_nl_open(&nl, r < 0 ? &e2 : err)) < 0)
 		return r < 0 ? r : r2;
+	net_fastpath_del(nl, vpc, ip);
 	if ((r2 = net_link_del(nl, veth, r < 0 ? &e2 : err)) < 0 && r == 0)
 		r = r2;
 	if (last && (r2 = net_link_del(nl, bridge, r < 0 ? &e2 : err)) < 0 && r == 0)

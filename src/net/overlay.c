@@ -15,6 +15,7 @@
 #include "base/js.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "net/fastpath.h"
 #include "net/nft.h"
 
 /* ---- pure: names, MACs, the peer file ---- */
@@ -616,8 +617,9 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	if ((r = mtu_follow(nl, vpc, self->underlay_mtu - NET_OVERLAY_OVERHEAD, err)) < 0 ||
 	    (r = nft_follow(ns, has, err)) < 0 || (r = netstate_save(ns, err)) < 0)
 		return r;
-	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes", dev, vpc->name,
-		 self->vni, n, k);
+	bool fast = net_fastpath_sync(nl, vpc, idx);
+	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes, fast path %s", dev,
+		 vpc->name, self->vni, n, k, fast ? "on" : "off");
 	return k;
 }
 
@@ -632,7 +634,10 @@ int net_overlay_remove(struct netstate *ns, struct net_vpc *vpc, struct err *err
 	int r;
 
 	net_overlay_dev_name(vpc, dev);
-	if ((r = net_nl_open(&nl, err)) < 0 || (r = net_link_del(nl, dev, err)) < 0 ||
+	if ((r = net_nl_open(&nl, err)) < 0)
+		return r;
+	net_fastpath_off(nl, vpc);
+	if ((r = net_link_del(nl, dev, err)) < 0 ||
 	    (r = overlays_here(nl, ns, NULL, has, others, &n_others, err)) < 0)
 		return r;
 	return nft_follow(ns, has, err);

@@ -1,0 +1,371 @@
+/* fastpath: loads, finds and feeds the overlay's tc program through libbpf (dlopened: see
+ * base/dl_bpf.h). The object is built from net/bpf/fastpath.bpf.c and embedded in coop
+ * (fastpath_obj.S); an instance is found again through the tc filter on the VPC's VXLAN
+ * device: filter -> program id -> its map ids -> maps by name. */
+#include "net/fastpath.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/dl_bpf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "net/bpf/fastpath.h"
+#include "net/overlay.h"
+
+/* The filter's place on every device it is attached to: coop's own handle and priority,
+ * so a user's filters on those devices are left alone. */
+#define FP_HANDLE 0xc0
+#define FP_PRIO 1
+
+extern const unsigned char coop_fastpath_obj[];
+extern const unsigned char coop_fastpath_obj_end[];
+
+/* One instance's file descriptors (-1: none). */
+struct fp {
+	int prog, cfg, eps, stats;
+};
+#define FP_NONE { -1, -1, -1, -1 }
+
+static void fp_close(struct fp *fp)
+{
+	int *fds[] = { &fp->prog, &fp->cfg, &fp->eps, &fp->stats };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]), *fds[i] = -1;
+}
+
+void net_fastpath_mac(uint32_t ip, uint8_t mac[6])
+{
+	uint32_t be = htonl(ip);
+	mac[0] = 0x0a;
+	mac[1] = 0x58;
+	memcpy(mac + 2, &be, 4);
+}
+
+static bool disabled(void)
+{
+	const char *v = getenv(NET_FASTPATH_ENV);
+	return v && (streq(v, "off") || streq(v, "0") || streq(v, "no"));
+}
+
+/* libbpf's own messages (the verifier's log among them) at debug level only: a refusal
+ * is reported once, by the caller. */
+static int lbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_DEBUG && log_level() >= LOG_DEBUG) {
+		char line[512];
+		vsnprintf(line, sizeof(line), fmt, ap);
+		line[strcspn(line, "\n")] = 0;
+		log_debug("libbpf: %s", line);
+	}
+	return 0;
+}
+
+static int lib_ready(struct err *err)
+{
+	static int printer;
+	int r = dl_load(&dl_bpf, err);
+	if (r == 0 && !__atomic_exchange_n(&printer, 1, __ATOMIC_ACQ_REL))
+		libbpf_set_print(lbpf_print);
+	return r;
+}
+
+static int hook_attach(int ifindex, int prog_fd, struct err *err)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO, .prog_fd = prog_fd,
+		    .flags = BPF_TC_F_REPLACE);
+	int r = bpf_tc_hook_create(&hook);
+
+	if (r < 0 && r != -EEXIST)
+		return err_msg(err, -r, "tc ingress of interface %d: %s", ifindex, strerror(-r));
+	if ((r = bpf_tc_attach(&hook, &o)) < 0)
+		return err_msg(err, -r, "attach to interface %d: %s", ifindex, strerror(-r));
+	return 0;
+}
+
+static void hook_detach(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO);
+	bpf_tc_detach(&hook, &o);
+}
+
+/* The instance attached to vxlan_idx, when it is ours and of this version. */
+static int fp_find(int vxlan_idx, struct fp *fp)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = vxlan_idx, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO);
+	struct bpf_prog_info info = { 0 };
+	uint32_t ids[8], len = sizeof(info), zero = 0;
+	struct fp_cfg c;
+
+	*fp = (struct fp)FP_NONE;
+	if (bpf_tc_query(&hook, &o) < 0 || (fp->prog = bpf_prog_get_fd_by_id(o.prog_id)) < 0)
+		return -ENOENT;
+	info.nr_map_ids = ARRAY_SIZE(ids);
+	info.map_ids = (uint64_t)(uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(fp->prog, &info, &len) < 0 || info.nr_map_ids > ARRAY_SIZE(ids))
+		goto fail;
+	for (uint32_t i = 0; i < info.nr_map_ids; i++) {
+		struct bpf_map_info mi = { 0 };
+		uint32_t mlen = sizeof(mi);
+		int fd = bpf_map_get_fd_by_id(ids[i]), *slot = NULL;
+
+		if (fd < 0)
+			goto fail;
+		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen) == 0)
+			slot = streq(mi.name, "cfg")	 ? &fp->cfg
+			       : streq(mi.name, "eps")	 ? &fp->eps
+			       : streq(mi.name, "stats") ? &fp->stats
+							 : NULL;
+		if (!slot || *slot >= 0) {
+			close(fd);
+			goto fail;
+		}
+		*slot = fd;
+	}
+	if (fp->cfg < 0 || fp->eps < 0 || fp->stats < 0 ||
+	    bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
+	    c.vxlan_ifindex != (uint32_t)vxlan_idx)
+		goto fail;
+	return 0;
+fail:
+	fp_close(fp);
+	return -ESTALE;
+}
+
+/* A new instance, eps sized for the node's subnet of vpc. */
+static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "coop_fastpath");
+	size_t size = (size_t)(coop_fastpath_obj_end - coop_fastpath_obj);
+	unsigned bits = 32 - (unsigned)vpc->subnet.prefix;
+	uint32_t n = bits >= 16 ? 65536 : bits <= 4 ? 16 : 1u << bits;
+	struct bpf_object *obj;
+	struct bpf_program *p;
+	struct bpf_map *m;
+	int r;
+
+	*fp = (struct fp)FP_NONE;
+	if (!(obj = bpf_object__open_mem(coop_fastpath_obj, size, &oo)))
+		return err_msg(err, errno, "open the embedded program: %s", strerror(errno));
+	if (!(m = bpf_object__find_map_by_name(obj, "eps")) ||
+	    !(p = bpf_object__find_program_by_name(obj, "coop_fastpath"))) {
+		r = err_msg(err, ENOENT, "the embedded program lacks its map or entry point");
+		goto out;
+	}
+	bpf_map__set_max_entries(m, n);
+	if ((r = bpf_object__load(obj)) < 0) {
+		err_msg(err, -r, "the kernel refused the program: %s", strerror(-r));
+		goto out;
+	}
+	fp->prog = dup(bpf_program__fd(p));
+	fp->eps = dup(bpf_map__fd(m));
+	fp->cfg = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg")));
+	fp->stats = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "stats")));
+	r = 0;
+	if (fp->prog < 0 || fp->eps < 0 || fp->cfg < 0 || fp->stats < 0) {
+		r = err_sys(err, errno, "keep the program's descriptors");
+		fp_close(fp);
+	}
+out:
+	bpf_object__close(obj);
+	return r;
+}
+
+static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, struct fp_cfg *c)
+{
+	int br;
+
+	*c = (struct fp_cfg){
+		.version = FP_VERSION,
+		.vxlan_ifindex = (uint32_t)vxlan_idx,
+		.net = htonl(vpc->cidr.addr),
+		.mask = htonl(vpc->cidr.prefix ? ~0u << (32 - vpc->cidr.prefix) : 0),
+	};
+	if ((br = net_link_index(nl, vpc->bridge, NULL)) > 0)
+		net_link_mac(nl, br, c->gw_mac, NULL);
+}
+
+static int ep_set(const struct fp *fp, uint32_t ip, int veth_idx, struct err *err)
+{
+	uint32_t key = htonl(ip);
+	struct fp_ep ep = { .ifindex = (uint32_t)veth_idx };
+	int r;
+
+	if ((r = hook_attach(veth_idx, fp->prog, err)) < 0)
+		return r;
+	if (bpf_map_update_elem(fp->eps, &key, &ep, BPF_ANY) < 0)
+		return err_sys(err, errno, "add %08x to the container map", ip);
+	return 0;
+}
+
+/* The veth of each lease of vpc (0 when it has none here). */
+static int lease_veth(struct net_nl *nl, const struct net_lease *l)
+{
+	char veth[16];
+	int idx;
+
+	netstate_veth_name(l->owner, veth);
+	idx = net_link_index(nl, veth, NULL);
+	return idx > 0 ? idx : 0;
+}
+
+static void veths_detach(struct net_nl *nl, const struct net_vpc *vpc)
+{
+	for (size_t i = 0; i < vpc->n_leases; i++) {
+		int idx = lease_veth(nl, &vpc->leases[i]);
+		if (idx > 0)
+			hook_detach(idx);
+	}
+}
+
+/* eps keys not among vpc's leases (a container removed while no coop process ran). */
+static void eps_prune(const struct fp *fp, const struct net_vpc *vpc)
+{
+	uint32_t key, *prev = NULL, gone[64];
+	size_t n = 0;
+
+	while (n < ARRAY_SIZE(gone) && bpf_map_get_next_key(fp->eps, prev, &key) == 0) {
+		bool keep = false;
+		for (size_t i = 0; i < vpc->n_leases && !keep; i++)
+			keep = htonl(vpc->leases[i].ip) == key;
+		if (!keep)
+			gone[n++] = key;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fp->eps, &gone[i]);
+}
+
+bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx)
+{
+	struct fp fp = FP_NONE;
+	struct fp_cfg c;
+	struct err err = { 0 };
+	uint32_t zero = 0;
+	bool fresh = false;
+	int r;
+
+	if (disabled()) {
+		if (lib_ready(NULL) == 0) {
+			veths_detach(nl, vpc);
+			hook_detach(vxlan_idx);
+		}
+		log_info("overlay of VPC '%s': fast path off (%s=off)", vpc->name, NET_FASTPATH_ENV);
+		return false;
+	}
+	if ((r = lib_ready(&err)) < 0)
+		goto warn;
+	if (fp_find(vxlan_idx, &fp) < 0) {
+		if ((r = fp_load(vpc, &fp, &err)) < 0)
+			goto warn;
+		fresh = true;
+	}
+	cfg_fill(nl, vpc, vxlan_idx, &c);
+	if (bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY) < 0) {
+		r = err_sys(&err, errno, "write its configuration");
+		goto warn;
+	}
+	for (size_t i = 0; i < vpc->n_leases; i++) {
+		const struct net_lease *l = &vpc->leases[i];
+		int idx = lease_veth(nl, l);
+		if (idx > 0 && (r = ep_set(&fp, l->ip, idx, &err)) < 0)
+			goto warn;
+	}
+	eps_prune(&fp, vpc);
+	/* the device last: a replaced instance keeps working until the new one is complete */
+	if ((r = hook_attach(vxlan_idx, fp.prog, &err)) < 0)
+		goto warn;
+	log_debug("overlay of VPC '%s': fast path %s, %zu containers", vpc->name,
+		  fresh ? "loaded" : "adopted", vpc->n_leases);
+	fp_close(&fp);
+	return true;
+warn:
+	log_warn("overlay of VPC '%s': no fast path (%s); the normal path carries it", vpc->name,
+		 err.msg);
+	if (fp.prog >= 0) {
+		veths_detach(nl, vpc);
+		hook_detach(vxlan_idx);
+	}
+	fp_close(&fp);
+	return false;
+}
+
+/* vpc's instance, when its overlay device is here and carries one. */
+static int fp_of(struct net_nl *nl, const struct net_vpc *vpc, struct fp *fp)
+{
+	char dev[16];
+	int idx;
+
+	*fp = (struct fp)FP_NONE;
+	net_overlay_dev_name(vpc, dev);
+	if ((idx = net_link_index(nl, dev, NULL)) <= 0 || disabled() || lib_ready(NULL) < 0)
+		return -ENOENT;
+	return fp_find(idx, fp);
+}
+
+void net_fastpath_add(struct net_nl *nl, const struct net_vpc *vpc, int veth_idx, uint32_t ip)
+{
+	struct fp fp;
+	struct fp_cfg c;
+	struct err err = { 0 };
+	uint32_t zero = 0;
+	int br;
+
+	if (fp_of(nl, vpc, &fp) < 0)
+		return;
+	/* the bridge may be new, and its MAC with it */
+	if (bpf_map_lookup_elem(fp.cfg, &zero, &c) == 0 &&
+	    (br = net_link_index(nl, vpc->bridge, NULL)) > 0 &&
+	    net_link_mac(nl, br, c.gw_mac, NULL) == 0)
+		bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY);
+	if (ep_set(&fp, ip, veth_idx, &err) < 0)
+		log_warn("fast path of VPC '%s': %s; the normal path carries it", vpc->name, err.msg);
+	fp_close(&fp);
+}
+
+void net_fastpath_del(struct net_nl *nl, const struct net_vpc *vpc, uint32_t ip)
+{
+	struct fp fp;
+	uint32_t key = htonl(ip);
+
+	if (fp_of(nl, vpc, &fp) < 0)
+		return;
+	bpf_map_delete_elem(fp.eps, &key);
+	fp_close(&fp);
+}
+
+void net_fastpath_off(struct net_nl *nl, const struct net_vpc *vpc)
+{
+	if (lib_ready(NULL) == 0)
+		veths_detach(nl, vpc);
+}
+
+void net_fastpath_read(struct net_nl *nl, const struct net_vpc *vpc,
+		       struct net_fastpath_stats *ret)
+{
+	struct fp fp;
+	int ncpu;
+	uint32_t key, *prev = NULL;
+
+	memset(ret, 0, sizeof(*ret));
+	if (fp_of(nl, vpc, &fp) < 0)
+		return;
+	ret->on = true;
+	if ((ncpu = libbpf_num_possible_cpus()) > 0) {
+		_cleanup_free_ uint64_t *v = xcalloc((size_t)ncpu, sizeof(*v));
+		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out, [FP_STAT_IN] = &ret->in };
+		for (uint32_t k = 0; k < FP_STAT_N; k++)
+			if (bpf_map_lookup_elem(fp.stats, &k, v) == 0)
+				for (int i = 0; i < ncpu; i++)
+					*sums[k] += v[i];
+	}
+	while (bpf_map_get_next_key(fp.eps, prev, &key) == 0)
+		ret->eps++, prev = &key;
+	fp_close(&fp);
+}

@@ -1,0 +1,50 @@
+/* fastpath: the overlay's tc BPF shortcut (net/bpf/fastpath.bpf.c says what it does to a
+ * packet). One program instance per VPC with an overlay on this node, attached to the
+ * ingress of the VPC's VXLAN device and of its containers' host veths; its maps (cfg,
+ * eps, stats) live as long as it is attached. Nothing is pinned: any coop process of the
+ * node (daemon, CLI) finds the instance through the VXLAN device's tc filter, so a daemon
+ * restart re-derives it from the state and adopts what is attached.
+ *
+ * It is an optimisation: everything it passes over works on the normal path (bridge,
+ * routing, nft) as before. A node that cannot load it (no libbpf1, no BPF in the kernel,
+ * not permitted) logs one warning per overlay apply and carries the overlay there.
+ * COOP_NET_FASTPATH=off (in the environment of the daemon or `coop net` command) turns it
+ * off and detaches it. */
+#ifndef COOP_NET_FASTPATH_H
+#define COOP_NET_FASTPATH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/netstate.h"
+#include "net/nl.h"
+
+#define NET_FASTPATH_ENV "COOP_NET_FASTPATH"
+
+/* The MAC a container's eth0 gets: 0a:58 and its IPv4 address (so the program needs no
+ * MAC per container; net/attach.c sets it). */
+void net_fastpath_mac(uint32_t ip, uint8_t mac[6]);
+
+/* After vpc's overlay device (vxlan_idx) was set up: the program attached to it and to
+ * each container veth of vpc, eps exactly vpc's leases; loaded when absent or of another
+ * version, detached when COOP_NET_FASTPATH=off. Returns true when on. */
+bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx);
+/* A container of vpc at ip, host veth veth_idx, was just plumbed: on when vpc's overlay
+ * has the program here. Failures are warnings. */
+void net_fastpath_add(struct net_nl *nl, const struct net_vpc *vpc, int veth_idx, uint32_t ip);
+/* The container at ip leaves vpc (its veth, and with it the filter, goes next). */
+void net_fastpath_del(struct net_nl *nl, const struct net_vpc *vpc, uint32_t ip);
+/* vpc's overlay goes: the program off its containers' veths (the device's goes with it). */
+void net_fastpath_off(struct net_nl *nl, const struct net_vpc *vpc);
+
+struct net_fastpath_stats {
+	bool on;
+	uint64_t out;  /* packets redirected from containers to the VXLAN device */
+	uint64_t in;   /* packets redirected from the VXLAN device into containers */
+	unsigned eps;  /* containers it delivers to */
+};
+/* What vpc's instance here did; on = false when there is none. */
+void net_fastpath_read(struct net_nl *nl, const struct net_vpc *vpc,
+		       struct net_fastpath_stats *ret);
+
+#endif
