@@ -15,7 +15,8 @@
 
 /* The functions coop calls; adding a call to another one means adding it here. */
 #define DL_BPF_FUNCS(X) \
-	X(bpf_map__fd) X(bpf_map__set_max_entries) X(bpf_map_delete_elem) X(bpf_map_get_fd_by_id) \
+	X(bpf_map__fd) X(bpf_map__key_size) X(bpf_map__max_entries) X(bpf_map__set_max_entries) \
+	X(bpf_map__value_size) X(bpf_map_delete_elem) X(bpf_map_get_fd_by_id) \
 	X(bpf_map_get_next_key) X(bpf_map_lookup_elem) X(bpf_map_update_elem) \
 	X(bpf_obj_get_info_by_fd) X(bpf_object__close) X(bpf_object__find_map_by_name) \
 	X(bpf_object__find_program_by_name) X(bpf_object__load) X(bpf_object__open_mem) \
@@ -30,7 +31,10 @@ extern struct dl_bpf_fns dl_bpf_fns;
 
 #ifndef DL_IMPL
 #define bpf_map__fd (DL_CALLS(bpf).bpf_map__fd)
+#define bpf_map__key_size (DL_CALLS(bpf).bpf_map__key_size)
+#define bpf_map__max_entries (DL_CALLS(bpf).bpf_map__max_entries)
 #define bpf_map__set_max_entries (DL_CALLS(bpf).bpf_map__set_max_entries)
+#define bpf_map__value_size (DL_CALLS(bpf).bpf_map__value_size)
 #define bpf_map_delete_elem (DL_CALLS(bpf).bpf_map_delete_elem)
 #define bpf_map_get_fd_by_id (DL_CALLS(bpf).bpf_map_get_fd_by_id)
 #define bpf_map_get_next_key (DL_CALLS(bpf).bpf_map_get_next_key)

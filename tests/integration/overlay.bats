@@ -4,7 +4,8 @@
 # peers, and attaches a container namespace; containers then reach each other by ping
 # and TCP, a DF packet of the overlay's MTU passes and one byte more does not, a peer
 # dropped from the list is unreachable with its FDB/neighbour/route entries gone, VPCs
-# stay isolated across hosts, and bad peer lists are refused with one error line and
+# stay isolated across hosts, the tc fast path carries container traffic (and the
+# normal path does with it off), and bad peer lists are refused with one error line and
 # nothing programmed. Traffic only flows between namespaces the harness made (underlay
 # 10.250.0.0/24). Tests build on each other in order; teardown_file runs down.sh.
 
@@ -197,6 +198,62 @@ entries() {
 	ping_fails h1 c1 10.61.2.2
 	ping_fails h3 c1 10.61.1.2
 	ping_ok h1 c1 10.60.2.2
+}
+
+# fp hI VPC FIELD: the fast path's FIELD (on, containers, out, in) for VPC on hI
+fp() {
+	coop_on "$1" net overlay ls -o json | jq -r --arg v "$2" --arg f "$3" \
+		'.[] | select(.vpc == $v) | .fastpath[$f]'
+}
+
+@test "overlay: the tc fast path carries containers' traffic across hosts; off, the normal path does" {
+	local d o1 i2 veth
+	[ "$(fp h1 app on)" = true ] ||
+		skip "this kernel or sandbox cannot load coop's tc program: $(apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" 2>&1)"
+	d=$(dev h1 app)
+	# containers get 0a:58 and their address as MAC: the program needs none per container
+	[[ "$(cx h1 c1 ip link show eth0)" == *"link/ether 0a:58:0a:3c:01:02 "* ]]
+	[ "$(fp h1 app containers)" = 1 ]
+	# the program on the VXLAN device and on the container's host veth, once each
+	veth=$(on h1 ip -o link show master "cb-${d#cx-}" | awk -F': ' '{ print $2 }' | cut -d@ -f1)
+	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
+	[ "$(on h1 tc filter show dev "$veth" ingress | grep -c coop_fastpath)" = 1 ]
+	o1=$(fp h1 app out) i2=$(fp h2 app in)
+	cx h1 c1 ping -c3 -i 0.2 -W2 10.60.2.2 >/dev/null
+	[ "$(fp h1 app out)" -ge $((o1 + 3)) ] || fail "h1 redirected $(fp h1 app out) (before $o1)"
+	[ "$(fp h2 app in)" -ge $((i2 + 3)) ] || fail "h2 delivered $(fp h2 app in) (before $i2)"
+	[ "$(cx h1 c1 curl -sS --max-time 3 http://10.60.3.2:8080/)" = "hello from h3" ]
+	# another VPC's container is not delivered to by app's program, nor reaches app
+	i2=$(fp h2 app in)
+	ping_fails h1 b1 10.60.2.2
+	[ "$(fp h2 app in)" = "$i2" ]
+	# a re-apply adopts what is attached: no second filter, the same containers
+	apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
+	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
+	[ "$(fp h1 app containers)" = 1 ]
+	# a second container joins the map and leaves it with its detach
+	on h1 ip netns add c2
+	[ "$(coop_on h1 net attach --vpc app --name c2x /run/netns/c2)" = 10.60.1.3 ]
+	[ "$(fp h1 app containers)" = 2 ]
+	o1=$(fp h1 app out)
+	cx h1 c2 ping -c2 -i 0.2 -W2 10.60.2.2 >/dev/null
+	[ "$(fp h1 app out)" -ge $((o1 + 2)) ]
+	coop_on h1 net detach c2x
+	on h1 ip netns del c2
+	[ "$(fp h1 app containers)" = 1 ]
+	# off: detached everywhere, and the normal path (bridge, forward, nft) carries it
+	COOP_NET_FASTPATH=off apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
+	[ "$(fp h1 app on)" = false ]
+	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 0 ]
+	[ "$(on h1 tc filter show dev "$veth" ingress | grep -c coop_fastpath)" = 0 ]
+	ping_ok h1 c1 10.60.2.2
+	ping_ok h3 c1 10.60.1.2
+	# and on again
+	apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
+	[ "$(fp h1 app on)" = true ] && [ "$(fp h1 app containers)" = 1 ]
+	o1=$(fp h1 app out)
+	ping_ok h1 c1 10.60.3.2
+	[ "$(fp h1 app out)" -gt "$o1" ]
 }
 
 @test "overlay: bad peer lists and a VNI clash are refused with one line, nothing programmed" {

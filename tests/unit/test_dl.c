@@ -13,6 +13,7 @@
 #include <link.h>
 
 #include "base/dl_archive.h"
+#include "base/dl_bpf.h"
 #include "base/dl_curl.h"
 #include "base/dl_gnutls.h"
 #include "base/dl_mhd.h"
@@ -158,6 +159,8 @@ static void test_not_linked(void **state)
 	assert_false(mapped(DL_CURL_SONAME));
 	assert_false(mapped(DL_ARCHIVE_SONAME));
 	assert_false(mapped(DL_NFT_SONAME));
+	assert_false(mapped(DL_BPF_SONAME));
+	assert_false(mapped("libelf.so.1")); /* comes in through libbpf */
 	assert_false(mapped(DL_GNUTLS_SONAME));
 	assert_false(mapped(DL_MHD_SONAME));
 	assert_false(mapped("libcrypto.so.3")); /* came in through libcurl's libssh2 */
