@@ -19,19 +19,21 @@
  * so a user's filters on those devices are left alone. */
 #define FP_HANDLE 0xc0
 #define FP_PRIO 1
+/* On the underlay device, shared by the VPCs: one filter per VPC, told apart by VNI. */
+#define FP_UL_HANDLE(vni) (0x1000000u | (vni))
 
 extern const unsigned char coop_fastpath_obj[];
 extern const unsigned char coop_fastpath_obj_end[];
 
 /* One instance's file descriptors (-1: none). */
 struct fp {
-	int prog, cfg, eps, stats;
+	int prog, ul, cfg, eps, peers, stats; /* ul: coop_fastpath_ul */
 };
-#define FP_NONE { -1, -1, -1, -1 }
+#define FP_NONE { -1, -1, -1, -1, -1, -1 }
 
 static void fp_close(struct fp *fp)
 {
-	int *fds[] = { &fp->prog, &fp->cfg, &fp->eps, &fp->stats };
+	int *fds[] = { &fp->prog, &fp->ul, &fp->cfg, &fp->eps, &fp->peers, &fp->stats };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]), *fds[i] = -1;
@@ -73,10 +75,10 @@ static int lib_ready(struct err *err)
 	return r;
 }
 
-static int hook_attach(int ifindex, int prog_fd, struct err *err)
+static int hook_attach_h(int ifindex, uint32_t handle, int prog_fd, struct err *err)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO, .prog_fd = prog_fd,
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = handle, .priority = FP_PRIO, .prog_fd = prog_fd,
 		    .flags = BPF_TC_F_REPLACE);
 	int r = bpf_tc_hook_create(&hook);
 
@@ -87,24 +89,45 @@ static int hook_attach(int ifindex, int prog_fd, struct err *err)
 	return 0;
 }
 
-static void hook_detach(int ifindex)
+static int hook_attach(int ifindex, int prog_fd, struct err *err)
+{
+	return hook_attach_h(ifindex, FP_HANDLE, prog_fd, err);
+}
+
+static void hook_detach_h(int ifindex, uint32_t handle)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = handle, .priority = FP_PRIO);
 	bpf_tc_detach(&hook, &o);
 }
 
-/* The instance attached to vxlan_idx, when it is ours and of this version. */
-static int fp_find(int vxlan_idx, struct fp *fp)
+static void hook_detach(int ifindex)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = vxlan_idx, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, o, .handle = FP_HANDLE, .priority = FP_PRIO);
+	hook_detach_h(ifindex, FP_HANDLE);
+}
+
+/* The program of the filter (handle) on ifindex's ingress, or -ENOENT. */
+static int hook_prog(int ifindex, uint32_t handle)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = handle, .priority = FP_PRIO);
+	int fd;
+
+	if (bpf_tc_query(&hook, &o) < 0 || (fd = bpf_prog_get_fd_by_id(o.prog_id)) < 0)
+		return -ENOENT;
+	return fd;
+}
+
+/* The instance attached to vxlan_idx, when it is ours and of this version; with_ul: its
+ * underlay filter too. */
+static int fp_find(int vxlan_idx, bool with_ul, struct fp *fp)
+{
 	struct bpf_prog_info info = { 0 };
 	uint32_t ids[8], len = sizeof(info), zero = 0;
 	struct fp_cfg c;
 
 	*fp = (struct fp)FP_NONE;
-	if (bpf_tc_query(&hook, &o) < 0 || (fp->prog = bpf_prog_get_fd_by_id(o.prog_id)) < 0)
+	if ((fp->prog = hook_prog(vxlan_idx, FP_HANDLE)) < 0)
 		return -ENOENT;
 	info.nr_map_ids = ARRAY_SIZE(ids);
 	info.map_ids = (uint64_t)(uintptr_t)ids;
@@ -120,6 +143,7 @@ static int fp_find(int vxlan_idx, struct fp *fp)
 		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen) == 0)
 			slot = streq(mi.name, "cfg")	 ? &fp->cfg
 			       : streq(mi.name, "eps")	 ? &fp->eps
+			       : streq(mi.name, "peers") ? &fp->peers
 			       : streq(mi.name, "stats") ? &fp->stats
 							 : NULL;
 		if (!slot || *slot >= 0) {
@@ -128,9 +152,11 @@ static int fp_find(int vxlan_idx, struct fp *fp)
 		}
 		*slot = fd;
 	}
-	if (fp->cfg < 0 || fp->eps < 0 || fp->stats < 0 ||
+	if (fp->cfg < 0 || fp->eps < 0 || fp->peers < 0 || fp->stats < 0 ||
 	    bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
 	    c.vxlan_ifindex != (uint32_t)vxlan_idx)
+		goto fail;
+	if (with_ul && (fp->ul = hook_prog((int)c.ul_ifindex, FP_UL_HANDLE(c.vni))) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -146,7 +172,7 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 	unsigned bits = 32 - (unsigned)vpc->subnet.prefix;
 	uint32_t n = bits >= 16 ? 65536 : bits <= 4 ? 16 : 1u << bits;
 	struct bpf_object *obj;
-	struct bpf_program *p;
+	struct bpf_program *p, *pu;
 	struct bpf_map *m;
 	int r;
 
@@ -154,7 +180,8 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 	if (!(obj = bpf_object__open_mem(coop_fastpath_obj, size, &oo)))
 		return err_msg(err, errno, "open the embedded program: %s", strerror(errno));
 	if (!(m = bpf_object__find_map_by_name(obj, "eps")) ||
-	    !(p = bpf_object__find_program_by_name(obj, "coop_fastpath"))) {
+	    !(p = bpf_object__find_program_by_name(obj, "coop_fastpath")) ||
+	    !(pu = bpf_object__find_program_by_name(obj, "coop_fastpath_ul"))) {
 		r = err_msg(err, ENOENT, "the embedded program lacks its map or entry point");
 		goto out;
 	}
@@ -164,11 +191,14 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 		goto out;
 	}
 	fp->prog = dup(bpf_program__fd(p));
+	fp->ul = dup(bpf_program__fd(pu));
 	fp->eps = dup(bpf_map__fd(m));
 	fp->cfg = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg")));
 	fp->stats = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "stats")));
+	fp->peers = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "peers")));
 	r = 0;
-	if (fp->prog < 0 || fp->eps < 0 || fp->cfg < 0 || fp->stats < 0) {
+	if (fp->prog < 0 || fp->ul < 0 || fp->eps < 0 || fp->cfg < 0 || fp->stats < 0 ||
+	    fp->peers < 0) {
 		r = err_sys(err, errno, "keep the program's descriptors");
 		fp_close(fp);
 	}
@@ -177,7 +207,8 @@ out:
 	return r;
 }
 
-static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, struct fp_cfg *c)
+static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, int ul_idx,
+		     struct in_addr local, struct fp_cfg *c)
 {
 	int br;
 
@@ -186,6 +217,9 @@ static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx
 		.vxlan_ifindex = (uint32_t)vxlan_idx,
 		.net = htonl(vpc->cidr.addr),
 		.mask = htonl(vpc->cidr.prefix ? ~0u << (32 - vpc->cidr.prefix) : 0),
+		.ul_ifindex = (uint32_t)ul_idx,
+		.local = local.s_addr,
+		.vni = vpc->vni,
 	};
 	if ((br = net_link_index(nl, vpc->bridge, NULL)) > 0)
 		net_link_mac(nl, br, c->gw_mac, NULL);
@@ -224,26 +258,45 @@ static void veths_detach(struct net_nl *nl, const struct net_vpc *vpc)
 	}
 }
 
-/* eps keys not among vpc's leases (a container removed while no coop process ran). */
-static void eps_prune(const struct fp *fp, const struct net_vpc *vpc)
+/* Deletes the keys of map_fd (u32 addresses) not among want[0..n): containers removed
+ * while no coop process ran, peers that left. */
+static void map_prune(int map_fd, const uint32_t *want, size_t n)
 {
 	uint32_t key, *prev = NULL, gone[64];
-	size_t n = 0;
+	size_t k = 0;
 
-	while (n < ARRAY_SIZE(gone) && bpf_map_get_next_key(fp->eps, prev, &key) == 0) {
+	while (k < ARRAY_SIZE(gone) && bpf_map_get_next_key(map_fd, prev, &key) == 0) {
 		bool keep = false;
-		for (size_t i = 0; i < vpc->n_leases && !keep; i++)
-			keep = htonl(vpc->leases[i].ip) == key;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = want[i] == key;
 		if (!keep)
-			gone[n++] = key;
+			gone[k++] = key;
 		prev = &key;
 	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fp->eps, &gone[i]);
+	for (size_t i = 0; i < k; i++)
+		bpf_map_delete_elem(map_fd, &gone[i]);
 }
 
-bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx)
+/* The peers map: each peer's VXLAN address (its subnet's .0) -> its underlay address. */
+static int peers_set(const struct fp *fp, const struct net_overlay_peer *peers, size_t n,
+		     struct err *err)
 {
+	_cleanup_free_ uint32_t *keys = xcalloc(n + 1, sizeof(*keys));
+
+	for (size_t i = 0; i < n; i++) {
+		struct fp_peer v = { .underlay = peers[i].underlay.s_addr };
+		keys[i] = htonl(peers[i].subnet.addr);
+		if (bpf_map_update_elem(fp->peers, &keys[i], &v, BPF_ANY) < 0)
+			return err_sys(err, errno, "add peer '%s' to the peer map", peers[i].node);
+	}
+	map_prune(fp->peers, keys, n);
+	return 0;
+}
+
+bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, int ul_idx,
+		       struct in_addr local, const struct net_overlay_peer *peers, size_t n_peers)
+{
+	_cleanup_free_ uint32_t *ips = xcalloc(vpc->n_leases + 1, sizeof(*ips));
 	struct fp fp = FP_NONE;
 	struct fp_cfg c;
 	struct err err = { 0 };
@@ -255,18 +308,19 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 		if (lib_ready(NULL) == 0) {
 			veths_detach(nl, vpc);
 			hook_detach(vxlan_idx);
+			hook_detach_h(ul_idx, FP_UL_HANDLE(vpc->vni));
 		}
 		log_info("overlay of VPC '%s': fast path off (%s=off)", vpc->name, NET_FASTPATH_ENV);
 		return false;
 	}
 	if ((r = lib_ready(&err)) < 0)
 		goto warn;
-	if (fp_find(vxlan_idx, &fp) < 0) {
+	if (fp_find(vxlan_idx, true, &fp) < 0) {
 		if ((r = fp_load(vpc, &fp, &err)) < 0)
 			goto warn;
 		fresh = true;
 	}
-	cfg_fill(nl, vpc, vxlan_idx, &c);
+	cfg_fill(nl, vpc, vxlan_idx, ul_idx, local, &c);
 	if (bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY) < 0) {
 		r = err_sys(&err, errno, "write its configuration");
 		goto warn;
@@ -277,9 +331,14 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 		if (idx > 0 && (r = ep_set(&fp, l->ip, idx, &err)) < 0)
 			goto warn;
 	}
-	eps_prune(&fp, vpc);
-	/* the device last: a replaced instance keeps working until the new one is complete */
-	if ((r = hook_attach(vxlan_idx, fp.prog, &err)) < 0)
+	for (size_t i = 0; i < vpc->n_leases; i++)
+		ips[i] = htonl(vpc->leases[i].ip);
+	map_prune(fp.eps, ips, vpc->n_leases);
+	if ((r = peers_set(&fp, peers, n_peers, &err)) < 0)
+		goto warn;
+	/* the devices last: a replaced instance keeps working until the new one is complete */
+	if ((r = hook_attach(vxlan_idx, fp.prog, &err)) < 0 ||
+	    (r = hook_attach_h(ul_idx, FP_UL_HANDLE(vpc->vni), fp.ul, &err)) < 0)
 		goto warn;
 	log_debug("overlay of VPC '%s': fast path %s, %zu containers", vpc->name,
 		  fresh ? "loaded" : "adopted", vpc->n_leases);
@@ -291,6 +350,7 @@ warn:
 	if (fp.prog >= 0) {
 		veths_detach(nl, vpc);
 		hook_detach(vxlan_idx);
+		hook_detach_h(ul_idx, FP_UL_HANDLE(vpc->vni));
 	}
 	fp_close(&fp);
 	return false;
@@ -306,7 +366,7 @@ static int fp_of(struct net_nl *nl, const struct net_vpc *vpc, struct fp *fp)
 	net_overlay_dev_name(vpc, dev);
 	if ((idx = net_link_index(nl, dev, NULL)) <= 0 || disabled() || lib_ready(NULL) < 0)
 		return -ENOENT;
-	return fp_find(idx, fp);
+	return fp_find(idx, false, fp);
 }
 
 void net_fastpath_add(struct net_nl *nl, const struct net_vpc *vpc, int veth_idx, uint32_t ip)
@@ -342,6 +402,15 @@ void net_fastpath_del(struct net_nl *nl, const struct net_vpc *vpc, uint32_t ip)
 
 void net_fastpath_off(struct net_nl *nl, const struct net_vpc *vpc)
 {
+	struct fp fp;
+	struct fp_cfg c;
+	uint32_t zero = 0;
+
+	if (fp_of(nl, vpc, &fp) == 0) {
+		if (bpf_map_lookup_elem(fp.cfg, &zero, &c) == 0)
+			hook_detach_h((int)c.ul_ifindex, FP_UL_HANDLE(c.vni));
+		fp_close(&fp);
+	}
 	if (lib_ready(NULL) == 0)
 		veths_detach(nl, vpc);
 }
@@ -359,7 +428,8 @@ void net_fastpath_read(struct net_nl *nl, const struct net_vpc *vpc,
 	ret->on = true;
 	if ((ncpu = libbpf_num_possible_cpus()) > 0) {
 		_cleanup_free_ uint64_t *v = xcalloc((size_t)ncpu, sizeof(*v));
-		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out, [FP_STAT_IN] = &ret->in };
+		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out, [FP_STAT_IN] = &ret->in,
+				     [FP_STAT_DECAP] = &ret->decap, [FP_STAT_ENCAP] = &ret->encap };
 		for (uint32_t k = 0; k < FP_STAT_N; k++)
 			if (bpf_map_lookup_elem(fp.stats, &k, v) == 0)
 				for (int i = 0; i < ncpu; i++)

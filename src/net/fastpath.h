@@ -1,6 +1,7 @@
 /* fastpath: the overlay's tc BPF shortcut (net/bpf/fastpath.bpf.c says what it does to a
  * packet). One program instance per VPC with an overlay on this node, attached to the
- * ingress of the VPC's VXLAN device and of its containers' host veths; its maps (cfg,
+ * ingress of the VPC's VXLAN device, of its containers' host veths and of the underlay
+ * device (one filter per VPC there, its handle from the VNI); its maps (cfg,
  * eps, stats) live as long as it is attached. Nothing is pinned: any coop process of the
  * node (daemon, CLI) finds the instance through the VXLAN device's tc filter, so a daemon
  * restart re-derives it from the state and adopts what is attached.
@@ -13,11 +14,13 @@
 #ifndef COOP_NET_FASTPATH_H
 #define COOP_NET_FASTPATH_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "net/netstate.h"
 #include "net/nl.h"
+#include "net/overlay.h"
 
 #define NET_FASTPATH_ENV "COOP_NET_FASTPATH"
 
@@ -25,10 +28,12 @@
  * MAC per container; net/attach.c sets it). */
 void net_fastpath_mac(uint32_t ip, uint8_t mac[6]);
 
-/* After vpc's overlay device (vxlan_idx) was set up: the program attached to it and to
- * each container veth of vpc, eps exactly vpc's leases; loaded when absent or of another
- * version, detached when COOP_NET_FASTPATH=off. Returns true when on. */
-bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx);
+/* After vpc's overlay device (vxlan_idx) was set up on the underlay device ul_idx with
+ * address local: the program attached to both and to each container veth of vpc, eps
+ * exactly vpc's leases, peers exactly peers (validated); loaded when absent or of another version, detached when
+ * COOP_NET_FASTPATH=off. Returns true when on. */
+bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, int ul_idx,
+		       struct in_addr local, const struct net_overlay_peer *peers, size_t n_peers);
 /* A container of vpc at ip, host veth veth_idx, was just plumbed: on when vpc's overlay
  * has the program here. Failures are warnings. */
 void net_fastpath_add(struct net_nl *nl, const struct net_vpc *vpc, int veth_idx, uint32_t ip);
@@ -41,6 +46,8 @@ struct net_fastpath_stats {
 	bool on;
 	uint64_t out;  /* packets redirected from containers to the VXLAN device */
 	uint64_t in;   /* packets redirected from the VXLAN device into containers */
+	uint64_t decap; /* VXLAN packets it decapsulated itself into containers */
+	uint64_t encap; /* container packets it encapsulated itself to the underlay */
 	unsigned eps;  /* containers it delivers to */
 };
 /* What vpc's instance here did; on = false when there is none. */

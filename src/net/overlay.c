@@ -617,7 +617,8 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	if ((r = mtu_follow(nl, vpc, self->underlay_mtu - NET_OVERLAY_OVERHEAD, err)) < 0 ||
 	    (r = nft_follow(ns, has, err)) < 0 || (r = netstate_save(ns, err)) < 0)
 		return r;
-	bool fast = net_fastpath_sync(nl, vpc, idx);
+	bool fast = net_fastpath_sync(nl, vpc, idx, net_link_index(nl, self->underlay_dev, NULL),
+				      self->underlay, peers, n);
 	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes, fast path %s", dev,
 		 vpc->name, self->vni, n, k, fast ? "on" : "off");
 	return k;

@@ -200,10 +200,14 @@ entries() {
 	ping_ok h1 c1 10.60.2.2
 }
 
-# fp hI VPC FIELD: the fast path's FIELD (on, containers, out, in) for VPC on hI
+# fp hI VPC FIELD: the fast path's FIELD (on, containers, out, in, encap, decap) for VPC
+# on hI; "sent": out + encap (from containers, to the VXLAN device or encapsulated),
+# "delivered": in + decap (into containers, from the VXLAN device or decapsulated)
 fp() {
 	coop_on "$1" net overlay ls -o json | jq -r --arg v "$2" --arg f "$3" \
-		'.[] | select(.vpc == $v) | .fastpath[$f]'
+		'.[] | select(.vpc == $v) | .fastpath
+		| if $f == "sent" then .out + .encap elif $f == "delivered" then .in + .decap
+		  else .[$f] end'
 }
 
 @test "overlay: the tc fast path carries containers' traffic across hosts; off, the normal path does" {
@@ -218,15 +222,26 @@ fp() {
 	veth=$(on h1 ip -o link show master "cb-${d#cx-}" | awk -F': ' '{ print $2 }' | cut -d@ -f1)
 	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
 	[ "$(on h1 tc filter show dev "$veth" ingress | grep -c coop_fastpath)" = 1 ]
-	o1=$(fp h1 app out) i2=$(fp h2 app in)
+	o1=$(fp h1 app sent) i2=$(fp h2 app delivered)
 	cx h1 c1 ping -c3 -i 0.2 -W2 10.60.2.2 >/dev/null
-	[ "$(fp h1 app out)" -ge $((o1 + 3)) ] || fail "h1 redirected $(fp h1 app out) (before $o1)"
-	[ "$(fp h2 app in)" -ge $((i2 + 3)) ] || fail "h2 delivered $(fp h2 app in) (before $i2)"
+	[ "$(fp h1 app sent)" -ge $((o1 + 3)) ] || fail "h1 sent $(fp h1 app sent) (before $o1)"
+	[ "$(fp h2 app delivered)" -ge $((i2 + 3)) ] || fail "h2 delivered $(fp h2 app delivered) (before $i2)"
+	# with the program at both ends it en- and decapsulates itself (no VXLAN device)
+	[ "$(fp h1 app encap)" -ge 3 ] && [ "$(fp h2 app decap)" -ge 3 ]
+	# one filter per VPC on the underlay device, its handle from the VNI (app: 42)
+	[ "$(on h2 tc filter show dev eth0 ingress | grep -c 'coop_fastpath_u:')" = 2 ]
+	[ "$(on h2 tc filter show dev eth0 ingress | grep -c 'handle 0x100002a .*coop_fastpath_u:')" = 1 ]
+	# bulk TCP arrives intact (64 KB GSO packets through the decapsulation)
+	head -c 3000000 /dev/urandom >"$BATS_FILE_TMPDIR/www/big"
+	i2=$(fp h1 app decap)
+	cx h1 c1 curl -sS --max-time 10 http://10.60.3.2:8080/big | cmp - "$BATS_FILE_TMPDIR/www/big"
+	[ "$(fp h1 app decap)" -ge $((i2 + 20)) ]
+	[ "$(cx h1 c1 curl -sS --max-time 3 http://10.60.3.2:8080/)" = "hello from h3" ]
 	[ "$(cx h1 c1 curl -sS --max-time 3 http://10.60.3.2:8080/)" = "hello from h3" ]
 	# another VPC's container is not delivered to by app's program, nor reaches app
-	i2=$(fp h2 app in)
+	i2=$(fp h2 app delivered)
 	ping_fails h1 b1 10.60.2.2
-	[ "$(fp h2 app in)" = "$i2" ]
+	[ "$(fp h2 app delivered)" = "$i2" ]
 	# a re-apply adopts what is attached: no second filter, the same containers
 	apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
 	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
@@ -235,9 +250,9 @@ fp() {
 	on h1 ip netns add c2
 	[ "$(coop_on h1 net attach --vpc app --name c2x /run/netns/c2)" = 10.60.1.3 ]
 	[ "$(fp h1 app containers)" = 2 ]
-	o1=$(fp h1 app out)
+	o1=$(fp h1 app sent)
 	cx h1 c2 ping -c2 -i 0.2 -W2 10.60.2.2 >/dev/null
-	[ "$(fp h1 app out)" -ge $((o1 + 2)) ]
+	[ "$(fp h1 app sent)" -ge $((o1 + 2)) ]
 	coop_on h1 net detach c2x
 	on h1 ip netns del c2
 	[ "$(fp h1 app containers)" = 1 ]
@@ -246,14 +261,18 @@ fp() {
 	[ "$(fp h1 app on)" = false ]
 	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 0 ]
 	[ "$(on h1 tc filter show dev "$veth" ingress | grep -c coop_fastpath)" = 0 ]
+	[ "$(on h1 tc filter show dev eth0 ingress | grep -c 'handle 0x100002a .*coop_fastpath_u:')" = 0 ]
+	[ "$(on h1 tc filter show dev eth0 ingress | grep -c 'coop_fastpath_u:')" = 1 ] # VPC other's
+	# h1's kernel VXLAN device takes what h2's and h3's programs encapsulate, and the reverse
 	ping_ok h1 c1 10.60.2.2
 	ping_ok h3 c1 10.60.1.2
+	cx h1 c1 curl -sS --max-time 10 http://10.60.3.2:8080/big | cmp - "$BATS_FILE_TMPDIR/www/big"
 	# and on again
 	apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
 	[ "$(fp h1 app on)" = true ] && [ "$(fp h1 app containers)" = 1 ]
-	o1=$(fp h1 app out)
+	o1=$(fp h1 app sent)
 	ping_ok h1 c1 10.60.3.2
-	[ "$(fp h1 app out)" -gt "$o1" ]
+	[ "$(fp h1 app sent)" -gt "$o1" ]
 }
 
 @test "overlay: bad peer lists and a VNI clash are refused with one line, nothing programmed" {

@@ -13,6 +13,16 @@
  *     of this VPC on this node (the eps map) -> its MAC, TTL - 1, bpf_redirect_peer into
  *     its namespace, without the host veth's second pass through the backlog.
  *
+ * A third entry point, coop_fastpath_ul, sits on the underlay device: a VXLAN packet for
+ * this node with the VPC's VNI whose inner packet is for a container of the VPC here is
+ * decapsulated by the program (bpf_skb_adjust_room) and goes straight into the container
+ * (bpf_redirect_peer), skipping the outer packet's IP input, netfilter, UDP socket and
+ * VXLAN device. Other VXLAN packets, and everything else, go on to the next filter and
+ * the kernel (TC_ACT_UNSPEC), which decapsulates them as before. Likewise a packet from a
+ * container to a peer in the peers map is encapsulated by the program and sent out of the
+ * underlay device (bpf_redirect_neigh), so with the fast path on at both ends the VXLAN
+ * devices carry only what the programs pass over.
+ *
  * Anything else — other VPCs, the host's own addresses, published ports (DNAT), ARP,
  * IPv6, TTL 1, a packet bigger than the route's MTU, a route without a resolved
  * neighbour — goes on unchanged (TC_ACT_OK) to the normal path, whose nft rules decide
@@ -25,6 +35,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -49,6 +60,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fp_ep);
 } eps SEC(".maps");
+
+/* The VPC's other nodes: their VXLAN address -> their underlay address (the loader keeps
+ * it equal to the peer list). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct fp_peer);
+} peers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -77,6 +97,89 @@ static __always_inline void ttl_dec(struct iphdr *ip)
 static __always_inline int in_vpc(const struct fp_cfg *c, __u32 addr)
 {
 	return (addr & c->mask) == c->net;
+}
+
+/* Into the container: its MAC (from its address: net/attach.c sets it so), the bridge's
+ * as source, TTL - 1. */
+static __always_inline int deliver(const struct fp_cfg *c, struct ethhdr *eth, struct iphdr *ip,
+				   const struct fp_ep *e, __u32 daddr, __u32 stat)
+{
+	eth->h_dest[0] = 0x0a;
+	eth->h_dest[1] = 0x58;
+	__builtin_memcpy(&eth->h_dest[2], &daddr, 4);
+	__builtin_memcpy(eth->h_source, c->gw_mac, ETH_ALEN);
+	ttl_dec(ip);
+	count(stat);
+	return bpf_redirect_peer(e->ifindex, 0);
+}
+
+/* The outer and inner headers of a VXLAN packet, as they lie after the outer Ethernet
+ * header (outer IPv4 without options). */
+struct fp_vxlan {
+	struct iphdr oip;
+	struct udphdr udp;
+	__u8 flags;
+	__u8 rsvd[3];
+	__u8 vni[3];
+	__u8 rsvd2;
+	struct ethhdr ieth;
+	struct iphdr iip;
+} __attribute__((packed));
+
+/* Encapsulates the container's packet for peer p as the VPC's VXLAN device would (same
+ * VNI, port, MACs and a UDP source port from the flow's hash, no UDP checksum) and sends
+ * it out of the underlay device through the neighbour table: no VXLAN device, outer
+ * route cache or netfilter hooks on the way. GSO packets stay GSO (UDP tunnel). */
+static __always_inline int encap(struct __sk_buff *skb, const struct fp_cfg *c,
+				 const struct bpf_fib_lookup *f, const struct fp_peer *p)
+{
+	const __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
+			    BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
+			    BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN);
+	__u32 hash = bpf_get_hash_recalc(skb), len = skb->len + FP_ENCAP_LEN;
+	struct fp_vxlan *v;
+	void *data, *end;
+	__s64 sum;
+
+	if (bpf_skb_adjust_room(skb, FP_ENCAP_LEN, BPF_ADJ_ROOM_MAC, flags) < 0)
+		return TC_ACT_OK; /* unchanged: the normal path takes it */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + sizeof(struct ethhdr) + sizeof(*v) > end)
+		return TC_ACT_SHOT;
+	v = data + sizeof(struct ethhdr);
+	v->ieth.h_proto = bpf_htons(ETH_P_IP);
+	__builtin_memcpy(v->ieth.h_dest, f->dmac, ETH_ALEN);
+	__builtin_memcpy(v->ieth.h_source, f->smac, ETH_ALEN);
+	ttl_dec((struct iphdr *)((void *)v + __builtin_offsetof(struct fp_vxlan, iip)));
+	v->flags = 0x08;
+	v->rsvd[0] = v->rsvd[1] = v->rsvd[2] = v->rsvd2 = 0;
+	v->vni[0] = c->vni >> 16;
+	v->vni[1] = c->vni >> 8;
+	v->vni[2] = c->vni;
+	v->udp.source = bpf_htons((__u16)((((__u64)hash * 28232) >> 32) + 32768));
+	v->udp.dest = bpf_htons(FP_VXLAN_PORT);
+	v->udp.len = bpf_htons((__u16)(len - sizeof(struct ethhdr) - sizeof(struct iphdr)));
+	v->udp.check = 0;
+	v->oip.version = 4;
+	v->oip.ihl = 5;
+	v->oip.tos = v->iip.tos;
+	v->oip.tot_len = bpf_htons((__u16)(len - sizeof(struct ethhdr)));
+	v->oip.id = 0;
+	v->oip.frag_off = 0;
+	v->oip.ttl = 64;
+	v->oip.protocol = IPPROTO_UDP;
+	v->oip.check = 0;
+	v->oip.saddr = c->local;
+	v->oip.daddr = p->underlay;
+	sum = bpf_csum_diff(0, 0, (__be32 *)(void *)v, sizeof(struct iphdr), 0);
+	if (sum < 0)
+		return TC_ACT_SHOT;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	v->oip.check = (__u16)~sum;
+	count(FP_STAT_ENCAP);
+	return bpf_redirect_neigh(c->ul_ifindex, NULL, 0, 0);
 }
 
 SEC("tc")
@@ -111,14 +214,7 @@ int coop_fastpath(struct __sk_buff *skb)
 
 		if (!e)
 			return TC_ACT_OK;
-		/* the container's MAC follows from its address (net/attach.c sets it so) */
-		eth->h_dest[0] = 0x0a;
-		eth->h_dest[1] = 0x58;
-		__builtin_memcpy(&eth->h_dest[2], &daddr, 4);
-		__builtin_memcpy(eth->h_source, c->gw_mac, ETH_ALEN);
-		ttl_dec(ip);
-		count(FP_STAT_IN);
-		return bpf_redirect_peer(e->ifindex, 0);
+		return deliver(c, eth, ip, e, daddr, FP_STAT_IN);
 	}
 
 	if (!in_vpc(c, ip->daddr))
@@ -135,6 +231,11 @@ int coop_fastpath(struct __sk_buff *skb)
 	if (bpf_fib_lookup(skb, &f, sizeof(f), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
 	    f.ifindex != c->vxlan_ifindex)
 		return TC_ACT_OK;
+	/* the route's next hop is the peer's VXLAN address (f.ipv4_dst now) */
+	__u32 nh = f.ipv4_dst;
+	struct fp_peer *p = c->local && c->ul_ifindex ? bpf_map_lookup_elem(&peers, &nh) : NULL;
+	if (p)
+		return encap(skb, c, &f, p);
 	/* the helper may have moved the data: load the pointers again */
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
@@ -150,4 +251,48 @@ int coop_fastpath(struct __sk_buff *skb)
 }
 
 /* bpf_fib_lookup and bpf_redirect_peer are for GPL-compatible programs only */
+SEC("tc")
+int coop_fastpath_ul(struct __sk_buff *skb)
+{
+	const __u32 need = sizeof(struct ethhdr) + sizeof(struct fp_vxlan);
+	__u32 zero = 0, daddr;
+	struct fp_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
+	struct fp_vxlan *v;
+	struct fp_ep *e;
+	void *data, *end;
+
+	if (!c || !c->local || skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_UNSPEC;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end) {
+		if (skb->len < need || bpf_skb_pull_data(skb, need) < 0)
+			return TC_ACT_UNSPEC;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		if (data + need > end)
+			return TC_ACT_UNSPEC;
+	}
+	v = data + sizeof(struct ethhdr);
+	if (v->oip.version != 4 || v->oip.ihl != 5 || v->oip.protocol != IPPROTO_UDP ||
+	    v->oip.daddr != c->local || (v->oip.frag_off & bpf_htons(0x3fff)) ||
+	    v->udp.dest != bpf_htons(FP_VXLAN_PORT) || v->flags != 0x08 ||
+	    (((__u32)v->vni[0] << 16) | ((__u32)v->vni[1] << 8) | v->vni[2]) != c->vni ||
+	    v->ieth.h_proto != bpf_htons(ETH_P_IP) || v->iip.version != 4 || v->iip.ttl <= 1 ||
+	    !in_vpc(c, v->iip.saddr))
+		return TC_ACT_UNSPEC;
+	daddr = v->iip.daddr;
+	if (!(e = bpf_map_lookup_elem(&eps, &daddr)))
+		return TC_ACT_UNSPEC;
+	/* outer IP, UDP, VXLAN and the inner Ethernet header go; the outer Ethernet header
+	 * stays for the inner packet. The inner segment size stays (GSO). */
+	if (bpf_skb_adjust_room(skb, -FP_ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) < 0)
+		return TC_ACT_UNSPEC;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) > end)
+		return TC_ACT_SHOT; /* cannot happen: the inner header was there */
+	return deliver(c, data, data + sizeof(struct ethhdr), e, daddr, FP_STAT_DECAP);
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

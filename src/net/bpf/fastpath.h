@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define FP_VERSION 1
+#define FP_VERSION 2
 
 struct fp_cfg {
 	__u32 version;       /* FP_VERSION of the loader that wrote it */
@@ -16,12 +16,29 @@ struct fp_cfg {
 	__u32 mask;
 	__u8 gw_mac[6];      /* source MAC of what is delivered to a container: its bridge's */
 	__u8 pad[2];
+	__u32 ul_ifindex;    /* the underlay device (coop_fastpath_ul's) */
+	__u32 local;         /* this node's underlay address */
+	__u32 vni;           /* the VPC's VNI */
 };
 
 struct fp_ep {
 	__u32 ifindex;       /* the host side of the container's veth */
 };
 
-enum { FP_STAT_OUT, FP_STAT_IN, FP_STAT_N };
+/* A peer node of the VPC, by its VXLAN device's address (its subnet's .0, the next hop
+ * of the route to its subnet). */
+struct fp_peer {
+	__u32 underlay;      /* its underlay address */
+};
+
+/* out: container -> VXLAN device; in: VXLAN device -> container; decap: underlay device
+ * -> container, decapsulated by the program; encap: container -> underlay device,
+ * encapsulated by the program */
+enum { FP_STAT_OUT, FP_STAT_IN, FP_STAT_DECAP, FP_STAT_ENCAP, FP_STAT_N };
+
+#define FP_VXLAN_PORT 4789
+#define FP_VXLAN_HLEN 8
+/* outer IPv4 + UDP + VXLAN + inner Ethernet: what a decapsulation removes */
+#define FP_ENCAP_LEN (20 + 8 + FP_VXLAN_HLEN + 14)
 
 #endif
