@@ -509,6 +509,7 @@ static int device_ensure(struct net_nl *nl, const struct net_vpc *vpc,
 			return r;
 		if (vni != self->vni || local.s_addr != self->underlay.s_addr) {
 			log_info("overlay %s: VNI or local address changed, re-creating", dev);
+			net_fastpath_off(nl, vpc); /* its underlay filter is by the old VNI */
 			if ((r = net_link_del(nl, dev, err)) < 0)
 				return r;
 			idx = -1;
