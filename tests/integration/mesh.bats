@@ -129,6 +129,12 @@ EOF
 	cl_until 10 "$a's container pings $b's ($ipb)" cnet "$a" "$pa" ping -c1 -W1 "$ipb"
 	run cnet "$a" "$pa" curl -sS --max-time 2 "http://$ipb:80/"
 	[ "$status" -eq 0 ] && [ "$output" = "hello from $nb" ] || fail "TCP to $ipb: $output"
+	# the daemon set up the overlay's tc fast path, and it carried that traffic
+	run coop_on "$a" net overlay ls -o json
+	echo "$output"
+	[ "$(echo "$output" | jq -r '.[] | select(.vpc == "default") | .fastpath.on')" = true ]
+	[ "$(echo "$output" | jq -r '.[] | select(.vpc == "default") | .fastpath | .encap + .out')" -gt 0 ]
+	[ "$(echo "$output" | jq -r '.[] | select(.vpc == "default") | .fastpath.containers')" -ge 1 ]
 	# by name, through the container's resolver (its gateway on its node)
 	local ca
 	ca=$(ctr "$a" web id)
