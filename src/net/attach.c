@@ -47,11 +47,15 @@ static int sysctl_set(const char *path, const char *value, struct err *err)
 static int bridge_ensure(struct net_nl *nl, const struct net_vpc *vpc, int *ret_index,
 			 bool *ret_created, struct err *err)
 {
-	struct net_link_change up = { .up = 1, .master = 0, .netns_fd = -1 };
+	uint8_t mac[6];
+	/* a MAC of its own (from the gateway address): not the lowest of its ports', which
+	 * changes as containers come and go */
+	struct net_link_change up = { .up = 1, .master = 0, .netns_fd = -1, .mac = mac };
 	char path[128];
 	int idx, r;
 
 	*ret_created = false;
+	net_fastpath_mac(vpc->gateway, mac);
 	idx = net_link_index(nl, vpc->bridge, NULL);
 	if (idx >= 0) {
 		*ret_index = idx;

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -22,14 +23,27 @@
 /* On the underlay device, shared by the VPCs: one filter per VPC, told apart by VNI. */
 #define FP_UL_HANDLE(vni) (0x1000000u | (vni))
 
-extern const unsigned char coop_fastpath_obj[];
-extern const unsigned char coop_fastpath_obj_end[];
-
 /* One instance's file descriptors (-1: none). */
 struct fp {
 	int prog, ul, cfg, eps, peers, stats; /* ul: coop_fastpath_ul */
 };
 #define FP_NONE { -1, -1, -1, -1, -1, -1 }
+
+/* Its maps by the names the object gives them. */
+static const struct {
+	const char *name;
+	size_t off;
+} fp_maps[] = {
+	{ "cfg", offsetof(struct fp, cfg) },
+	{ "eps", offsetof(struct fp, eps) },
+	{ "peers", offsetof(struct fp, peers) },
+	{ "stats", offsetof(struct fp, stats) },
+};
+
+static int *fp_map(struct fp *fp, size_t i)
+{
+	return (int *)((char *)fp + fp_maps[i].off);
+}
 
 static void fp_close(struct fp *fp)
 {
@@ -141,19 +155,19 @@ static int fp_find(int vxlan_idx, bool with_ul, struct fp *fp)
 		if (fd < 0)
 			goto fail;
 		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen) == 0)
-			slot = streq(mi.name, "cfg")	 ? &fp->cfg
-			       : streq(mi.name, "eps")	 ? &fp->eps
-			       : streq(mi.name, "peers") ? &fp->peers
-			       : streq(mi.name, "stats") ? &fp->stats
-							 : NULL;
+			for (size_t k = 0; k < ARRAY_SIZE(fp_maps) && !slot; k++)
+				if (streq(mi.name, fp_maps[k].name))
+					slot = fp_map(fp, k);
 		if (!slot || *slot >= 0) {
 			close(fd);
 			goto fail;
 		}
 		*slot = fd;
 	}
-	if (fp->cfg < 0 || fp->eps < 0 || fp->peers < 0 || fp->stats < 0 ||
-	    bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
+	for (size_t k = 0; k < ARRAY_SIZE(fp_maps); k++)
+		if (*fp_map(fp, k) < 0)
+			goto fail;
+	if (bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
 	    c.vxlan_ifindex != (uint32_t)vxlan_idx)
 		goto fail;
 	if (with_ul && (fp->ul = hook_prog((int)c.ul_ifindex, FP_UL_HANDLE(c.vni))) < 0)
@@ -192,13 +206,11 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 	}
 	fp->prog = dup(bpf_program__fd(p));
 	fp->ul = dup(bpf_program__fd(pu));
-	fp->eps = dup(bpf_map__fd(m));
-	fp->cfg = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg")));
-	fp->stats = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "stats")));
-	fp->peers = dup(bpf_map__fd(bpf_object__find_map_by_name(obj, "peers")));
-	r = 0;
-	if (fp->prog < 0 || fp->ul < 0 || fp->eps < 0 || fp->cfg < 0 || fp->stats < 0 ||
-	    fp->peers < 0) {
+	r = fp->prog < 0 || fp->ul < 0;
+	for (size_t k = 0; k < ARRAY_SIZE(fp_maps); k++)
+		r |= (*fp_map(fp, k) = dup(bpf_map__fd(
+			      bpf_object__find_map_by_name(obj, fp_maps[k].name)))) < 0;
+	if (r) {
 		r = err_sys(err, errno, "keep the program's descriptors");
 		fp_close(fp);
 	}
@@ -207,11 +219,9 @@ out:
 	return r;
 }
 
-static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx, int ul_idx,
-		     struct in_addr local, struct fp_cfg *c)
+static void cfg_fill(const struct net_vpc *vpc, int vxlan_idx, int ul_idx, struct in_addr local,
+		     struct fp_cfg *c)
 {
-	int br;
-
 	*c = (struct fp_cfg){
 		.version = FP_VERSION,
 		.vxlan_ifindex = (uint32_t)vxlan_idx,
@@ -221,8 +231,7 @@ static void cfg_fill(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_idx
 		.local = local.s_addr,
 		.vni = vpc->vni,
 	};
-	if ((br = net_link_index(nl, vpc->bridge, NULL)) > 0)
-		net_link_mac(nl, br, c->gw_mac, NULL);
+	net_fastpath_mac(vpc->gateway, c->gw_mac); /* the bridge's (net/attach.c sets it so) */
 }
 
 static int ep_set(const struct fp *fp, uint32_t ip, int veth_idx, struct err *err)
@@ -320,7 +329,7 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 			goto warn;
 		fresh = true;
 	}
-	cfg_fill(nl, vpc, vxlan_idx, ul_idx, local, &c);
+	cfg_fill(vpc, vxlan_idx, ul_idx, local, &c);
 	if (bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY) < 0) {
 		r = err_sys(&err, errno, "write its configuration");
 		goto warn;
@@ -363,8 +372,10 @@ static int fp_of(struct net_nl *nl, const struct net_vpc *vpc, struct fp *fp)
 	int idx;
 
 	*fp = (struct fp)FP_NONE;
+	if (disabled())
+		return -ENOENT;
 	net_overlay_dev_name(vpc, dev);
-	if ((idx = net_link_index(nl, dev, NULL)) <= 0 || disabled() || lib_ready(NULL) < 0)
+	if ((idx = net_link_index(nl, dev, NULL)) <= 0 || lib_ready(NULL) < 0)
 		return -ENOENT;
 	return fp_find(idx, false, fp);
 }
@@ -372,18 +383,10 @@ static int fp_of(struct net_nl *nl, const struct net_vpc *vpc, struct fp *fp)
 void net_fastpath_add(struct net_nl *nl, const struct net_vpc *vpc, int veth_idx, uint32_t ip)
 {
 	struct fp fp;
-	struct fp_cfg c;
 	struct err err = { 0 };
-	uint32_t zero = 0;
-	int br;
 
 	if (fp_of(nl, vpc, &fp) < 0)
 		return;
-	/* the bridge may be new, and its MAC with it */
-	if (bpf_map_lookup_elem(fp.cfg, &zero, &c) == 0 &&
-	    (br = net_link_index(nl, vpc->bridge, NULL)) > 0 &&
-	    net_link_mac(nl, br, c.gw_mac, NULL) == 0)
-		bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY);
 	if (ep_set(&fp, ip, veth_idx, &err) < 0)
 		log_warn("fast path of VPC '%s': %s; the normal path carries it", vpc->name, err.msg);
 	fp_close(&fp);

@@ -24,9 +24,14 @@
 
 #define NET_FASTPATH_ENV "COOP_NET_FASTPATH"
 
-/* The MAC a container's eth0 gets: 0a:58 and its IPv4 address (so the program needs no
- * MAC per container; net/attach.c sets it). */
+/* The MAC of the interface holding ip in a VPC: 0a:58 and the IPv4 address. A container's
+ * eth0 and a VPC's bridge (its gateway address) get it (net/attach.c), so the program
+ * needs no MAC table. */
 void net_fastpath_mac(uint32_t ip, uint8_t mac[6]);
+
+/* The program's object, embedded (net/bpf/fastpath_obj.S). */
+extern const unsigned char coop_fastpath_obj[];
+extern const unsigned char coop_fastpath_obj_end[];
 
 /* After vpc's overlay device (vxlan_idx) was set up on the underlay device ul_idx with
  * address local: the program attached to both and to each container veth of vpc, eps

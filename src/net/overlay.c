@@ -490,9 +490,11 @@ static void gro_off(const char *dev)
 }
 
 /* The device as self describes it: re-created when its VNI or local address differ.
- * *created tells the caller to delete it again if a later step fails. */
+ * *created tells the caller to delete it again if a later step fails; *ret_ul is the
+ * underlay device. */
 static int device_ensure(struct net_nl *nl, const struct net_vpc *vpc,
-			 const struct net_overlay_self *self, bool *created, struct err *err)
+			 const struct net_overlay_self *self, bool *created, int *ret_ul,
+			 struct err *err)
 {
 	char dev[16];
 	uint8_t mac[6], have[6];
@@ -502,7 +504,7 @@ static int device_ensure(struct net_nl *nl, const struct net_vpc *vpc,
 
 	net_overlay_dev_name(vpc, dev);
 	*created = false;
-	if ((ul = net_link_index(nl, self->underlay_dev, err)) < 0)
+	if ((*ret_ul = ul = net_link_index(nl, self->underlay_dev, err)) < 0)
 		return err_wrap(err, "underlay device");
 	if ((idx = net_link_index(nl, dev, NULL)) > 0) {
 		if ((r = net_vxlan_info(nl, idx, &vni, &local, err)) < 0)
@@ -599,14 +601,14 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	size_t n_others;
 	bool created;
 	char dev[16];
-	int idx, k, r;
+	int idx, ul, k, r;
 
 	if ((r = net_nl_open(&nl, err)) < 0 ||
 	    (r = overlays_here(nl, ns, vpc, has, others, &n_others, err)) < 0 ||
 	    (r = net_overlay_validate(vpc, self, peers, n, others, n_others, err)) < 0)
 		return r;
 	net_overlay_dev_name(vpc, dev);
-	if ((idx = device_ensure(nl, vpc, self, &created, err)) < 0 ||
+	if ((idx = device_ensure(nl, vpc, self, &created, &ul, err)) < 0 ||
 	    (k = program(nl, idx, peers, n, err)) < 0) {
 		r = idx < 0 ? idx : k;
 		if (created)
@@ -618,8 +620,7 @@ int net_overlay_apply(struct netstate *ns, struct net_vpc *vpc, const struct net
 	if ((r = mtu_follow(nl, vpc, self->underlay_mtu - NET_OVERLAY_OVERHEAD, err)) < 0 ||
 	    (r = nft_follow(ns, has, err)) < 0 || (r = netstate_save(ns, err)) < 0)
 		return r;
-	bool fast = net_fastpath_sync(nl, vpc, idx, net_link_index(nl, self->underlay_dev, NULL),
-				      self->underlay, peers, n);
+	bool fast = net_fastpath_sync(nl, vpc, idx, ul, self->underlay, peers, n);
 	log_info("overlay %s (VPC '%s', VNI %u): %zu peers, %d changes, fast path %s", dev,
 		 vpc->name, self->vni, n, k, fast ? "on" : "off");
 	return k;

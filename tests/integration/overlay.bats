@@ -217,6 +217,8 @@ fp() {
 	d=$(dev h1 app)
 	# containers get 0a:58 and their address as MAC: the program needs none per container
 	[[ "$(cx h1 c1 ip link show eth0)" == *"link/ether 0a:58:0a:3c:01:02 "* ]]
+	# and the bridge one from its gateway address (what the program writes as source)
+	[[ "$(on h1 ip link show "cb-${d#cx-}")" == *"link/ether 0a:58:0a:3c:01:01 "* ]]
 	[ "$(fp h1 app containers)" = 1 ]
 	# the program on the VXLAN device and on the container's host veth, once each
 	veth=$(on h1 ip -o link show master "cb-${d#cx-}" | awk -F': ' '{ print $2 }' | cut -d@ -f1)

@@ -14,9 +14,6 @@
 #include "net/bpf/fastpath.h"
 #include "net/fastpath.h"
 
-extern const unsigned char coop_fastpath_obj[];
-extern const unsigned char coop_fastpath_obj_end[];
-
 static void test_mac(void **state)
 {
 	uint8_t mac[6];
