@@ -29,9 +29,13 @@ LDFLAGS += $(SANFLAGS)
 LIB_SRC := $(sort $(wildcard src/base/*.c src/runtime/*.c src/image/*.c src/net/*.c src/state/*.c src/sched/*.c src/cluster/*.c src/agent/*.c src/api/*.c src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # The overlay's tc program (src/net/bpf/fastpath.bpf.c), built for the kernel's BPF VM by
-# clang and embedded in coop by an assembler .incbin (src/net/bpf/fastpath_obj.S).
+# clang and embedded in coop by an assembler .incbin (src/net/bpf/fastpath_obj.S): once
+# with the routing mesh's part (FP_MESH: conntrack kfuncs, CO-RE), once without, for
+# kernels that lack those.
 BPF_CC  ?= clang
-BPF_OBJ := $(BUILD)/bpf/fastpath.bpf.o
+BPF_OBJ := $(BUILD)/bpf/fastpath.bpf.o $(BUILD)/bpf/fastpath_mesh.bpf.o
+BPF_DEFS := -DFASTPATH_OBJ='"$(BUILD)/bpf/fastpath.bpf.o"' \
+	    -DFASTPATH_MESH_OBJ='"$(BUILD)/bpf/fastpath_mesh.bpf.o"'
 LIB_OBJ += $(BUILD)/obj/src/net/bpf/fastpath_obj.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -54,13 +58,14 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BPF_OBJ): src/net/bpf/fastpath.bpf.c src/net/bpf/fastpath.h
+$(BUILD)/bpf/fastpath%bpf.o: src/net/bpf/fastpath.bpf.c src/net/bpf/fastpath.h
 	@mkdir -p $(dir $@)
-	$(BPF_CC) -O2 -g -target bpf -Isrc -I/usr/include/$(shell $(CC) -dumpmachine) -c -o $@ $<
+	$(BPF_CC) -O2 -g -target bpf $(if $(findstring _mesh,$@),-DFP_MESH) -Isrc \
+	    -I/usr/include/$(shell $(CC) -dumpmachine) -c -o $@ $<
 
 $(BUILD)/obj/src/net/bpf/fastpath_obj.o: src/net/bpf/fastpath_obj.S $(BPF_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -c -DFASTPATH_OBJ='"$(BPF_OBJ)"' -o $@ $<
+	$(CC) -c $(BPF_DEFS) -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -88,7 +93,7 @@ fuzz: $(BPF_OBJ)
 	  clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
 	    $$(pkg-config --cflags $(PKGS)) -o build/fuzz/$$(basename $$f .c) $$f \
 	    $(filter-out src/cli/%,$(LIB_SRC)) src/net/bpf/fastpath_obj.S \
-	    -DFASTPATH_OBJ='"$(BPF_OBJ)"' $(LDLIBS) || exit 1; done
+	    $(BPF_DEFS) $(LDLIBS) || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

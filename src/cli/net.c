@@ -637,12 +637,14 @@ static json_t *overlay_row(const struct net_vpc *v, const struct net_overlay_inf
 						       inet_ntop(AF_INET, &r->gw, g, sizeof(g)),
 						       "mac", m, "underlay", u));
 	}
-	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o,s:{s:b,s:I,s:I,s:I,s:I,s:I}}", "vpc", v->name, "device",
-			 in->dev, "vni", (json_int_t)in->vni, "local",
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o,s:{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+			 "vpc", v->name, "device", in->dev, "vni", (json_int_t)in->vni, "local",
 			 inet_ntop(AF_INET, &in->local, l, sizeof(l)), "mtu", (json_int_t)v->mtu,
-			 "peers", peers, "fastpath", "on", fp->on, "containers",
+			 "peers", peers, "fastpath", "on", fp->on, "mesh", fp->mesh, "containers",
 			 (json_int_t)fp->eps, "out", (json_int_t)fp->out, "in", (json_int_t)fp->in,
-			 "decap", (json_int_t)fp->decap, "encap", (json_int_t)fp->encap);
+			 "decap", (json_int_t)fp->decap, "encap", (json_int_t)fp->encap,
+			 "mesh_out", (json_int_t)fp->mesh_out, "mesh_back",
+			 (json_int_t)fp->mesh_back);
 }
 
 static int overlay_ls(int argc, char **argv)
@@ -658,8 +660,10 @@ static int overlay_ls(int argc, char **argv)
 	      "Usage: coop net overlay ls [-o json|table]\n"
 	      "List the VPCs with an overlay on this node as the kernel has them: VPC, DEVICE,\n"
 	      "VNI, LOCAL underlay address, MTU, FAST (the tc fast path for container traffic:\n"
-	      "on or off; -o json adds how many packets it passed: out to the VXLAN device,\n"
-	      "in from it, and those it encapsulated or decapsulated itself) and PEERS (subnet@underlay).\n\n"
+	      "on or off; -o json adds whether it also carries the routing mesh's connections\n"
+	      "(mesh) and how many packets it passed: out to the VXLAN device, in from it, those\n"
+	      "it encapsulated or decapsulated itself, and mesh segments it translated to a\n"
+	      "backend on another node and back) and PEERS (subnet@underlay).\n\n"
 	      "Example:\n"
 	      "  coop net overlay ls -o json | jq '.[].peers[].underlay'\n");
 	if (!operands(argc, argv, first, 0, 0, ""))

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/dl_bpf.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "net/bpf/fastpath.h"
@@ -23,11 +24,17 @@
 /* On the underlay device, shared by the VPCs: one filter per VPC, told apart by VNI. */
 #define FP_UL_HANDLE(vni) (0x1000000u | (vni))
 
-/* One instance's file descriptors (-1: none). */
+/* One instance's file descriptors (-1: none); mesh: the object with the routing mesh's
+ * part (FP_MESH). */
 struct fp {
 	int prog, ul, cfg, eps, peers, stats; /* ul: coop_fastpath_ul */
+	bool mesh;
 };
-#define FP_NONE { -1, -1, -1, -1, -1, -1 }
+#define FP_NONE { -1, -1, -1, -1, -1, -1, false }
+
+/* conntrack's settings in the node's network namespace, for the mesh's part */
+#define CT_SYSCTL "/proc/sys/net/netfilter/nf_conntrack_tcp_"
+#define CT_EST_DEFAULT_S 432000u /* the kernel's default: 5 days */
 
 /* Its maps by the names the object gives them. */
 static const struct {
@@ -170,6 +177,7 @@ static int fp_find(int vxlan_idx, bool with_ul, struct fp *fp)
 	if (bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
 	    c.vxlan_ifindex != (uint32_t)vxlan_idx)
 		goto fail;
+	fp->mesh = c.ct_est_ms != 0; /* only the mesh object's loader writes it */
 	if (with_ul && (fp->ul = hook_prog((int)c.ul_ifindex, FP_UL_HANDLE(c.vni))) < 0)
 		goto fail;
 	return 0;
@@ -178,11 +186,13 @@ fail:
 	return -ESTALE;
 }
 
-/* A new instance, eps sized for the node's subnet of vpc. */
-static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
+/* A new instance of the embedded object [obj, end), eps sized for the node's subnet of
+ * vpc. */
+static int fp_load_obj(const struct net_vpc *vpc, const unsigned char *img,
+		       const unsigned char *img_end, struct fp *fp, struct err *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "coop_fastpath");
-	size_t size = (size_t)(coop_fastpath_obj_end - coop_fastpath_obj);
+	size_t size = (size_t)(img_end - img);
 	unsigned bits = 32 - (unsigned)vpc->subnet.prefix;
 	uint32_t n = bits >= 16 ? 65536 : bits <= 4 ? 16 : 1u << bits;
 	struct bpf_object *obj;
@@ -191,7 +201,7 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 	int r;
 
 	*fp = (struct fp)FP_NONE;
-	if (!(obj = bpf_object__open_mem(coop_fastpath_obj, size, &oo)))
+	if (!(obj = bpf_object__open_mem(img, size, &oo)))
 		return err_msg(err, errno, "open the embedded program: %s", strerror(errno));
 	if (!(m = bpf_object__find_map_by_name(obj, "eps")) ||
 	    !(p = bpf_object__find_program_by_name(obj, "coop_fastpath")) ||
@@ -217,6 +227,50 @@ static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 out:
 	bpf_object__close(obj);
 	return r;
+}
+
+/* The object with the mesh's part, or, where the kernel refuses it (no conntrack kfuncs
+ * or no BTF: kernels before 6.0 or built without them), the one without. */
+static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
+{
+	struct err e = { 0 };
+
+	if (fp_load_obj(vpc, coop_fastpath_mesh_obj, coop_fastpath_mesh_obj_end, fp, &e) == 0) {
+		fp->mesh = true;
+		return 0;
+	}
+	log_debug("fast path: the routing mesh's part was refused (%s); loading it without",
+		  e.msg);
+	return fp_load_obj(vpc, coop_fastpath_obj, coop_fastpath_obj_end, fp, err);
+}
+
+/* conntrack's ESTABLISHED timeout here, in ms, which the mesh's part refreshes as
+ * conntrack would; and its window checks made liberal (only out-of-window RSTs are
+ * invalid), since conntrack no longer sees every segment of a connection the program
+ * carries: without it, the segments it does see (FIN, RST, those the program passes on)
+ * would be marked invalid and escape the translation. The setting is the network
+ * namespace's, as kube-proxy's --conntrack-tcp-be-liberal sets it. */
+static uint32_t ct_prepare(void)
+{
+	_cleanup_free_ char *t = NULL;
+	unsigned long s = CT_EST_DEFAULT_S;
+	struct err err = { 0 };
+
+	if (fs_read(CT_SYSCTL "timeout_established", &t, NULL) == 0)
+		s = strtoul(t, NULL, 10);
+	if (s == 0 || s > UINT32_MAX / 1000)
+		s = s ? UINT32_MAX / 1000 : CT_EST_DEFAULT_S;
+	free(t), t = NULL;
+	if (fs_read(CT_SYSCTL "be_liberal", &t, NULL) == 0 && t[0] == '0') {
+		if (fs_write(CT_SYSCTL "be_liberal", "1\n", &err) < 0) {
+			log_warn("routing mesh: cannot set nf_conntrack_tcp_be_liberal (%s); its "
+				 "connections stay on the kernel's path", err.msg);
+			return 0;
+		}
+		log_info("routing mesh: set net.netfilter.nf_conntrack_tcp_be_liberal=1 for the "
+			 "fast path (%s=off turns the fast path off)", NET_FASTPATH_ENV);
+	}
+	return (uint32_t)(s * 1000);
 }
 
 static void cfg_fill(const struct net_vpc *vpc, int vxlan_idx, int ul_idx, struct in_addr local,
@@ -330,6 +384,8 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 		fresh = true;
 	}
 	cfg_fill(vpc, vxlan_idx, ul_idx, local, &c);
+	if (fp.mesh)
+		c.ct_est_ms = ct_prepare();
 	if (bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY) < 0) {
 		r = err_sys(&err, errno, "write its configuration");
 		goto warn;
@@ -429,10 +485,15 @@ void net_fastpath_read(struct net_nl *nl, const struct net_vpc *vpc,
 	if (fp_of(nl, vpc, &fp) < 0)
 		return;
 	ret->on = true;
+	ret->mesh = fp.mesh;
 	if ((ncpu = libbpf_num_possible_cpus()) > 0) {
 		_cleanup_free_ uint64_t *v = xcalloc((size_t)ncpu, sizeof(*v));
-		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out, [FP_STAT_IN] = &ret->in,
-				     [FP_STAT_DECAP] = &ret->decap, [FP_STAT_ENCAP] = &ret->encap };
+		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out,
+				     [FP_STAT_IN] = &ret->in,
+				     [FP_STAT_DECAP] = &ret->decap,
+				     [FP_STAT_ENCAP] = &ret->encap,
+				     [FP_STAT_MESH_OUT] = &ret->mesh_out,
+				     [FP_STAT_MESH_BACK] = &ret->mesh_back };
 		for (uint32_t k = 0; k < FP_STAT_N; k++)
 			if (bpf_map_lookup_elem(fp.stats, &k, v) == 0)
 				for (int i = 0; i < ncpu; i++)

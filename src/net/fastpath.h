@@ -29,9 +29,12 @@
  * needs no MAC table. */
 void net_fastpath_mac(uint32_t ip, uint8_t mac[6]);
 
-/* The program's object, embedded (net/bpf/fastpath_obj.S). */
+/* The program's objects, embedded (net/bpf/fastpath_obj.S): with the routing mesh's part
+ * and without. */
 extern const unsigned char coop_fastpath_obj[];
 extern const unsigned char coop_fastpath_obj_end[];
+extern const unsigned char coop_fastpath_mesh_obj[];
+extern const unsigned char coop_fastpath_mesh_obj_end[];
 
 /* After vpc's overlay device (vxlan_idx) was set up on the underlay device ul_idx with
  * address local: the program attached to both and to each container veth of vpc, eps
@@ -53,6 +56,9 @@ struct net_fastpath_stats {
 	uint64_t in;   /* packets redirected from the VXLAN device into containers */
 	uint64_t decap; /* VXLAN packets it decapsulated itself into containers */
 	uint64_t encap; /* container packets it encapsulated itself to the underlay */
+	uint64_t mesh_out;  /* mesh segments it translated to a backend on another node */
+	uint64_t mesh_back; /* and those it translated back to the client */
+	bool mesh;     /* it carries the routing mesh's established connections */
 	unsigned eps;  /* containers it delivers to */
 };
 /* What vpc's instance here did; on = false when there is none. */

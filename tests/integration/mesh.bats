@@ -210,6 +210,46 @@ EOF
 	done
 }
 
+# mesh_fp hI FIELD: FIELD of hI's fast path of the default VPC (overlay ls -o json)
+mesh_fp() {
+	coop_on "$1" net overlay ls -o json | jq -r --arg f "$2" '.[] | select(.vpc == "default") | .fastpath[$f]'
+}
+# closed_on hI: hI's conntrack has no entry for port PORT left ESTABLISHED (prints those)
+closed_on() {
+	! on "$1" cat /proc/net/nf_conntrack | grep "dport=$PORT " | grep ESTABLISHED
+}
+
+@test "mesh: the no-replica host's fast path carries established mesh connections, bulk included" {
+	local client f sum h pid out0 back0 i got
+	client=$([ "$SPARE" = h1 ] && echo h2 || echo h1)
+	[ "$(mesh_fp "$SPARE" mesh)" = true ] || fail "$SPARE: the fast path has no mesh part: $(coop_on "$SPARE" net overlay ls -o json)"
+	[ "$(on "$SPARE" cat /proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal)" = 1 ]
+	out0=$(mesh_fp "$SPARE" mesh_out) back0=$(mesh_fp "$SPARE" mesh_back)
+	# the same 3 MB random file in every replica's /www
+	f=$CL_DIR/big
+	head -c 3000000 /dev/urandom >"$f"
+	sum=$(sha256sum <"$f" | cut -d' ' -f1)
+	for h in $HOSTS; do
+		pid=$(ctr "$h" web pid)
+		[ -n "$pid" ] || fail "no web container on $h"
+		on "$h" sh -c "cat '$f' > /proc/$pid/root/www/big"
+	done
+	# downloads through the spare host: the answer's bulk (GSO) takes the kernel's path,
+	# its ACKs and the requests the program's, in one connection
+	for i in 1 2 3 4 5 6; do
+		got=$(on "$client" curl -sS --max-time 20 "http://$(cl_ip "$SPARE"):$PORT/big" | sha256sum | cut -d' ' -f1)
+		[ "$got" = "$sum" ] || fail "download $i through $SPARE: sha256 $got, want $sum"
+	done
+	for i in $(seq 20); do
+		[[ "$(fetch "$client" "$(cl_ip "$SPARE")")" == "hello from "* ]] || fail "request $i through $SPARE failed"
+	done
+	[ "$(mesh_fp "$SPARE" mesh_out)" -gt $((out0 + 20)) ] || fail "mesh_out $(mesh_fp "$SPARE" mesh_out), was $out0"
+	[ "$(mesh_fp "$SPARE" mesh_back)" -gt $((back0 + 20)) ] || fail "mesh_back $(mesh_fp "$SPARE" mesh_back), was $back0"
+	report "$SPARE's program translated $(($(mesh_fp "$SPARE" mesh_out) - out0)) segments out, $(($(mesh_fp "$SPARE" mesh_back) - back0)) back"
+	# conntrack saw every connection close (FIN and RST stay on its path)
+	cl_until 5 "no connection to $PORT left ESTABLISHED on $SPARE" closed_on "$SPARE"
+}
+
 @test "mesh: a killed host's backends vanish everywhere; the port keeps answering" {
 	local victim client h ip t0 out fails
 	# a replica host that is neither h1 (the leader) nor the spare

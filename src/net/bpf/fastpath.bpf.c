@@ -29,12 +29,18 @@
  * as before. Isolation holds by construction: the program sees only its VPC's CIDR,
  * redirects only to its VPC's device, and its eps map holds only its VPC's containers.
  *
- * Built with clang -target bpf; the object is embedded in coop (fastpath_obj.S). */
+ * Built with FP_MESH (the object coop loads first), coop_fastpath_ul also carries the
+ * routing mesh's established TCP connections through a node without a replica (see
+ * "The routing mesh" below); without it (a kernel lacking conntrack's BPF functions or
+ * BTF), that traffic stays on the kernel's path.
+ *
+ * Built with clang -target bpf; the objects are embedded in coop (fastpath_obj.S). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -250,6 +256,284 @@ int coop_fastpath(struct __sk_buff *skb)
 	return bpf_redirect(f.ifindex, 0);
 }
 
+
+#ifdef FP_MESH
+/* ---- The routing mesh ----
+ *
+ * A client reaches a published port on a node without a replica; the kernel's nft rules
+ * (net/nft.c) DNAT the connection's first packet to a backend on another node and
+ * masquerade it to this node's VXLAN address, and conntrack records both translations.
+ * From then on every packet of the connection would take the kernel's whole forward path
+ * twice (conntrack, nat, routing, forward and postrouting hooks, the VXLAN device). Here,
+ * for a connection that conntrack has ESTABLISHED with both translations, the program
+ * looks the entry up (bpf_skb_ct_lookup), applies its translations itself and
+ *   client -> here (underlay, no VXLAN): rewrites to the backend, encapsulates (encap)
+ *     and sends it to the backend's node;
+ *   backend -> here (VXLAN of this VPC, for this node's VXLAN address): decapsulates,
+ *     rewrites back to the published address and port, and sends it to the client.
+ * It refreshes the entry's timeout as conntrack would. SYN, FIN and RST segments, GSO
+ * packets, and anything the route or its MTU does not allow, go to the kernel, so
+ * conntrack still sees each connection open and close; the loader sets
+ * nf_conntrack_tcp_be_liberal, since conntrack no longer sees every segment's sequence
+ * numbers (the window checks would otherwise mark those it does see invalid). */
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+/* The parts of conntrack's entry read here; CO-RE finds them in the kernel's BTF. */
+union nf_inet_addr {
+	__u32 all[4];
+	__be32 ip;
+};
+union nf_conntrack_man_proto {
+	__be16 all;
+};
+struct nf_conntrack_man {
+	union nf_inet_addr u3;
+	union nf_conntrack_man_proto u;
+};
+struct nf_conntrack_tuple {
+	struct nf_conntrack_man src;
+	struct {
+		union nf_inet_addr u3;
+		union {
+			__be16 all;
+		} u;
+	} dst;
+};
+struct nf_conntrack_tuple_hash {
+	struct nf_conntrack_tuple tuple;
+};
+struct ip_ct_tcp {
+	__u8 state;
+};
+union nf_conntrack_proto {
+	struct ip_ct_tcp tcp;
+};
+struct nf_conn {
+	struct nf_conntrack_tuple_hash tuplehash[2];
+	unsigned long status;
+	union nf_conntrack_proto proto;
+};
+#pragma clang attribute pop
+
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+extern int bpf_ct_change_timeout(struct nf_conn *ct, __u32 msecs) __ksym;
+
+#define CT_SRC_NAT (1UL << 4)  /* IPS_SRC_NAT */
+#define CT_DST_NAT (1UL << 5)  /* IPS_DST_NAT */
+#define CT_TCP_ESTABLISHED 3   /* TCP_CONNTRACK_ESTABLISHED */
+#define TCP_NO_FAST 0x07       /* FIN, SYN, RST: for conntrack to see */
+
+/* One side of a translation: address and port, network order. */
+struct mesh_ep {
+	__u32 ip;
+	__u16 port;
+};
+
+/* Whether tuple t is saddr:sport -> daddr:dport. */
+static __always_inline int ct_is(const struct nf_conntrack_tuple *t, __u32 saddr, __u32 daddr,
+				 __u16 sport, __u16 dport)
+{
+	return t->src.u3.ip == saddr && t->src.u.all == sport && t->dst.u3.ip == daddr &&
+	       t->dst.u.all == dport;
+}
+
+/* A packet answering tuple t goes from t's destination to t's source. */
+static __always_inline int ct_to(const struct nf_conntrack_tuple *t, struct mesh_ep to[2])
+{
+	to[0].ip = t->dst.u3.ip;
+	to[0].port = t->dst.u.all;
+	to[1].ip = t->src.u3.ip;
+	to[1].port = t->src.u.all;
+	return 1;
+}
+
+/* A mesh connection's translation for the packet saddr:sport -> daddr:dport, when conntrack
+ * has it ESTABLISHED with both DNAT and SNAT, the packet in direction dir (0: client ->
+ * published port, 1: backend -> this node): to = the new source and destination. Refreshes
+ * the entry's timeout. */
+static __always_inline int mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c, __u32 saddr,
+				   __u32 daddr, __u16 sport, __u16 dport, int dir,
+				   struct mesh_ep to[2])
+{
+	struct bpf_sock_tuple t = {
+		.ipv4 = { .saddr = saddr, .daddr = daddr, .sport = sport, .dport = dport },
+	};
+	struct bpf_ct_opts o = { 0 };
+	struct nf_conn *ct;
+	int ok;
+
+	/* set one by one: an initialised struct would be copied from a .rodata map */
+	o.netns_id = BPF_F_CURRENT_NETNS;
+	o.l4proto = IPPROTO_TCP;
+	if (!(ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &o, sizeof(o))))
+		return 0;
+	/* the packet's own tuple is tuplehash[dir]; the other is what it becomes, reversed.
+	 * Constant indices: CO-RE relocates each access path, not a computed index. */
+	ok = (ct->status & (CT_SRC_NAT | CT_DST_NAT)) == (CT_SRC_NAT | CT_DST_NAT) &&
+	     ct->proto.tcp.state == CT_TCP_ESTABLISHED &&
+	     (dir ? ct_is(&ct->tuplehash[1].tuple, saddr, daddr, sport, dport) &&
+			ct_to(&ct->tuplehash[0].tuple, to)
+		  : ct_is(&ct->tuplehash[0].tuple, saddr, daddr, sport, dport) &&
+			ct_to(&ct->tuplehash[1].tuple, to));
+	if (ok)
+		bpf_ct_change_timeout(ct, c->ct_est_ms);
+	bpf_ct_release(ct);
+	return ok;
+}
+
+#define TCP_CSUM_OFF(l4) ((l4) + __builtin_offsetof(struct tcphdr, check))
+
+/* Rewrites the IPv4/TCP packet at l3 (options-free) to to[0] -> to[1], both checksums
+ * updated incrementally (the pseudo header's addresses included; a partial checksum is
+ * kept so). */
+static __always_inline int mesh_nat(struct __sk_buff *skb, __u32 l3, const struct mesh_ep from[2],
+				    const struct mesh_ep to[2])
+{
+	const __u32 l4 = l3 + sizeof(struct iphdr);
+
+	/* saddr and daddr, source and dest lie next to each other (no table: it would be a
+	 * .rodata map) */
+	for (int i = 0; i < 2; i++) {
+		__u32 ipoff = l3 + __builtin_offsetof(struct iphdr, saddr) + 4 * i,
+		      portoff = l4 + __builtin_offsetof(struct tcphdr, source) + 2 * i;
+
+		if (from[i].ip != to[i].ip &&
+		    (bpf_l4_csum_replace(skb, TCP_CSUM_OFF(l4), from[i].ip, to[i].ip,
+					 BPF_F_PSEUDO_HDR | sizeof(__u32)) < 0 ||
+		     bpf_l3_csum_replace(skb, l3 + __builtin_offsetof(struct iphdr, check),
+					 from[i].ip, to[i].ip, sizeof(__u32)) < 0 ||
+		     bpf_skb_store_bytes(skb, ipoff, &to[i].ip, sizeof(__u32), 0) < 0))
+			return -1;
+		if (from[i].port != to[i].port &&
+		    (bpf_l4_csum_replace(skb, TCP_CSUM_OFF(l4), from[i].port, to[i].port,
+					 sizeof(__u16)) < 0 ||
+		     bpf_skb_store_bytes(skb, portoff, &to[i].port, sizeof(__u16), 0) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* The route from a translated packet's source to its destination (to), arriving on
+ * ingress: success only; f filled. */
+static __always_inline int mesh_route(struct __sk_buff *skb, const struct iphdr *ip,
+				      const struct mesh_ep to[2], struct bpf_fib_lookup *f)
+{
+	*f = (struct bpf_fib_lookup){
+		.family = AF_INET,
+		.tos = ip->tos,
+		.l4_protocol = IPPROTO_TCP,
+		.ifindex = skb->ingress_ifindex,
+		.ipv4_src = to[0].ip,
+		.ipv4_dst = to[1].ip,
+	};
+	return bpf_fib_lookup(skb, f, sizeof(*f), 0) == BPF_FIB_LKUP_RET_SUCCESS;
+}
+
+/* A client's segment for a published port here (plain IPv4 on the underlay): to its
+ * backend over the overlay, or TC_ACT_UNSPEC. */
+static __always_inline int mesh_out(struct __sk_buff *skb, const struct fp_cfg *c)
+{
+	const __u32 l3 = sizeof(struct ethhdr), need = l3 + sizeof(struct iphdr) +
+						       sizeof(struct tcphdr);
+	struct mesh_ep from[2], to[2];
+	struct bpf_fib_lookup f;
+	struct iphdr *ip;
+	struct tcphdr *th;
+	struct fp_peer *p;
+	void *data, *end;
+	__u32 nh;
+
+	if (skb->gso_size || skb->len < need || bpf_skb_pull_data(skb, need) < 0)
+		return TC_ACT_UNSPEC;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_UNSPEC;
+	ip = data + l3;
+	th = (void *)(ip + 1);
+	if (ip->ihl != 5 || ip->ttl <= 1 || (ip->frag_off & bpf_htons(0x3fff)) ||
+	    (((__u8 *)th)[13] & TCP_NO_FAST))
+		return TC_ACT_UNSPEC;
+	from[0] = (struct mesh_ep){ ip->saddr, th->source };
+	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
+	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 0, to) ||
+	    !in_vpc(c, to[1].ip))
+		return TC_ACT_UNSPEC;
+	/* the helpers may have moved the data */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_UNSPEC;
+	ip = data + l3;
+	if (!mesh_route(skb, ip, to, &f) || f.ifindex != c->vxlan_ifindex)
+		return TC_ACT_UNSPEC;
+	nh = f.ipv4_dst;
+	if (!(p = bpf_map_lookup_elem(&peers, &nh)) || mesh_nat(skb, l3, from, to) < 0)
+		return TC_ACT_UNSPEC;
+	count(FP_STAT_MESH_OUT);
+	return encap(skb, c, &f, p);
+}
+
+/* The backend's segment back (v: its VXLAN headers, validated, for this node's VPC, the
+ * inner destination no container here): decapsulated, translated back, to the client. */
+static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg *c)
+{
+	const __u32 l3 = sizeof(struct ethhdr), outer = sizeof(struct ethhdr) + FP_ENCAP_LEN,
+		    need = outer + sizeof(struct iphdr) + sizeof(struct tcphdr);
+	struct mesh_ep from[2], to[2];
+	struct bpf_fib_lookup f;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	struct tcphdr *th;
+	void *data, *end;
+
+	if (skb->gso_size || skb->len < need || bpf_skb_pull_data(skb, need) < 0)
+		return TC_ACT_UNSPEC;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_UNSPEC;
+	ip = data + outer;
+	th = (void *)(ip + 1);
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) || (((__u8 *)th)[13] & TCP_NO_FAST))
+		return TC_ACT_UNSPEC;
+	from[0] = (struct mesh_ep){ ip->saddr, th->source };
+	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
+	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to))
+		return TC_ACT_UNSPEC;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_UNSPEC;
+	if (!mesh_route(skb, data + outer, to, &f) ||
+	    bpf_skb_adjust_room(skb, -FP_ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) < 0)
+		return TC_ACT_UNSPEC;
+	if (mesh_nat(skb, l3, from, to) < 0)
+		return TC_ACT_SHOT; /* half rewritten: cannot go on */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + l3 + sizeof(struct iphdr) > end)
+		return TC_ACT_SHOT;
+	eth = data;
+	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	ttl_dec(data + l3);
+	count(FP_STAT_MESH_BACK);
+	return bpf_redirect(f.ifindex, 0);
+}
+#endif
+
 /* bpf_fib_lookup and bpf_redirect_peer are for GPL-compatible programs only */
 SEC("tc")
 int coop_fastpath_ul(struct __sk_buff *skb)
@@ -265,6 +549,12 @@ int coop_fastpath_ul(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
+#ifdef FP_MESH
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	if (c->ct_est_ms && (void *)(ip + 1) <= end && ip->protocol == IPPROTO_TCP &&
+	    ip->daddr == c->local)
+		return mesh_out(skb, c);
+#endif
 	if (data + need > end) {
 		if (skb->len < need || bpf_skb_pull_data(skb, need) < 0)
 			return TC_ACT_UNSPEC;
@@ -282,8 +572,13 @@ int coop_fastpath_ul(struct __sk_buff *skb)
 	    !in_vpc(c, v->iip.saddr))
 		return TC_ACT_UNSPEC;
 	daddr = v->iip.daddr;
-	if (!(e = bpf_map_lookup_elem(&eps, &daddr)))
+	if (!(e = bpf_map_lookup_elem(&eps, &daddr))) {
+#ifdef FP_MESH
+		if (c->ct_est_ms && v->iip.protocol == IPPROTO_TCP)
+			return mesh_back(skb, c);
+#endif
 		return TC_ACT_UNSPEC;
+	}
 	/* outer IP, UDP, VXLAN and the inner Ethernet header go; the outer Ethernet header
 	 * stays for the inner packet. The inner segment size stays (GSO). */
 	if (bpf_skb_adjust_room(skb, -FP_ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) < 0)

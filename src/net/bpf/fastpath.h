@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define FP_VERSION 2
+#define FP_VERSION 3
 
 struct fp_cfg {
 	__u32 version;       /* FP_VERSION of the loader that wrote it */
@@ -19,6 +19,7 @@ struct fp_cfg {
 	__u32 ul_ifindex;    /* the underlay device (coop_fastpath_ul's) */
 	__u32 local;         /* this node's underlay address */
 	__u32 vni;           /* the VPC's VNI */
+	__u32 ct_est_ms;     /* conntrack's ESTABLISHED timeout; 0: the mesh's path off */
 };
 
 struct fp_ep {
@@ -33,8 +34,18 @@ struct fp_peer {
 
 /* out: container -> VXLAN device; in: VXLAN device -> container; decap: underlay device
  * -> container, decapsulated by the program; encap: container -> underlay device,
- * encapsulated by the program */
-enum { FP_STAT_OUT, FP_STAT_IN, FP_STAT_DECAP, FP_STAT_ENCAP, FP_STAT_N };
+ * encapsulated by the program; mesh_out: a client's segment for a published port here,
+ * translated and encapsulated to its backend on another node; mesh_back: the backend's
+ * answer, decapsulated and translated back to the client */
+enum {
+	FP_STAT_OUT,
+	FP_STAT_IN,
+	FP_STAT_DECAP,
+	FP_STAT_ENCAP,
+	FP_STAT_MESH_OUT,
+	FP_STAT_MESH_BACK,
+	FP_STAT_N
+};
 
 #define FP_VXLAN_PORT 4789
 #define FP_VXLAN_HLEN 8
