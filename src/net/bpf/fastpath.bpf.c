@@ -188,75 +188,6 @@ static __always_inline int encap(struct __sk_buff *skb, const struct fp_cfg *c,
 	return bpf_redirect_neigh(c->ul_ifindex, NULL, 0, 0);
 }
 
-SEC("tc")
-int coop_fastpath(struct __sk_buff *skb)
-{
-	__u32 zero = 0;
-	struct fp_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
-	void *data, *end;
-	struct ethhdr *eth;
-	struct iphdr *ip;
-
-	if (!c || !c->vxlan_ifindex || skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + sizeof(*eth) + sizeof(*ip) > end) {
-		if (bpf_skb_pull_data(skb, sizeof(*eth) + sizeof(*ip)) < 0)
-			return TC_ACT_OK;
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		if (data + sizeof(*eth) + sizeof(*ip) > end)
-			return TC_ACT_OK;
-	}
-	eth = data;
-	ip = data + sizeof(*eth);
-	if (ip->version != 4 || ip->ttl <= 1 || !in_vpc(c, ip->saddr))
-		return TC_ACT_OK;
-
-	if (skb->ingress_ifindex == c->vxlan_ifindex) {
-		__u32 daddr = ip->daddr;
-		struct fp_ep *e = bpf_map_lookup_elem(&eps, &daddr);
-
-		if (!e)
-			return TC_ACT_OK;
-		return deliver(c, eth, ip, e, daddr, FP_STAT_IN);
-	}
-
-	if (!in_vpc(c, ip->daddr))
-		return TC_ACT_OK;
-	struct bpf_fib_lookup f = {
-		.family = AF_INET,
-		.tos = ip->tos,
-		.l4_protocol = ip->protocol,
-		.tot_len = 0, /* 0: the MTU is checked against the skb, GSO-aware */
-		.ifindex = skb->ingress_ifindex,
-		.ipv4_src = ip->saddr,
-		.ipv4_dst = ip->daddr,
-	};
-	if (bpf_fib_lookup(skb, &f, sizeof(f), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
-	    f.ifindex != c->vxlan_ifindex)
-		return TC_ACT_OK;
-	/* the route's next hop is the peer's VXLAN address (f.ipv4_dst now) */
-	__u32 nh = f.ipv4_dst;
-	struct fp_peer *p = c->local && c->ul_ifindex ? bpf_map_lookup_elem(&peers, &nh) : NULL;
-	if (p)
-		return encap(skb, c, &f, p);
-	/* the helper may have moved the data: load the pointers again */
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	eth = data;
-	ip = data + sizeof(*eth);
-	if ((void *)(ip + 1) > end)
-		return TC_ACT_OK;
-	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
-	ttl_dec(ip);
-	count(FP_STAT_OUT);
-	return bpf_redirect(f.ifindex, 0);
-}
-
-
 #ifdef FP_MESH
 /* ---- The routing mesh ----
  *
@@ -358,11 +289,12 @@ static __always_inline int ct_to(const struct nf_conntrack_tuple *t, struct mesh
 	return 1;
 }
 
-/* A mesh connection's translation for the packet saddr:sport -> daddr:dport, when conntrack
- * has it ESTABLISHED with both DNAT and SNAT, the packet in direction dir (0: client ->
- * published port, 1: backend -> this node): to = the new source and destination. Refreshes
+/* A published port's translation for the packet saddr:sport -> daddr:dport, when conntrack
+ * has the connection ESTABLISHED with a DNAT, the packet in direction dir (0: client ->
+ * published port, 1: backend -> client): to = the new source and destination. Returns the
+ * entry's NAT bits (CT_DST_NAT, and CT_SRC_NAT when masqueraded), 0 for none; refreshes
  * the entry's timeout. */
-static __always_inline int mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c, __u32 saddr,
+static __always_inline unsigned long mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c, __u32 saddr,
 				   __u32 daddr, __u16 sport, __u16 dport, int dir,
 				   struct mesh_ep to[2])
 {
@@ -371,6 +303,7 @@ static __always_inline int mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c
 	};
 	struct bpf_ct_opts o = { 0 };
 	struct nf_conn *ct;
+	unsigned long nat;
 	int ok;
 
 	/* set one by one: an initialised struct would be copied from a .rodata map */
@@ -380,8 +313,8 @@ static __always_inline int mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c
 		return 0;
 	/* the packet's own tuple is tuplehash[dir]; the other is what it becomes, reversed.
 	 * Constant indices: CO-RE relocates each access path, not a computed index. */
-	ok = (ct->status & (CT_SRC_NAT | CT_DST_NAT)) == (CT_SRC_NAT | CT_DST_NAT) &&
-	     ct->proto.tcp.state == CT_TCP_ESTABLISHED &&
+	nat = ct->status & (CT_SRC_NAT | CT_DST_NAT);
+	ok = (nat & CT_DST_NAT) && ct->proto.tcp.state == CT_TCP_ESTABLISHED &&
 	     (dir ? ct_is(&ct->tuplehash[1].tuple, saddr, daddr, sport, dport) &&
 			ct_to(&ct->tuplehash[0].tuple, to)
 		  : ct_is(&ct->tuplehash[0].tuple, saddr, daddr, sport, dport) &&
@@ -389,7 +322,7 @@ static __always_inline int mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c
 	if (ok)
 		bpf_ct_change_timeout(ct, c->ct_est_ms);
 	bpf_ct_release(ct);
-	return ok;
+	return ok ? nat : 0;
 }
 
 #define TCP_CSUM_OFF(l4) ((l4) + __builtin_offsetof(struct tcphdr, check))
@@ -440,8 +373,9 @@ static __always_inline int mesh_route(struct __sk_buff *skb, const struct iphdr 
 	return bpf_fib_lookup(skb, f, sizeof(*f), 0) == BPF_FIB_LKUP_RET_SUCCESS;
 }
 
-/* A client's segment for a published port here (plain IPv4 on the underlay): to its
- * backend over the overlay, or TC_ACT_UNSPEC. */
+/* A client's segment for a published port here (plain IPv4 on the underlay): into its
+ * backend's namespace when that is a container of the VPC here, else (masqueraded) over
+ * the overlay to its node; or TC_ACT_UNSPEC. */
 static __always_inline int mesh_out(struct __sk_buff *skb, const struct fp_cfg *c)
 {
 	const __u32 l3 = sizeof(struct ethhdr), need = l3 + sizeof(struct iphdr) +
@@ -451,8 +385,10 @@ static __always_inline int mesh_out(struct __sk_buff *skb, const struct fp_cfg *
 	struct iphdr *ip;
 	struct tcphdr *th;
 	struct fp_peer *p;
+	struct fp_ep *e;
 	void *data, *end;
-	__u32 nh;
+	unsigned long nat;
+	__u32 nh, daddr;
 
 	if (skb->gso_size || skb->len < need || bpf_skb_pull_data(skb, need) < 0)
 		return TC_ACT_UNSPEC;
@@ -467,8 +403,20 @@ static __always_inline int mesh_out(struct __sk_buff *skb, const struct fp_cfg *
 		return TC_ACT_UNSPEC;
 	from[0] = (struct mesh_ep){ ip->saddr, th->source };
 	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
-	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 0, to) ||
-	    !in_vpc(c, to[1].ip))
+	nat = mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 0, to);
+	if (!nat || !in_vpc(c, to[1].ip))
+		return TC_ACT_UNSPEC;
+	daddr = to[1].ip;
+	if ((e = bpf_map_lookup_elem(&eps, &daddr))) {
+		if (mesh_nat(skb, l3, from, to) < 0)
+			return TC_ACT_SHOT; /* half rewritten: cannot go on */
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		if (data + l3 + sizeof(struct iphdr) > end)
+			return TC_ACT_SHOT;
+		return deliver(c, data, data + l3, e, daddr, FP_STAT_MESH_OUT);
+	}
+	if (!(nat & CT_SRC_NAT))
 		return TC_ACT_UNSPEC;
 	/* the helpers may have moved the data */
 	data = (void *)(long)skb->data;
@@ -510,7 +458,8 @@ static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg 
 		return TC_ACT_UNSPEC;
 	from[0] = (struct mesh_ep){ ip->saddr, th->source };
 	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
-	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to))
+	if (mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to) !=
+	    (CT_SRC_NAT | CT_DST_NAT))
 		return TC_ACT_UNSPEC;
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
@@ -532,7 +481,132 @@ static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg 
 	count(FP_STAT_MESH_BACK);
 	return bpf_redirect(f.ifindex, 0);
 }
+
+/* A container's answer on a connection to a published port here (on its host veth, the
+ * destination outside the VPC): translated back to the published address and port and
+ * sent to the client, skipping the bridge, the IP forward and netfilter; or TC_ACT_OK. */
+static __always_inline int mesh_reply(struct __sk_buff *skb, const struct fp_cfg *c)
+{
+	const __u32 l3 = sizeof(struct ethhdr), need = l3 + sizeof(struct iphdr) +
+						       sizeof(struct tcphdr);
+	struct mesh_ep from[2], to[2];
+	struct bpf_fib_lookup f;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	struct tcphdr *th;
+	void *data, *end;
+
+	if (skb->len < need || bpf_skb_pull_data(skb, need) < 0)
+		return TC_ACT_OK;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_OK;
+	ip = data + l3;
+	th = (void *)(ip + 1);
+	if (ip->protocol != IPPROTO_TCP || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) ||
+	    (((__u8 *)th)[13] & TCP_NO_FAST))
+		return TC_ACT_OK;
+	from[0] = (struct mesh_ep){ ip->saddr, th->source };
+	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
+	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to))
+		return TC_ACT_OK;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return TC_ACT_OK;
+	/* the kernel's path would route it anywhere but back into the VPC */
+	if (!mesh_route(skb, data + l3, to, &f) || f.ifindex == c->vxlan_ifindex ||
+	    in_vpc(c, to[1].ip))
+		return TC_ACT_OK;
+	if (mesh_nat(skb, l3, from, to) < 0)
+		return TC_ACT_SHOT;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + l3 + sizeof(struct iphdr) > end)
+		return TC_ACT_SHOT;
+	eth = data;
+	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	ttl_dec(data + l3);
+	count(FP_STAT_MESH_BACK);
+	return bpf_redirect(f.ifindex, 0);
+}
 #endif
+
+SEC("tc")
+int coop_fastpath(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct fp_cfg *c = bpf_map_lookup_elem(&cfg, &zero);
+	void *data, *end;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+
+	if (!c || !c->vxlan_ifindex || skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + sizeof(*eth) + sizeof(*ip) > end) {
+		if (bpf_skb_pull_data(skb, sizeof(*eth) + sizeof(*ip)) < 0)
+			return TC_ACT_OK;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		if (data + sizeof(*eth) + sizeof(*ip) > end)
+			return TC_ACT_OK;
+	}
+	eth = data;
+	ip = data + sizeof(*eth);
+	if (ip->version != 4 || ip->ttl <= 1 || !in_vpc(c, ip->saddr))
+		return TC_ACT_OK;
+
+	if (skb->ingress_ifindex == c->vxlan_ifindex) {
+		__u32 daddr = ip->daddr;
+		struct fp_ep *e = bpf_map_lookup_elem(&eps, &daddr);
+
+		if (!e)
+			return TC_ACT_OK;
+		return deliver(c, eth, ip, e, daddr, FP_STAT_IN);
+	}
+
+	if (!in_vpc(c, ip->daddr)) {
+#ifdef FP_MESH
+		if (c->ct_est_ms && ip->protocol == IPPROTO_TCP)
+			return mesh_reply(skb, c);
+#endif
+		return TC_ACT_OK;
+	}
+	struct bpf_fib_lookup f = {
+		.family = AF_INET,
+		.tos = ip->tos,
+		.l4_protocol = ip->protocol,
+		.tot_len = 0, /* 0: the MTU is checked against the skb, GSO-aware */
+		.ifindex = skb->ingress_ifindex,
+		.ipv4_src = ip->saddr,
+		.ipv4_dst = ip->daddr,
+	};
+	if (bpf_fib_lookup(skb, &f, sizeof(f), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
+	    f.ifindex != c->vxlan_ifindex)
+		return TC_ACT_OK;
+	/* the route's next hop is the peer's VXLAN address (f.ipv4_dst now) */
+	__u32 nh = f.ipv4_dst;
+	struct fp_peer *p = c->local && c->ul_ifindex ? bpf_map_lookup_elem(&peers, &nh) : NULL;
+	if (p)
+		return encap(skb, c, &f, p);
+	/* the helper may have moved the data: load the pointers again */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = data + sizeof(*eth);
+	if ((void *)(ip + 1) > end)
+		return TC_ACT_OK;
+	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	ttl_dec(ip);
+	count(FP_STAT_OUT);
+	return bpf_redirect(f.ifindex, 0);
+}
+
 
 /* bpf_fib_lookup and bpf_redirect_peer are for GPL-compatible programs only */
 SEC("tc")
