@@ -189,22 +189,24 @@ static __always_inline int encap(struct __sk_buff *skb, const struct fp_cfg *c,
 }
 
 #ifdef FP_MESH
-/* ---- The routing mesh ----
+/* ---- Published ports and the routing mesh ----
  *
- * A client reaches a published port on a node without a replica; the kernel's nft rules
- * (net/nft.c) DNAT the connection's first packet to a backend on another node and
- * masquerade it to this node's VXLAN address, and conntrack records both translations.
- * From then on every packet of the connection would take the kernel's whole forward path
- * twice (conntrack, nat, routing, forward and postrouting hooks, the VXLAN device). Here,
- * for a connection that conntrack has ESTABLISHED with both translations, the program
- * looks the entry up (bpf_skb_ct_lookup), applies its translations itself and
- *   client -> here (underlay, no VXLAN): rewrites to the backend, encapsulates (encap)
- *     and sends it to the backend's node;
- *   backend -> here (VXLAN of this VPC, for this node's VXLAN address): decapsulates,
- *     rewrites back to the published address and port, and sends it to the client.
+ * A client reaches a published port on this node's address; the kernel's nft rules
+ * (net/nft.c) DNAT the connection's first packet to a backend — a container here, or one
+ * on another node, then also masqueraded to this node's VXLAN address — and conntrack
+ * records the translations. From then on every packet of the connection would take the
+ * kernel's whole forward path (conntrack, nat, routing, forward and postrouting hooks,
+ * the bridge or the VXLAN device). Here, for a connection that conntrack has ESTABLISHED
+ * with a DNAT, the program looks the entry up (bpf_skb_ct_lookup), applies its
+ * translations itself and sends the segment on:
+ *   client -> here (underlay, no VXLAN): into the backend's namespace when it is a
+ *     container of the VPC here (mesh_out -> deliver), else encapsulated to its node;
+ *   remote backend -> here (VXLAN of this VPC, not for a container): decapsulated and
+ *     out to the client (mesh_back);
+ *   local backend -> its host veth, for outside the VPC: out to the client (mesh_reply).
  * It refreshes the entry's timeout as conntrack would. SYN, FIN and RST segments, GSO
- * packets, and anything the route or its MTU does not allow, go to the kernel, so
- * conntrack still sees each connection open and close; the loader sets
+ * packets from the underlay, and anything the route or its MTU does not allow go to the
+ * kernel, so conntrack still sees each connection open and close; the loader sets
  * nf_conntrack_tcp_be_liberal, since conntrack no longer sees every segment's sequence
  * numbers (the window checks would otherwise mark those it does see invalid). */
 
@@ -271,12 +273,11 @@ struct mesh_ep {
 	__u16 port;
 };
 
-/* Whether tuple t is saddr:sport -> daddr:dport. */
-static __always_inline int ct_is(const struct nf_conntrack_tuple *t, __u32 saddr, __u32 daddr,
-				 __u16 sport, __u16 dport)
+/* Whether tuple t is the packet's from[0] -> from[1]. */
+static __always_inline int ct_is(const struct nf_conntrack_tuple *t, const struct mesh_ep from[2])
 {
-	return t->src.u3.ip == saddr && t->src.u.all == sport && t->dst.u3.ip == daddr &&
-	       t->dst.u.all == dport;
+	return t->src.u3.ip == from[0].ip && t->src.u.all == from[0].port &&
+	       t->dst.u3.ip == from[1].ip && t->dst.u.all == from[1].port;
 }
 
 /* A packet answering tuple t goes from t's destination to t's source. */
@@ -289,17 +290,20 @@ static __always_inline int ct_to(const struct nf_conntrack_tuple *t, struct mesh
 	return 1;
 }
 
-/* A published port's translation for the packet saddr:sport -> daddr:dport, when conntrack
- * has the connection ESTABLISHED with a DNAT, the packet in direction dir (0: client ->
- * published port, 1: backend -> client): to = the new source and destination. Returns the
- * entry's NAT bits (CT_DST_NAT, and CT_SRC_NAT when masqueraded), 0 for none; refreshes
- * the entry's timeout. */
-static __always_inline unsigned long mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c, __u32 saddr,
-				   __u32 daddr, __u16 sport, __u16 dport, int dir,
-				   struct mesh_ep to[2])
+/* A published port's translation for the segment from[0] -> from[1], when conntrack has
+ * the connection ESTABLISHED with a DNAT and the segment goes in direction dir (0: client
+ * -> published port, 1: backend -> client): to = its new source and destination. Returns
+ * the entry's NAT bits (CT_DST_NAT, and CT_SRC_NAT when masqueraded), 0 for none;
+ * refreshes the entry's timeout. */
+static __always_inline unsigned long mesh_ct(struct __sk_buff *skb, const struct fp_cfg *c,
+					     const struct mesh_ep from[2], int dir,
+					     struct mesh_ep to[2])
 {
 	struct bpf_sock_tuple t = {
-		.ipv4 = { .saddr = saddr, .daddr = daddr, .sport = sport, .dport = dport },
+		.ipv4 = { .saddr = from[0].ip,
+			  .daddr = from[1].ip,
+			  .sport = from[0].port,
+			  .dport = from[1].port },
 	};
 	struct bpf_ct_opts o = { 0 };
 	struct nf_conn *ct;
@@ -311,18 +315,52 @@ static __always_inline unsigned long mesh_ct(struct __sk_buff *skb, const struct
 	o.l4proto = IPPROTO_TCP;
 	if (!(ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &o, sizeof(o))))
 		return 0;
-	/* the packet's own tuple is tuplehash[dir]; the other is what it becomes, reversed.
+	/* the segment's own tuple is tuplehash[dir]; the other is what it becomes, reversed.
 	 * Constant indices: CO-RE relocates each access path, not a computed index. */
 	nat = ct->status & (CT_SRC_NAT | CT_DST_NAT);
 	ok = (nat & CT_DST_NAT) && ct->proto.tcp.state == CT_TCP_ESTABLISHED &&
-	     (dir ? ct_is(&ct->tuplehash[1].tuple, saddr, daddr, sport, dport) &&
-			ct_to(&ct->tuplehash[0].tuple, to)
-		  : ct_is(&ct->tuplehash[0].tuple, saddr, daddr, sport, dport) &&
-			ct_to(&ct->tuplehash[1].tuple, to));
+	     (dir ? ct_is(&ct->tuplehash[1].tuple, from) && ct_to(&ct->tuplehash[0].tuple, to)
+		  : ct_is(&ct->tuplehash[0].tuple, from) && ct_to(&ct->tuplehash[1].tuple, to));
 	if (ok)
 		bpf_ct_change_timeout(ct, c->ct_est_ms);
 	bpf_ct_release(ct);
 	return ok ? nat : 0;
+}
+
+/* The TCP segment whose IPv4 header is at l3, pulled into the linear data, when it may
+ * take the fast path (no IP options, not a fragment, TTL > 1, none of SYN, FIN, RST):
+ * from = its source and destination. */
+static __always_inline int mesh_seg(struct __sk_buff *skb, __u32 l3, struct mesh_ep from[2])
+{
+	const __u32 need = l3 + sizeof(struct iphdr) + sizeof(struct tcphdr);
+	struct iphdr *ip;
+	struct tcphdr *th;
+	void *data, *end;
+
+	if (skb->len < need || bpf_skb_pull_data(skb, need) < 0)
+		return 0;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + need > end)
+		return 0;
+	ip = data + l3;
+	th = (void *)(ip + 1);
+	if (ip->protocol != IPPROTO_TCP || ip->ihl != 5 || ip->ttl <= 1 ||
+	    (ip->frag_off & bpf_htons(0x3fff)) || (((__u8 *)th)[13] & TCP_NO_FAST))
+		return 0;
+	from[0] = (struct mesh_ep){ ip->saddr, th->source };
+	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
+	return 1;
+}
+
+/* The IPv4 header at l3 once helpers may have moved the data, or NULL. */
+static __always_inline struct iphdr *ip_at(struct __sk_buff *skb, __u32 l3)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (data + l3 + sizeof(struct iphdr) > end)
+		return NULL;
+	return data + l3;
 }
 
 #define TCP_CSUM_OFF(l4) ((l4) + __builtin_offsetof(struct tcphdr, check))
@@ -373,113 +411,75 @@ static __always_inline int mesh_route(struct __sk_buff *skb, const struct iphdr 
 	return bpf_fib_lookup(skb, f, sizeof(*f), 0) == BPF_FIB_LKUP_RET_SUCCESS;
 }
 
+/* Out of f's device to f's next hop (its MACs), TTL - 1: a translated segment on its way
+ * to the client. The Ethernet header is at the start of the data. */
+static __always_inline int mesh_send(struct __sk_buff *skb, const struct bpf_fib_lookup *f)
+{
+	struct iphdr *ip = ip_at(skb, sizeof(struct ethhdr));
+	struct ethhdr *eth = (void *)ip - sizeof(*eth);
+
+	if (!ip)
+		return TC_ACT_SHOT; /* cannot happen: the header was there */
+	__builtin_memcpy(eth->h_dest, f->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->smac, ETH_ALEN);
+	ttl_dec(ip);
+	count(FP_STAT_MESH_BACK);
+	return bpf_redirect(f->ifindex, 0);
+}
+
 /* A client's segment for a published port here (plain IPv4 on the underlay): into its
  * backend's namespace when that is a container of the VPC here, else (masqueraded) over
  * the overlay to its node; or TC_ACT_UNSPEC. */
 static __always_inline int mesh_out(struct __sk_buff *skb, const struct fp_cfg *c)
 {
-	const __u32 l3 = sizeof(struct ethhdr), need = l3 + sizeof(struct iphdr) +
-						       sizeof(struct tcphdr);
+	const __u32 l3 = sizeof(struct ethhdr);
 	struct mesh_ep from[2], to[2];
 	struct bpf_fib_lookup f;
 	struct iphdr *ip;
-	struct tcphdr *th;
 	struct fp_peer *p;
 	struct fp_ep *e;
-	void *data, *end;
 	unsigned long nat;
 	__u32 nh, daddr;
 
-	if (skb->gso_size || skb->len < need || bpf_skb_pull_data(skb, need) < 0)
-		return TC_ACT_UNSPEC;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_UNSPEC;
-	ip = data + l3;
-	th = (void *)(ip + 1);
-	if (ip->ihl != 5 || ip->ttl <= 1 || (ip->frag_off & bpf_htons(0x3fff)) ||
-	    (((__u8 *)th)[13] & TCP_NO_FAST))
-		return TC_ACT_UNSPEC;
-	from[0] = (struct mesh_ep){ ip->saddr, th->source };
-	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
-	nat = mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 0, to);
-	if (!nat || !in_vpc(c, to[1].ip))
+	if (skb->gso_size || !mesh_seg(skb, l3, from) ||
+	    !(nat = mesh_ct(skb, c, from, 0, to)) || !in_vpc(c, to[1].ip))
 		return TC_ACT_UNSPEC;
 	daddr = to[1].ip;
 	if ((e = bpf_map_lookup_elem(&eps, &daddr))) {
-		if (mesh_nat(skb, l3, from, to) < 0)
+		if (mesh_nat(skb, l3, from, to) < 0 || !(ip = ip_at(skb, l3)))
 			return TC_ACT_SHOT; /* half rewritten: cannot go on */
-		data = (void *)(long)skb->data;
-		end = (void *)(long)skb->data_end;
-		if (data + l3 + sizeof(struct iphdr) > end)
-			return TC_ACT_SHOT;
-		return deliver(c, data, data + l3, e, daddr, FP_STAT_MESH_OUT);
+		return deliver(c, (void *)ip - l3, ip, e, daddr, FP_STAT_MESH_OUT);
 	}
-	if (!(nat & CT_SRC_NAT))
-		return TC_ACT_UNSPEC;
-	/* the helpers may have moved the data */
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_UNSPEC;
-	ip = data + l3;
-	if (!mesh_route(skb, ip, to, &f) || f.ifindex != c->vxlan_ifindex)
+	if (!(nat & CT_SRC_NAT) || !(ip = ip_at(skb, l3)) || !mesh_route(skb, ip, to, &f) ||
+	    f.ifindex != c->vxlan_ifindex)
 		return TC_ACT_UNSPEC;
 	nh = f.ipv4_dst;
-	if (!(p = bpf_map_lookup_elem(&peers, &nh)) || mesh_nat(skb, l3, from, to) < 0)
+	if (!(p = bpf_map_lookup_elem(&peers, &nh)))
 		return TC_ACT_UNSPEC;
+	if (mesh_nat(skb, l3, from, to) < 0)
+		return TC_ACT_SHOT;
 	count(FP_STAT_MESH_OUT);
 	return encap(skb, c, &f, p);
 }
 
-/* The backend's segment back (v: its VXLAN headers, validated, for this node's VPC, the
- * inner destination no container here): decapsulated, translated back, to the client. */
+/* A remote backend's segment back (its VXLAN headers validated: for this node, the VPC's
+ * VNI, the inner destination no container here): decapsulated, translated back, to the
+ * client. */
 static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg *c)
 {
-	const __u32 l3 = sizeof(struct ethhdr), outer = sizeof(struct ethhdr) + FP_ENCAP_LEN,
-		    need = outer + sizeof(struct iphdr) + sizeof(struct tcphdr);
+	const __u32 l3 = sizeof(struct ethhdr), inner = l3 + FP_ENCAP_LEN;
 	struct mesh_ep from[2], to[2];
 	struct bpf_fib_lookup f;
-	struct ethhdr *eth;
 	struct iphdr *ip;
-	struct tcphdr *th;
-	void *data, *end;
 
-	if (skb->gso_size || skb->len < need || bpf_skb_pull_data(skb, need) < 0)
-		return TC_ACT_UNSPEC;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_UNSPEC;
-	ip = data + outer;
-	th = (void *)(ip + 1);
-	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) || (((__u8 *)th)[13] & TCP_NO_FAST))
-		return TC_ACT_UNSPEC;
-	from[0] = (struct mesh_ep){ ip->saddr, th->source };
-	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
-	if (mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to) !=
-	    (CT_SRC_NAT | CT_DST_NAT))
-		return TC_ACT_UNSPEC;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_UNSPEC;
-	if (!mesh_route(skb, data + outer, to, &f) ||
+	if (skb->gso_size || !mesh_seg(skb, inner, from) ||
+	    mesh_ct(skb, c, from, 1, to) != (CT_SRC_NAT | CT_DST_NAT) ||
+	    !(ip = ip_at(skb, inner)) || !mesh_route(skb, ip, to, &f) ||
 	    bpf_skb_adjust_room(skb, -FP_ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) < 0)
 		return TC_ACT_UNSPEC;
 	if (mesh_nat(skb, l3, from, to) < 0)
 		return TC_ACT_SHOT; /* half rewritten: cannot go on */
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + l3 + sizeof(struct iphdr) > end)
-		return TC_ACT_SHOT;
-	eth = data;
-	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
-	ttl_dec(data + l3);
-	count(FP_STAT_MESH_BACK);
-	return bpf_redirect(f.ifindex, 0);
+	return mesh_send(skb, &f);
 }
 
 /* A container's answer on a connection to a published port here (on its host veth, the
@@ -487,50 +487,18 @@ static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg 
  * sent to the client, skipping the bridge, the IP forward and netfilter; or TC_ACT_OK. */
 static __always_inline int mesh_reply(struct __sk_buff *skb, const struct fp_cfg *c)
 {
-	const __u32 l3 = sizeof(struct ethhdr), need = l3 + sizeof(struct iphdr) +
-						       sizeof(struct tcphdr);
+	const __u32 l3 = sizeof(struct ethhdr);
 	struct mesh_ep from[2], to[2];
 	struct bpf_fib_lookup f;
-	struct ethhdr *eth;
 	struct iphdr *ip;
-	struct tcphdr *th;
-	void *data, *end;
 
-	if (skb->len < need || bpf_skb_pull_data(skb, need) < 0)
-		return TC_ACT_OK;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_OK;
-	ip = data + l3;
-	th = (void *)(ip + 1);
-	if (ip->protocol != IPPROTO_TCP || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)) ||
-	    (((__u8 *)th)[13] & TCP_NO_FAST))
-		return TC_ACT_OK;
-	from[0] = (struct mesh_ep){ ip->saddr, th->source };
-	from[1] = (struct mesh_ep){ ip->daddr, th->dest };
-	if (!mesh_ct(skb, c, from[0].ip, from[1].ip, from[0].port, from[1].port, 1, to))
-		return TC_ACT_OK;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + need > end)
-		return TC_ACT_OK;
 	/* the kernel's path would route it anywhere but back into the VPC */
-	if (!mesh_route(skb, data + l3, to, &f) || f.ifindex == c->vxlan_ifindex ||
-	    in_vpc(c, to[1].ip))
+	if (!mesh_seg(skb, l3, from) || !mesh_ct(skb, c, from, 1, to) || in_vpc(c, to[1].ip) ||
+	    !(ip = ip_at(skb, l3)) || !mesh_route(skb, ip, to, &f) || f.ifindex == c->vxlan_ifindex)
 		return TC_ACT_OK;
 	if (mesh_nat(skb, l3, from, to) < 0)
 		return TC_ACT_SHOT;
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	if (data + l3 + sizeof(struct iphdr) > end)
-		return TC_ACT_SHOT;
-	eth = data;
-	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
-	ttl_dec(data + l3);
-	count(FP_STAT_MESH_BACK);
-	return bpf_redirect(f.ifindex, 0);
+	return mesh_send(skb, &f);
 }
 #endif
 
