@@ -68,10 +68,22 @@ void net_fastpath_mac(uint32_t ip, uint8_t mac[6])
 	memcpy(mac + 2, &be, 4);
 }
 
-static bool disabled(void)
+/* COOP_NET_FASTPATH: off (or 0, no), nomesh (the program without the published ports'
+ * part, and no conntrack setting), anything else on. */
+enum fp_mode { FP_ON, FP_NOMESH, FP_OFF };
+
+static enum fp_mode fp_mode(void)
 {
 	const char *v = getenv(NET_FASTPATH_ENV);
-	return v && (streq(v, "off") || streq(v, "0") || streq(v, "no"));
+
+	if (v && (streq(v, "off") || streq(v, "0") || streq(v, "no")))
+		return FP_OFF;
+	return v && streq(v, "nomesh") ? FP_NOMESH : FP_ON;
+}
+
+static bool disabled(void)
+{
+	return fp_mode() == FP_OFF;
 }
 
 /* libbpf's own messages (the verifier's log among them) at debug level only: a refusal
@@ -229,18 +241,31 @@ out:
 	return r;
 }
 
+/* The kernel refused the object with the mesh's part once: this process (the daemon)
+ * does not try it again. */
+static bool mesh_refused;
+
+static bool mesh_wanted(void)
+{
+	return fp_mode() == FP_ON && !__atomic_load_n(&mesh_refused, __ATOMIC_RELAXED);
+}
+
 /* The object with the mesh's part, or, where the kernel refuses it (no conntrack kfuncs
- * or no BTF: kernels before 6.0 or built without them), the one without. */
+ * or no BTF: kernels before 6.0 or built without them) or COOP_NET_FASTPATH=nomesh, the
+ * one without. */
 static int fp_load(const struct net_vpc *vpc, struct fp *fp, struct err *err)
 {
 	struct err e = { 0 };
 
+	if (!mesh_wanted())
+		return fp_load_obj(vpc, coop_fastpath_obj, coop_fastpath_obj_end, fp, err);
 	if (fp_load_obj(vpc, coop_fastpath_mesh_obj, coop_fastpath_mesh_obj_end, fp, &e) == 0) {
 		fp->mesh = true;
 		return 0;
 	}
-	log_debug("fast path: the routing mesh's part was refused (%s); loading it without",
-		  e.msg);
+	__atomic_store_n(&mesh_refused, true, __ATOMIC_RELAXED);
+	log_info("fast path: the kernel refused its part for published ports (%s); their "
+		 "connections stay on the kernel's path", e.msg);
 	return fp_load_obj(vpc, coop_fastpath_obj, coop_fastpath_obj_end, fp, err);
 }
 
@@ -378,7 +403,10 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 	}
 	if ((r = lib_ready(&err)) < 0)
 		goto warn;
-	if (fp_find(vxlan_idx, true, &fp) < 0) {
+	/* an instance with the mesh's part or without is replaced by the other kind when
+	 * that is wanted (COOP_NET_FASTPATH=nomesh, or not, and the kernel takes it) */
+	if (fp_find(vxlan_idx, true, &fp) < 0 || fp.mesh != mesh_wanted()) {
+		fp_close(&fp);
 		if ((r = fp_load(vpc, &fp, &err)) < 0)
 			goto warn;
 		fresh = true;

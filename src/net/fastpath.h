@@ -10,7 +10,8 @@
  * routing, nft) as before. A node that cannot load it (no libbpf1, no BPF in the kernel,
  * not permitted) logs one warning per overlay apply and carries the overlay there.
  * COOP_NET_FASTPATH=off (in the environment of the daemon or `coop net` command) turns it
- * off and detaches it. */
+ * off and detaches it; =nomesh loads it without its part for published ports (which also
+ * needs nf_conntrack_tcp_be_liberal, set by the loader). */
 #ifndef COOP_NET_FASTPATH_H
 #define COOP_NET_FASTPATH_H
 

@@ -200,7 +200,7 @@ entries() {
 	ping_ok h1 c1 10.60.2.2
 }
 
-# fp hI VPC FIELD: the fast path's FIELD (on, containers, out, in, encap, decap) for VPC
+# fp hI VPC FIELD: the fast path's FIELD (on, mesh, containers, out, in, encap, decap) for VPC
 # on hI; "sent": out + encap (from containers, to the VXLAN device or encapsulated),
 # "delivered": in + decap (into containers, from the VXLAN device or decapsulated)
 fp() {
@@ -269,9 +269,19 @@ fp() {
 	ping_ok h1 c1 10.60.2.2
 	ping_ok h3 c1 10.60.1.2
 	cx h1 c1 curl -sS --max-time 10 http://10.60.3.2:8080/big | cmp - "$BATS_FILE_TMPDIR/www/big"
-	# and on again
+	# nomesh: the program without its published ports' part (the one a kernel without
+	# conntrack's BPF functions gets) still carries the overlay
+	COOP_NET_FASTPATH=nomesh apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
+	[ "$(fp h1 app on)" = true ] && [ "$(fp h1 app mesh)" = false ] && [ "$(fp h1 app containers)" = 1 ]
+	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
+	o1=$(fp h1 app encap) i2=$(fp h1 app decap)
+	cx h1 c1 curl -sS --max-time 10 http://10.60.3.2:8080/big | cmp - "$BATS_FILE_TMPDIR/www/big"
+	[ "$(fp h1 app encap)" -gt "$o1" ] && [ "$(fp h1 app decap)" -ge $((i2 + 20)) ]
+	# and on again, with it
 	apply h1 app 42 "$BATS_FILE_TMPDIR/app-h1.json" >/dev/null
 	[ "$(fp h1 app on)" = true ] && [ "$(fp h1 app containers)" = 1 ]
+	[ "$(fp h1 app mesh)" = true ]
+	[ "$(on h1 tc filter show dev "$d" ingress | grep -c coop_fastpath)" = 1 ]
 	o1=$(fp h1 app sent)
 	ping_ok h1 c1 10.60.3.2
 	[ "$(fp h1 app sent)" -gt "$o1" ]
