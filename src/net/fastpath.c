@@ -24,13 +24,13 @@
 /* On the underlay device, shared by the VPCs: one filter per VPC, told apart by VNI. */
 #define FP_UL_HANDLE(vni) (0x1000000u | (vni))
 
-/* One instance's file descriptors (-1: none); mesh: the object with the routing mesh's
- * part (FP_MESH). */
+/* One instance's file descriptors (-1: none); mesh: the object with the published ports'
+ * part (FP_MESH), mesh_on: and that part is on (its cfg has a timeout). */
 struct fp {
 	int prog, ul, cfg, eps, peers, stats; /* ul: coop_fastpath_ul */
-	bool mesh;
+	bool mesh, mesh_on;
 };
-#define FP_NONE { -1, -1, -1, -1, -1, -1, false }
+#define FP_NONE { -1, -1, -1, -1, -1, -1, false, false }
 
 /* conntrack's settings in the node's network namespace, for the mesh's part */
 #define CT_SYSCTL "/proc/sys/net/netfilter/nf_conntrack_tcp_"
@@ -189,7 +189,8 @@ static int fp_find(int vxlan_idx, bool with_ul, struct fp *fp)
 	if (bpf_map_lookup_elem(fp->cfg, &zero, &c) < 0 || c.version != FP_VERSION ||
 	    c.vxlan_ifindex != (uint32_t)vxlan_idx)
 		goto fail;
-	fp->mesh = c.ct_est_ms != 0; /* only the mesh object's loader writes it */
+	fp->mesh = c.mesh_obj != 0;
+	fp->mesh_on = fp->mesh && c.ct_est_ms != 0;
 	if (with_ul && (fp->ul = hook_prog((int)c.ul_ifindex, FP_UL_HANDLE(c.vni))) < 0)
 		goto fail;
 	return 0;
@@ -286,14 +287,19 @@ static uint32_t ct_prepare(void)
 	if (s == 0 || s > UINT32_MAX / 1000)
 		s = s ? UINT32_MAX / 1000 : CT_EST_DEFAULT_S;
 	free(t), t = NULL;
-	if (fs_read(CT_SYSCTL "be_liberal", &t, NULL) == 0 && t[0] == '0') {
+	if (fs_read(CT_SYSCTL "be_liberal", &t, &err) < 0) {
+		/* no conntrack here (yet): nothing to carry, and nothing set */
+		log_debug("published ports: not on the fast path (%s)", err.msg);
+		return 0;
+	}
+	if (t[0] == '0') {
 		if (fs_write(CT_SYSCTL "be_liberal", "1\n", &err) < 0) {
-			log_warn("routing mesh: cannot set nf_conntrack_tcp_be_liberal (%s); its "
-				 "connections stay on the kernel's path", err.msg);
+			log_warn("published ports: cannot set nf_conntrack_tcp_be_liberal (%s); "
+				 "their connections stay on the kernel's path", err.msg);
 			return 0;
 		}
-		log_info("routing mesh: set net.netfilter.nf_conntrack_tcp_be_liberal=1 for the "
-			 "fast path (%s=off turns the fast path off)", NET_FASTPATH_ENV);
+		log_info("published ports: set net.netfilter.nf_conntrack_tcp_be_liberal=1 for "
+			 "the fast path (%s=nomesh leaves them to the kernel)", NET_FASTPATH_ENV);
 	}
 	return (uint32_t)(s * 1000);
 }
@@ -412,6 +418,7 @@ bool net_fastpath_sync(struct net_nl *nl, const struct net_vpc *vpc, int vxlan_i
 		fresh = true;
 	}
 	cfg_fill(vpc, vxlan_idx, ul_idx, local, &c);
+	c.mesh_obj = fp.mesh;
 	if (fp.mesh)
 		c.ct_est_ms = ct_prepare();
 	if (bpf_map_update_elem(fp.cfg, &zero, &c, BPF_ANY) < 0) {
@@ -513,7 +520,7 @@ void net_fastpath_read(struct net_nl *nl, const struct net_vpc *vpc,
 	if (fp_of(nl, vpc, &fp) < 0)
 		return;
 	ret->on = true;
-	ret->mesh = fp.mesh;
+	ret->mesh = fp.mesh_on;
 	if ((ncpu = libbpf_num_possible_cpus()) > 0) {
 		_cleanup_free_ uint64_t *v = xcalloc((size_t)ncpu, sizeof(*v));
 		uint64_t *sums[] = { [FP_STAT_OUT] = &ret->out,

@@ -19,7 +19,8 @@ struct fp_cfg {
 	__u32 ul_ifindex;    /* the underlay device (coop_fastpath_ul's) */
 	__u32 local;         /* this node's underlay address */
 	__u32 vni;           /* the VPC's VNI */
-	__u32 ct_est_ms;     /* conntrack's ESTABLISHED timeout; 0: the mesh's path off */
+	__u32 ct_est_ms;     /* conntrack's ESTABLISHED timeout; 0: the mesh's part off */
+	__u32 mesh_obj;      /* 1: the object with the mesh's part (the loader's note) */
 };
 
 struct fp_ep {
