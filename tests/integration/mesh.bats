@@ -216,7 +216,9 @@ mesh_fp() {
 }
 # closed_on hI: hI's conntrack has no entry for port PORT left ESTABLISHED (prints those)
 closed_on() {
-	! on "$1" cat /proc/net/nf_conntrack | grep "dport=$PORT " | grep ESTABLISHED
+	local t
+	t=$(on "$1" cat /proc/net/nf_conntrack) || return 1
+	! grep "dport=$PORT " <<<"$t" | grep ESTABLISHED
 }
 
 @test "mesh: the fast path carries established mesh connections, bulk included, via either kind of host" {
@@ -234,6 +236,12 @@ closed_on() {
 	done
 	# $SPARE sends every connection over the overlay (DNAT and masquerade), $rep a third
 	# of them into its own replica (DNAT only)
+	# a kernel without conntrack's BPF functions gets the program without this part
+	# (the daemon says so); anything else must have it
+	if [ "$(mesh_fp "$SPARE" mesh)" != true ] && grep -q "the kernel refused its part" "$CL_DIR/$SPARE.log"; then
+		skip "this kernel refuses the program's part for published ports: $(grep -m1 'the kernel refused its part' "$CL_DIR/$SPARE.log")"
+	fi
+	[ -r /proc/net/nf_conntrack ] || skip "no /proc/net/nf_conntrack to read conntrack's view from"
 	for t in "$SPARE" "$rep"; do
 		[ "$(mesh_fp "$t" mesh)" = true ] || fail "$t: the fast path has no mesh part: $(coop_on "$t" net overlay ls -o json)"
 		[ "$(on "$t" cat /proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal)" = 1 ]
