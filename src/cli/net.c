@@ -663,10 +663,11 @@ static int overlay_ls(int argc, char **argv)
 	      "Usage: coop net overlay ls [-o json|table]\n"
 	      "List the VPCs with an overlay on this node as the kernel has them: VPC, DEVICE,\n"
 	      "VNI, LOCAL underlay address, MTU, FAST (the tc fast path for container traffic:\n"
-	      "on or off; -o json adds whether it also carries the routing mesh's connections\n"
+	      "on or off; -o json adds whether it also carries published ports' connections\n"
 	      "(mesh) and how many packets it passed: out to the VXLAN device, in from it, those\n"
-	      "it encapsulated or decapsulated itself, and mesh segments it translated to a\n"
-	      "backend on another node and back) and PEERS (subnet@underlay).\n\n"
+	      "it encapsulated or decapsulated itself, and published ports' segments it\n"
+	      "translated to their backend (mesh_out) and back (mesh_back)) and PEERS\n"
+	      "(subnet@underlay).\n\n"
 	      "Example:\n"
 	      "  coop net overlay ls -o json | jq '.[].peers[].underlay'\n");
 	if (!operands(argc, argv, first, 0, 0, ""))

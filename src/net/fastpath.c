@@ -199,8 +199,8 @@ fail:
 	return -ESTALE;
 }
 
-/* A new instance of the embedded object [obj, end), eps sized for the node's subnet of
- * vpc. */
+/* A new instance of the embedded object [img, img_end), eps sized for the node's subnet
+ * of vpc. */
 static int fp_load_obj(const struct net_vpc *vpc, const unsigned char *img,
 		       const unsigned char *img_end, struct fp *fp, struct err *err)
 {
@@ -283,9 +283,9 @@ static uint32_t ct_prepare(void)
 	struct err err = { 0 };
 
 	if (fs_read(CT_SYSCTL "timeout_established", &t, NULL) == 0)
-		s = strtoul(t, NULL, 10);
-	if (s == 0 || s > UINT32_MAX / 1000)
-		s = s ? UINT32_MAX / 1000 : CT_EST_DEFAULT_S;
+		s = strtoul(t, NULL, 10) ?: CT_EST_DEFAULT_S;
+	if (s > UINT32_MAX / 1000) /* ms in the cfg's u32 */
+		s = UINT32_MAX / 1000;
 	free(t), t = NULL;
 	if (fs_read(CT_SYSCTL "be_liberal", &t, &err) < 0) {
 		/* no conntrack here (yet): nothing to carry, and nothing set */

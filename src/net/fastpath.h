@@ -10,8 +10,8 @@
  * routing, nft) as before. A node that cannot load it (no libbpf1, no BPF in the kernel,
  * not permitted) logs one warning per overlay apply and carries the overlay there.
  * COOP_NET_FASTPATH=off (in the environment of the daemon or `coop net` command) turns it
- * off and detaches it; =nomesh loads it without its part for published ports (which also
- * needs nf_conntrack_tcp_be_liberal, set by the loader). */
+ * off and detaches it; =nomesh loads it without its part for published ports (the part
+ * that needs nf_conntrack_tcp_be_liberal, which the loader sets otherwise). */
 #ifndef COOP_NET_FASTPATH_H
 #define COOP_NET_FASTPATH_H
 
@@ -57,9 +57,9 @@ struct net_fastpath_stats {
 	uint64_t in;   /* packets redirected from the VXLAN device into containers */
 	uint64_t decap; /* VXLAN packets it decapsulated itself into containers */
 	uint64_t encap; /* container packets it encapsulated itself to the underlay */
-	uint64_t mesh_out;  /* mesh segments it translated to a backend on another node */
-	uint64_t mesh_back; /* and those it translated back to the client */
-	bool mesh;     /* it carries the routing mesh's established connections */
+	uint64_t mesh_out;  /* published ports' segments it translated to their backend */
+	uint64_t mesh_back; /* and the answers it translated back to the client */
+	bool mesh;     /* it carries published ports' established connections */
 	unsigned eps;  /* containers it delivers to */
 };
 /* What vpc's instance here did; on = false when there is none. */

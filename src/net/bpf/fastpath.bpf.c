@@ -23,16 +23,16 @@
  * underlay device (bpf_redirect_neigh), so with the fast path on at both ends the VXLAN
  * devices carry only what the programs pass over.
  *
- * Anything else — other VPCs, the host's own addresses, published ports (DNAT), ARP,
- * IPv6, TTL 1, a packet bigger than the route's MTU, a route without a resolved
- * neighbour — goes on unchanged (TC_ACT_OK) to the normal path, whose nft rules decide
- * as before. Isolation holds by construction: the program sees only its VPC's CIDR,
- * redirects only to its VPC's device, and its eps map holds only its VPC's containers.
+ * Anything else — other VPCs, the host's own addresses, ARP, IPv6, TTL 1, a packet
+ * bigger than the route's MTU, a route without a resolved neighbour — goes on unchanged
+ * (TC_ACT_OK) to the normal path, whose nft rules decide as before. Isolation holds by
+ * construction: the program sees only its VPC's CIDR, redirects only to its VPC's
+ * device, and its eps map holds only its VPC's containers.
  *
- * Built with FP_MESH (the object coop loads first), coop_fastpath_ul also carries the
- * routing mesh's established TCP connections through a node without a replica (see
- * "The routing mesh" below); without it (a kernel lacking conntrack's BPF functions or
- * BTF), that traffic stays on the kernel's path.
+ * Built with FP_MESH (the object coop loads first), both entry points also carry the
+ * established TCP connections of published ports, the routing mesh's included (see
+ * "Published ports and the routing mesh" below); without it (a kernel lacking
+ * conntrack's BPF functions or BTF), that traffic stays on the kernel's path.
  *
  * Built with clang -target bpf; the objects are embedded in coop (fastpath_obj.S). */
 #include <linux/bpf.h>
@@ -117,6 +117,33 @@ static __always_inline int deliver(const struct fp_cfg *c, struct ethhdr *eth, s
 	ttl_dec(ip);
 	count(stat);
 	return bpf_redirect_peer(e->ifindex, 0);
+}
+
+/* The IPv4 header at l3 once helpers may have moved the data, or NULL. */
+static __always_inline struct iphdr *ip_at(struct __sk_buff *skb, __u32 l3)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (data + l3 + sizeof(struct iphdr) > end)
+		return NULL;
+	return data + l3;
+}
+
+/* Out of route f's device to its next hop (its MACs), TTL - 1. The Ethernet header is at
+ * the start of the data, the IPv4 header after it (checked before any helper moved it). */
+static __always_inline int forward(struct __sk_buff *skb, const struct bpf_fib_lookup *f,
+				   __u32 stat)
+{
+	struct iphdr *ip = ip_at(skb, sizeof(struct ethhdr));
+	struct ethhdr *eth = (void *)ip - sizeof(*eth);
+
+	if (!ip)
+		return TC_ACT_SHOT; /* cannot happen: the header was there */
+	__builtin_memcpy(eth->h_dest, f->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f->smac, ETH_ALEN);
+	ttl_dec(ip);
+	count(stat);
+	return bpf_redirect(f->ifindex, 0);
 }
 
 /* The outer and inner headers of a VXLAN packet, as they lie after the outer Ethernet
@@ -353,16 +380,6 @@ static __always_inline int mesh_seg(struct __sk_buff *skb, __u32 l3, struct mesh
 	return 1;
 }
 
-/* The IPv4 header at l3 once helpers may have moved the data, or NULL. */
-static __always_inline struct iphdr *ip_at(struct __sk_buff *skb, __u32 l3)
-{
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-
-	if (data + l3 + sizeof(struct iphdr) > end)
-		return NULL;
-	return data + l3;
-}
-
 #define TCP_CSUM_OFF(l4) ((l4) + __builtin_offsetof(struct tcphdr, check))
 
 /* Rewrites the IPv4/TCP packet at l3 (options-free) to to[0] -> to[1], both checksums
@@ -409,22 +426,6 @@ static __always_inline int mesh_route(struct __sk_buff *skb, const struct iphdr 
 		.ipv4_dst = to[1].ip,
 	};
 	return bpf_fib_lookup(skb, f, sizeof(*f), 0) == BPF_FIB_LKUP_RET_SUCCESS;
-}
-
-/* Out of f's device to f's next hop (its MACs), TTL - 1: a translated segment on its way
- * to the client. The Ethernet header is at the start of the data. */
-static __always_inline int mesh_send(struct __sk_buff *skb, const struct bpf_fib_lookup *f)
-{
-	struct iphdr *ip = ip_at(skb, sizeof(struct ethhdr));
-	struct ethhdr *eth = (void *)ip - sizeof(*eth);
-
-	if (!ip)
-		return TC_ACT_SHOT; /* cannot happen: the header was there */
-	__builtin_memcpy(eth->h_dest, f->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f->smac, ETH_ALEN);
-	ttl_dec(ip);
-	count(FP_STAT_MESH_BACK);
-	return bpf_redirect(f->ifindex, 0);
 }
 
 /* A client's segment for a published port here (plain IPv4 on the underlay): into its
@@ -479,7 +480,7 @@ static __always_inline int mesh_back(struct __sk_buff *skb, const struct fp_cfg 
 		return TC_ACT_UNSPEC;
 	if (mesh_nat(skb, l3, from, to) < 0)
 		return TC_ACT_SHOT; /* half rewritten: cannot go on */
-	return mesh_send(skb, &f);
+	return forward(skb, &f, FP_STAT_MESH_BACK);
 }
 
 /* A container's answer on a connection to a published port here (on its host veth, the
@@ -498,7 +499,7 @@ static __always_inline int mesh_reply(struct __sk_buff *skb, const struct fp_cfg
 		return TC_ACT_OK;
 	if (mesh_nat(skb, l3, from, to) < 0)
 		return TC_ACT_SHOT;
-	return mesh_send(skb, &f);
+	return forward(skb, &f, FP_STAT_MESH_BACK);
 }
 #endif
 
@@ -561,20 +562,8 @@ int coop_fastpath(struct __sk_buff *skb)
 	struct fp_peer *p = c->local && c->ul_ifindex ? bpf_map_lookup_elem(&peers, &nh) : NULL;
 	if (p)
 		return encap(skb, c, &f, p);
-	/* the helper may have moved the data: load the pointers again */
-	data = (void *)(long)skb->data;
-	end = (void *)(long)skb->data_end;
-	eth = data;
-	ip = data + sizeof(*eth);
-	if ((void *)(ip + 1) > end)
-		return TC_ACT_OK;
-	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
-	ttl_dec(ip);
-	count(FP_STAT_OUT);
-	return bpf_redirect(f.ifindex, 0);
+	return forward(skb, &f, FP_STAT_OUT);
 }
-
 
 /* bpf_fib_lookup and bpf_redirect_peer are for GPL-compatible programs only */
 SEC("tc")

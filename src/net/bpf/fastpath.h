@@ -36,8 +36,8 @@ struct fp_peer {
 /* out: container -> VXLAN device; in: VXLAN device -> container; decap: underlay device
  * -> container, decapsulated by the program; encap: container -> underlay device,
  * encapsulated by the program; mesh_out: a client's segment for a published port here,
- * translated and encapsulated to its backend on another node; mesh_back: the backend's
- * answer, decapsulated and translated back to the client */
+ * translated to its backend (into its container here, or encapsulated to its node);
+ * mesh_back: the backend's answer, translated back to the client */
 enum {
 	FP_STAT_OUT,
 	FP_STAT_IN,
