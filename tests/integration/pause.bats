@@ -3,7 +3,9 @@
 
 load helpers
 
-COUNTER='i=0; while :; do i=$((i+1)); echo $i >/tmp/count; usleep 50000; done'
+# The count is replaced by a rename, never rewritten in place: a reader (or a freeze)
+# between the truncation and the write of `echo >` would see an empty file.
+COUNTER='i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; mv /tmp/count.new /tmp/count; usleep 50000; done'
 
 count() { cat "$BUNDLE/rootfs/tmp/count" 2>/dev/null; }
 counting() { local a=$(count); sleep 0.3; [ "$(count)" != "$a" ]; }
