@@ -13,12 +13,16 @@ COOP=${COOP:-$BUILD_DIR/coop}
 # coop ARGS...: the CLI under test.
 coop() { "$COOP" "$@"; }
 
-# free_port: a random high TCP port nobody listens on.
+# free_port: a random TCP port that no socket uses, in any state, below the kernel's
+# ephemeral range: a port inside it can be the local port of some outgoing connection
+# by the time a server binds it (EADDRINUSE), which ss -l does not show.
 free_port() {
-	local p used
-	used=$(ss -Htln | awk '{print $4}' | sed 's/.*://')
+	local p used lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 21024 ] || lo=32768
+	used=$(ss -Htan | awk '{print $4}' | sed 's/.*://' | sort -u)
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (lo - 20000)))
 		grep -qx "$p" <<<"$used" || { echo "$p"; return 0; }
 	done
 	return 1
