@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -15,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/fs.h"
 #include "base/util.h"
@@ -68,17 +71,39 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A loopback TCP port that binds now, below the kernel's ephemeral range: the kernel
+ * hands a port inside that range to outgoing connections, so one could take it before
+ * the test's listener binds it (EADDRINUSE). */
 static int free_port(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	static bool seeded;
+	int lo = 32768, hi = 0;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
+	if (!seeded) {
+		srand((unsigned)time(NULL) ^ (unsigned)getpid());
+		seeded = true;
+	}
+
+	if (f) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2 || lo <= 21024)
+			lo = 32768;
+		fclose(f);
+	}
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+					 .sin_port = htons((uint16_t)(20000 + rand() % (lo - 20000)))};
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		assert_true(fd >= 0);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return ntohs(sa.sin_port);
+	}
+	fail_msg("no free port below %d", lo);
+	return -1;
 }
 
 static void transport_new(struct raft_uv_transport *t, uv_loop_t *loop, const char *ca,
