@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
@@ -76,20 +75,13 @@ static int teardown(void **state)
  * the test's listener binds it (EADDRINUSE). */
 static int free_port(void)
 {
-	static bool seeded;
-	int lo = 32768, hi = 0;
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	_cleanup_free_ char *range = NULL;
+	int lo = 0;
 
-	if (!seeded) {
-		srand((unsigned)time(NULL) ^ (unsigned)getpid());
-		seeded = true;
-	}
-
-	if (f) {
-		if (fscanf(f, "%d %d", &lo, &hi) != 2 || lo <= 21024)
-			lo = 32768;
-		fclose(f);
-	}
+	if (fs_read("/proc/sys/net/ipv4/ip_local_port_range", &range, NULL) == 0)
+		lo = atoi(range);
+	if (lo <= 21024)
+		lo = 32768;
 	for (int i = 0; i < 200; i++) {
 		struct sockaddr_in sa = {.sin_family = AF_INET,
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -686,5 +678,6 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_raft_cluster),
 	};
+	srand((unsigned)time(NULL) ^ (unsigned)getpid()); /* free_port's choices */
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
