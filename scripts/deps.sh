@@ -6,7 +6,7 @@ BUILD="gcc make pkg-config clang libbpf-dev libjansson-dev libseccomp-dev libcap
 # libcurl3-gnutls, libarchive13, libnftables1, libbpf1: coop dlopens these on first use
 # (src/base/dl.c), so no DT_NEEDED entry names them; the -dev packages pull them in too.
 RUN="busybox-static iproute2 libbpf1 procps curl e2fsprogs libcurl3-gnutls libarchive13 libnftables1"
-TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev docker-registry skopeo umoci apache2-utils openssl python3 python3-cryptography curl nftables iputils-ping util-linux wrk nginx-light ethtool"
+TEST="bats libcmocka-dev clang libclang-rt-14-dev runc crun podman uidmap jq libc6-dev docker-registry skopeo umoci apache2-utils openssl python3 python3-cryptography curl nftables iputils-ping util-linux wrk nginx-light ethtool iperf3"
 want="$BUILD $RUN"
 case "${1:-}" in test) want="$want $TEST" ;; esac
 missing=""
